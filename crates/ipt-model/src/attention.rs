@@ -1,0 +1,225 @@
+//! The two self-attentions of an IPT-V2 block: focal context (channel attention in shifted
+//! windows) and global grid (spatial attention across a sparse grid).
+
+use burn::module::{Module, Param};
+use burn::nn::conv::Conv2d;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
+
+use crate::layers::conv;
+
+/// Floor of the L2 norm in the q/k normalisation (PyTorch's `F.normalize` default).
+const NORMALIZE_EPSILON: f64 = 1e-12;
+
+/// Focal context self-attention: transposed (channel-to-channel) attention computed inside
+/// non-overlapping `window x window` windows, shifted by half a window on alternate blocks.
+///
+/// q and k are L2-normalised over the window's pixels and scaled by a learned per-head
+/// temperature (Restormer's MDTA, restricted to a window as IPT-V2 describes).
+#[derive(Module, Debug)]
+pub struct FocalContextAttention {
+    /// 1x1 conv `C -> 3C` producing q, k, v (paper group: QKV).
+    pub qkv: Conv2d,
+    /// Depth-wise 3x3 conv on q, k, v: local context before attention (group: QKV).
+    pub qkv_dwconv: Conv2d,
+    /// Learned per-head scale of the attention logits, `[heads]`.
+    pub temperature: Param<Tensor<1>>,
+    /// 1x1 conv after attention (group: post-attention projection).
+    pub attn_proj: Conv2d,
+    heads: usize,
+    window: usize,
+    shift: usize,
+}
+
+impl FocalContextAttention {
+    /// Attention over `channels` channels; `shifted` rolls the windows by half a window.
+    pub fn new(channels: usize, heads: usize, window: usize, shifted: bool, device: &Device) -> Self {
+        Self {
+            qkv: conv(channels, 3 * channels, 1, 1, false, device),
+            qkv_dwconv: conv(3 * channels, 3 * channels, 3, 3 * channels, false, device),
+            temperature: Param::from_tensor(Tensor::ones([heads], device)),
+            attn_proj: conv(channels, channels, 1, 1, false, device),
+            heads,
+            window,
+            shift: if shifted { window / 2 } else { 0 },
+        }
+    }
+
+    /// # Shapes
+    /// - input: `[batch, C, H, W]`, `H` and `W` multiples of the window size
+    /// - output: `[batch, C, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [batch, channels, height, width] = x.dims();
+        let head_dim = channels / self.heads;
+        let qkv = self.qkv_dwconv.forward(self.qkv.forward(x)); // [B, 3C, H, W]
+        let qkv = roll_spatial(qkv, -(self.shift as i64));
+        let windows = window_partition(qkv, self.window); // [N, 3C, w*w]
+        let [count, _, pixels] = windows.dims();
+        let [q, k, v] = windows
+            .reshape([count, 3, self.heads, head_dim, pixels])
+            .chunk(3, 1)
+            .try_into()
+            .expect("chunk(3) of a dimension of size 3 gives three parts");
+        let to_heads = |t: Tensor<5>| t.reshape([count, self.heads, head_dim, pixels]);
+        let q = l2_normalize(to_heads(q));
+        let k = l2_normalize(to_heads(k));
+        let v = to_heads(v);
+        let temperature = self.temperature.val().reshape([1, self.heads, 1, 1]);
+        let logits = q.matmul(k.swap_dims(2, 3)) * temperature; // [N, heads, d, d]
+        let out = softmax(logits, 3).matmul(v); // [N, heads, d, w*w]
+        let out = window_merge(out.reshape([count, channels, pixels]), batch, height, width, self.window);
+        self.attn_proj.forward(roll_spatial(out, self.shift as i64))
+    }
+}
+
+/// Global grid self-attention: spatial attention among the `grid x grid` pixels that sit at the
+/// same offset in each cell of a `grid x grid` partition (MaxViT's grid attention), so every
+/// token sees the whole image sparsely.
+#[derive(Module, Debug)]
+pub struct GridAttention {
+    /// 1x1 conv `C -> 3C` producing q, k, v (paper group: QKV).
+    pub qkv: Conv2d,
+    /// 1x1 conv after attention (group: post-attention projection).
+    pub attn_proj: Conv2d,
+    heads: usize,
+    grid: usize,
+}
+
+impl GridAttention {
+    /// Attention over `channels` channels split into `heads` heads.
+    pub fn new(channels: usize, heads: usize, grid: usize, device: &Device) -> Self {
+        Self {
+            qkv: conv(channels, 3 * channels, 1, 1, false, device),
+            attn_proj: conv(channels, channels, 1, 1, false, device),
+            heads,
+            grid,
+        }
+    }
+
+    /// # Shapes
+    /// - input: `[batch, C, H, W]`, `H` and `W` multiples of the grid size
+    /// - output: `[batch, C, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [batch, channels, height, width] = x.dims();
+        let head_dim = channels / self.heads;
+        let tokens = grid_partition(self.qkv.forward(x), self.grid); // [N, g*g, 3C]
+        let [count, length, _] = tokens.dims();
+        let [q, k, v] = tokens
+            .reshape([count, length, 3, self.heads, head_dim])
+            .chunk(3, 2)
+            .try_into()
+            .expect("chunk(3) of a dimension of size 3 gives three parts");
+        // [N, T, 1, heads, d] -> [N, heads, T, d]
+        let to_heads = |t: Tensor<5>| t.reshape([count, length, self.heads, head_dim]).swap_dims(1, 2);
+        let (q, k, v) = (to_heads(q), to_heads(k), to_heads(v));
+        let scale = (head_dim as f64).powf(-0.5);
+        let logits = q.matmul(k.swap_dims(2, 3)) * scale; // [N, heads, T, T]
+        let out = softmax(logits, 3).matmul(v); // [N, heads, T, d]
+        let out = out.swap_dims(1, 2).reshape([count, length, channels]);
+        self.attn_proj.forward(grid_merge(out, batch, height, width, self.grid))
+    }
+}
+
+/// Divides each vector along the last axis by its L2 norm (floored like `F.normalize`).
+fn l2_normalize(x: Tensor<4>) -> Tensor<4> {
+    let norm = x.clone().square().sum_dim(3).sqrt().clamp_min(NORMALIZE_EPSILON);
+    x / norm
+}
+
+/// Cyclic shift of both spatial axes by `shift` pixels (no-op for 0).
+fn roll_spatial(x: Tensor<4>, shift: i64) -> Tensor<4> {
+    if shift == 0 {
+        return x;
+    }
+    x.roll(&[shift, shift], &[2, 3])
+}
+
+/// `[B, C, H, W]` -> `[B * H/w * W/w, C, w * w]`, windows in row-major order.
+fn window_partition(x: Tensor<4>, window: usize) -> Tensor<3> {
+    let [batch, channels, height, width] = x.dims();
+    let (rows, cols) = (height / window, width / window);
+    x.reshape([batch, channels, rows, window, cols, window])
+        .permute([0, 2, 4, 1, 3, 5])
+        .reshape([batch * rows * cols, channels, window * window])
+}
+
+/// Inverse of [`window_partition`].
+fn window_merge(x: Tensor<3>, batch: usize, height: usize, width: usize, window: usize) -> Tensor<4> {
+    let [_, channels, _] = x.dims();
+    let (rows, cols) = (height / window, width / window);
+    x.reshape([batch, rows, cols, channels, window, window])
+        .permute([0, 3, 1, 4, 2, 5])
+        .reshape([batch, channels, height, width])
+}
+
+/// `[B, C, H, W]` -> `[B * H/g * W/g, g * g, C]`: each group holds the pixels at one offset of
+/// every cell of a `g x g` grid.
+fn grid_partition(x: Tensor<4>, grid: usize) -> Tensor<3> {
+    let [batch, channels, height, width] = x.dims();
+    let (cell_h, cell_w) = (height / grid, width / grid);
+    x.reshape([batch, channels, grid, cell_h, grid, cell_w])
+        .permute([0, 3, 5, 2, 4, 1])
+        .reshape([batch * cell_h * cell_w, grid * grid, channels])
+}
+
+/// Inverse of [`grid_partition`].
+fn grid_merge(x: Tensor<3>, batch: usize, height: usize, width: usize, grid: usize) -> Tensor<4> {
+    let [_, _, channels] = x.dims();
+    let (cell_h, cell_w) = (height / grid, width / grid);
+    x.reshape([batch, cell_h, cell_w, grid, grid, channels])
+        .permute([0, 5, 3, 1, 4, 2])
+        .reshape([batch, channels, height, width])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Distribution, TensorData, Tolerance};
+
+    fn device() -> Device {
+        Device::flex()
+    }
+
+    #[test]
+    fn window_partition_round_trips() {
+        let x = Tensor::<4>::random([2, 3, 16, 8], Distribution::Default, &device());
+        let merged = window_merge(window_partition(x.clone(), 4), 2, 16, 8, 4);
+        merged.into_data().assert_eq(&x.into_data(), true);
+    }
+
+    #[test]
+    fn grid_partition_round_trips() {
+        let x = Tensor::<4>::random([2, 3, 16, 8], Distribution::Default, &device());
+        let merged = grid_merge(grid_partition(x.clone(), 4), 2, 16, 8, 4);
+        merged.into_data().assert_eq(&x.into_data(), true);
+    }
+
+    #[test]
+    fn grid_groups_hold_pixels_one_cell_apart() {
+        // One channel whose value is its flat index: the first group is offset (0, 0) of every
+        // 2x2 cell of a 4x4 image split by a 2x2 grid: pixels (0,0), (0,2), (2,0), (2,2).
+        let values: Vec<f32> = (0..16).map(|i| i as f32).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(values, [1, 1, 4, 4]), &device());
+        let groups = grid_partition(x, 2); // [4, 4, 1]
+        let first = groups.slice([0..1, 0..4, 0..1]).reshape([4]);
+        first.into_data().assert_eq(&TensorData::from([0.0f32, 2.0, 8.0, 10.0]), false);
+    }
+
+    #[test]
+    fn windows_hold_contiguous_pixels() {
+        let values: Vec<f32> = (0..16).map(|i| i as f32).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(values, [1, 1, 4, 4]), &device());
+        let windows = window_partition(x, 2); // [4, 1, 4]
+        let second = windows.slice([1..2, 0..1, 0..4]).reshape([4]);
+        second.into_data().assert_eq(&TensorData::from([2.0f32, 3.0, 6.0, 7.0]), false);
+    }
+
+    #[test]
+    fn normalised_rows_have_unit_norm() {
+        let x = Tensor::<4>::random([1, 2, 3, 5], Distribution::Normal(0.0, 3.0), &device());
+        let norms = l2_normalize(x).square().sum_dim(3).sqrt();
+        norms
+            .into_data()
+            .assert_approx_eq::<f32>(&Tensor::<4>::ones([1, 2, 3, 1], &device()).into_data(), Tolerance::default());
+    }
+}

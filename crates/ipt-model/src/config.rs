@@ -1,0 +1,187 @@
+//! Architecture configuration of the backbone and its named presets.
+
+use serde::{Deserialize, Serialize};
+
+/// Number of resolution levels of the U-shaped encoder/decoder (design.md §1).
+pub const LEVELS: usize = 4;
+
+/// Architecture hyper-parameters of [`crate::IptModel`].
+///
+/// Serialised into every weight file, so a file alone is enough to rebuild its model.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IptConfig {
+    /// Image channels in and out (3 for RGB).
+    pub image_channels: usize,
+    /// Feature channels at full resolution; level `i` has `width * 2^i`.
+    pub width: usize,
+    /// Transformer blocks per encoder level (the last one is the bottleneck).
+    pub encoder_blocks: [usize; LEVELS],
+    /// Transformer blocks per decoder level, from full resolution to the deepest decoder level.
+    pub decoder_blocks: [usize; LEVELS - 1],
+    /// Transformer blocks at full resolution after the decoder.
+    pub refinement_blocks: usize,
+    /// Attention heads per level.
+    pub heads: [usize; LEVELS],
+    /// Side of the square windows of focal context (channel) self-attention.
+    pub window_size: usize,
+    /// Side of the sparse grid of global grid (spatial) self-attention.
+    pub grid_size: usize,
+    /// Hidden channels of the locally-enhanced FFN, as a multiple of the block's channels.
+    pub ffn_expansion: f64,
+}
+
+impl IptConfig {
+    /// Channels of level `level` (0 = full resolution).
+    pub fn channels(&self, level: usize) -> usize {
+        self.width << level
+    }
+
+    /// Every input side must be a multiple of this: windows and grids must tile the deepest level.
+    pub fn size_multiple(&self) -> usize {
+        let window_and_grid = lcm(self.window_size, self.grid_size);
+        window_and_grid << (LEVELS - 1)
+    }
+
+    /// Checks the invariants the layers rely on, naming the field that breaks one.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.image_channels == 0 || self.width == 0 {
+            return Err("image_channels and width must be positive".into());
+        }
+        if self.width % 2 != 0 {
+            return Err(format!("width must be even (down-sampling halves it), got {}", self.width));
+        }
+        for (level, &heads) in self.heads.iter().enumerate() {
+            let channels = self.channels(level);
+            if heads == 0 || channels % heads != 0 {
+                return Err(format!(
+                    "heads[{level}] = {heads} must divide the {channels} channels of level {level}"
+                ));
+            }
+        }
+        if self.window_size == 0 || self.grid_size == 0 {
+            return Err("window_size and grid_size must be positive".into());
+        }
+        if !(self.ffn_expansion > 0.0) {
+            return Err(format!("ffn_expansion must be positive, got {}", self.ffn_expansion));
+        }
+        Ok(())
+    }
+
+    /// Hidden channels of the FFN of a block with `channels` channels.
+    pub fn ffn_hidden(&self, channels: usize) -> usize {
+        ((channels as f64) * self.ffn_expansion).round().max(1.0) as usize
+    }
+}
+
+/// Named model sizes: `tiny` trains on a 2-core CPU, `base` is the paper's scale.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// ~1M parameters: CPU training and fast tests.
+    Tiny,
+    /// ~6M parameters: GPU training.
+    Small,
+    /// ~25M parameters: the paper's scale.
+    Base,
+}
+
+impl Preset {
+    /// Every preset, smallest first.
+    pub const ALL: [Preset; 3] = [Preset::Tiny, Preset::Small, Preset::Base];
+
+    /// The architecture of this preset.
+    pub fn config(self) -> IptConfig {
+        let common = IptConfig {
+            image_channels: 3,
+            width: 16,
+            encoder_blocks: [1, 1, 1, 2],
+            decoder_blocks: [1, 1, 1],
+            refinement_blocks: 1,
+            heads: [1, 2, 4, 8],
+            window_size: 8,
+            grid_size: 8,
+            ffn_expansion: 2.0,
+        };
+        match self {
+            Preset::Tiny => common,
+            Preset::Small => IptConfig {
+                width: 32,
+                encoder_blocks: [2, 2, 2, 4],
+                decoder_blocks: [2, 2, 2],
+                refinement_blocks: 2,
+                ..common
+            },
+            Preset::Base => IptConfig {
+                width: 48,
+                encoder_blocks: [2, 3, 3, 6],
+                decoder_blocks: [2, 3, 3],
+                refinement_blocks: 2,
+                ffn_expansion: 2.66,
+                ..common
+            },
+        }
+    }
+
+    /// The preset's lowercase name, as used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Tiny => "tiny",
+            Preset::Small => "small",
+            Preset::Base => "base",
+        }
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Preset::ALL
+            .into_iter()
+            .find(|preset| preset.name() == name)
+            .ok_or_else(|| format!("unknown preset '{name}' (expected tiny, small or base)"))
+    }
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    a / gcd(a, b) * b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid() {
+        for preset in Preset::ALL {
+            preset.config().validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn size_multiple_covers_the_deepest_level() {
+        let config = Preset::Tiny.config();
+        assert_eq!(config.size_multiple(), 64);
+        let odd = IptConfig { window_size: 4, grid_size: 6, ..config };
+        assert_eq!(odd.size_multiple(), 12 * 8);
+    }
+
+    #[test]
+    fn validate_names_the_bad_field() {
+        let config = IptConfig { heads: [1, 3, 4, 8], ..Preset::Tiny.config() };
+        let message = config.validate().unwrap_err();
+        assert!(message.contains("heads[1]"), "{message}");
+    }
+
+    #[test]
+    fn preset_names_round_trip() {
+        for preset in Preset::ALL {
+            assert_eq!(preset.name().parse::<Preset>().unwrap(), preset);
+        }
+        assert!("huge".parse::<Preset>().is_err());
+    }
+}

@@ -1,0 +1,62 @@
+//! Small layer helpers shared by the blocks: convolutions with "same" padding and channel LayerNorm.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::PaddingConfig2d;
+use burn::tensor::{Device, Tensor};
+
+/// A stride-1 convolution that keeps the spatial size (`k` odd), PyTorch-initialised.
+pub(crate) fn conv(
+    channels_in: usize,
+    channels_out: usize,
+    kernel: usize,
+    groups: usize,
+    bias: bool,
+    device: &Device,
+) -> Conv2d {
+    let pad = kernel / 2;
+    Conv2dConfig::new([channels_in, channels_out], [kernel, kernel])
+        .with_groups(groups)
+        .with_bias(bias)
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .init(device)
+}
+
+/// LayerNorm over the channel axis of a `[batch, C, H, W]` map (Restormer's "WithBias" LayerNorm).
+///
+/// Norms are task-insensitive (paper Table 2: cosine similarity 0.99), so they never get task biases.
+#[derive(Module, Debug)]
+pub struct ChannelNorm {
+    /// Scale, `[C]`, initialised to 1.
+    pub weight: Param<Tensor<1>>,
+    /// Shift, `[C]`, initialised to 0.
+    pub bias: Param<Tensor<1>>,
+}
+
+/// Added to the variance: the value PyTorch's `nn.LayerNorm` uses.
+const NORM_EPSILON: f64 = 1e-5;
+
+impl ChannelNorm {
+    /// A norm over `channels` channels with identity initialisation.
+    pub fn new(channels: usize, device: &Device) -> Self {
+        Self {
+            weight: Param::from_tensor(Tensor::ones([channels], device)),
+            bias: Param::from_tensor(Tensor::zeros([channels], device)),
+        }
+    }
+
+    /// Normalises each pixel's channel vector (biased variance, as `nn.LayerNorm`).
+    ///
+    /// # Shapes
+    /// - input: `[batch, C, H, W]`
+    /// - output: `[batch, C, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, channels, _, _] = x.dims();
+        let centred = x.clone() - x.mean_dim(1); // [B, C, H, W]
+        let variance = centred.clone().square().mean_dim(1); // [B, 1, H, W]
+        let normalised = centred / (variance + NORM_EPSILON).sqrt();
+        let weight = self.weight.val().reshape([1, channels, 1, 1]);
+        let bias = self.bias.val().reshape([1, channels, 1, 1]);
+        normalised * weight + bias
+    }
+}

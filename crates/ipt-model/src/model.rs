@@ -1,0 +1,183 @@
+//! The U-shaped backbone: embedder, 4-level encoder/decoder, refinement, output, global residual.
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::tensor::{Device, Tensor};
+
+use crate::block::Stage;
+use crate::config::{IptConfig, LEVELS};
+use crate::layers::conv;
+use crate::padding::{crop, reflect_pad};
+use crate::sampling::{Downsample, Upsample};
+
+/// IPT-V2-style image processing transformer (see the crate docs for the design).
+///
+/// Field names are the checkpoint keys and the paper's layer groups, so weight modulation and
+/// parameter reports can target them by path.
+#[derive(Module, Debug)]
+pub struct IptModel {
+    /// 3x3 conv `image -> width` (paper group: image embedder; never task-biased).
+    pub embedder: Conv2d,
+    /// Encoder stages, level 0 (full resolution) to level 3 (the bottleneck).
+    pub encoder: Vec<Stage>,
+    /// `downsample[i]` goes from level `i` to level `i + 1`.
+    pub downsample: Vec<Downsample>,
+    /// `upsample[i]` goes from level `i + 1` back to level `i`.
+    pub upsample: Vec<Upsample>,
+    /// `channel_reduction[i]`: 1x1 conv fusing the skip concatenation at level `i` (`2C -> C`).
+    pub channel_reduction: Vec<Conv2d>,
+    /// Decoder stages, `decoder[i]` at level `i`.
+    pub decoder: Vec<Stage>,
+    /// Full-resolution blocks after the decoder.
+    pub refinement: Stage,
+    /// 3x3 conv `width -> image` predicting the residual (paper group: output layer).
+    pub output: Conv2d,
+    size_multiple: usize,
+}
+
+impl IptConfig {
+    /// Builds a randomly initialised model; panics if [`IptConfig::validate`] fails.
+    pub fn init(&self, device: &Device) -> IptModel {
+        if let Err(problem) = self.validate() {
+            panic!("invalid IptConfig: {problem}");
+        }
+        let encoder = (0..LEVELS)
+            .map(|level| Stage::new(self, level, self.encoder_blocks[level], device))
+            .collect();
+        let decoder = (0..LEVELS - 1)
+            .map(|level| Stage::new(self, level, self.decoder_blocks[level], device))
+            .collect();
+        let downsample = (0..LEVELS - 1)
+            .map(|level| Downsample::new(self.channels(level), device))
+            .collect();
+        let upsample = (0..LEVELS - 1)
+            .map(|level| Upsample::new(self.channels(level + 1), device))
+            .collect();
+        let channel_reduction = (0..LEVELS - 1)
+            .map(|level| {
+                let channels = self.channels(level);
+                conv(2 * channels, channels, 1, 1, false, device)
+            })
+            .collect();
+        IptModel {
+            embedder: conv(self.image_channels, self.width, 3, 1, true, device),
+            encoder,
+            downsample,
+            upsample,
+            channel_reduction,
+            decoder,
+            refinement: Stage::new(self, 0, self.refinement_blocks, device),
+            output: conv(self.width, self.image_channels, 3, 1, true, device),
+            size_multiple: self.size_multiple(),
+        }
+    }
+}
+
+impl IptModel {
+    /// Input sides must be multiples of this for [`IptModel::forward`].
+    pub fn size_multiple(&self) -> usize {
+        self.size_multiple
+    }
+
+    /// Restores images of any size: reflect-pads to [`IptModel::size_multiple`], runs
+    /// [`IptModel::forward`] and crops back.
+    ///
+    /// # Shapes
+    /// - input: `[batch, 3, H, W]`, values in `[0, 1]`
+    /// - output: `[batch, 3, H, W]`
+    pub fn restore(&self, image: Tensor<4>) -> Tensor<4> {
+        let [_, _, height, width] = image.dims();
+        let padded = reflect_pad(image, self.size_multiple);
+        crop(self.forward(padded), height, width)
+    }
+
+    /// The network on inputs whose sides are multiples of [`IptModel::size_multiple`].
+    ///
+    /// # Shapes
+    /// - input: `[batch, 3, H, W]`
+    /// - output: `[batch, 3, H, W]`
+    pub fn forward(&self, image: Tensor<4>) -> Tensor<4> {
+        let [_, _, height, width] = image.dims();
+        assert!(
+            height % self.size_multiple == 0 && width % self.size_multiple == 0,
+            "forward needs sides that are multiples of {} (got {height}x{width}); use restore",
+            self.size_multiple
+        );
+        let mut x = self.embedder.forward(image.clone()); // [B, C, H, W]
+        let mut skips = Vec::with_capacity(LEVELS - 1);
+        for level in 0..LEVELS - 1 {
+            x = self.encoder[level].forward(x);
+            skips.push(x.clone());
+            x = self.downsample[level].forward(x); // [B, 2C, H/2, W/2]
+        }
+        x = self.encoder[LEVELS - 1].forward(x); // bottleneck
+        for level in (0..LEVELS - 1).rev() {
+            let skip = skips.pop().expect("one skip per encoder level");
+            x = self.upsample[level].forward(x); // [B, C_level, H_level, W_level]
+            x = self.channel_reduction[level].forward(Tensor::cat(vec![x, skip], 1));
+            x = self.decoder[level].forward(x);
+        }
+        let x = self.refinement.forward(x);
+        self.output.forward(x) + image
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Preset;
+    use burn::tensor::Distribution;
+
+    fn micro_config() -> IptConfig {
+        IptConfig {
+            width: 4,
+            encoder_blocks: [1, 1, 1, 1],
+            decoder_blocks: [1, 1, 1],
+            refinement_blocks: 1,
+            heads: [1, 1, 2, 2],
+            window_size: 2,
+            grid_size: 2,
+            ..Preset::Tiny.config()
+        }
+    }
+
+    #[test]
+    fn odd_sizes_keep_their_shape() {
+        let device = Device::flex();
+        let model = micro_config().init(&device);
+        let image = Tensor::<4>::random([2, 3, 37, 53], Distribution::Default, &device);
+        assert_eq!(model.restore(image).dims(), [2, 3, 37, 53]);
+    }
+
+    #[test]
+    fn every_preset_keeps_odd_shapes() {
+        let device = Device::flex();
+        for preset in Preset::ALL {
+            let model = preset.config().init(&device);
+            let image = Tensor::<4>::random([1, 3, 37, 53], Distribution::Default, &device);
+            assert_eq!(model.restore(image).dims(), [1, 3, 37, 53], "{preset:?}");
+        }
+    }
+
+    #[test]
+    fn preset_sizes_match_their_promise() {
+        let device = Device::flex();
+        let count = |preset: Preset| preset.config().init(&device).num_params();
+        let (tiny, small, base) = (count(Preset::Tiny), count(Preset::Small), count(Preset::Base));
+        assert!((500_000..=1_500_000).contains(&tiny), "tiny has {tiny}");
+        assert!((4_000_000..=8_000_000).contains(&small), "small has {small}");
+        assert!((20_000_000..=30_000_000).contains(&base), "base has {base}");
+    }
+
+    #[test]
+    fn output_depends_on_the_whole_image() {
+        // Grid attention mixes distant pixels: changing one corner changes the opposite one.
+        let device = Device::flex();
+        let model = micro_config().init(&device);
+        let image = Tensor::<4>::random([1, 3, 32, 32], Distribution::Default, &device);
+        let changed = image.clone().slice_assign([0..1, 0..3, 0..1, 0..1], Tensor::ones([1, 3, 1, 1], &device));
+        let far = |x: Tensor<4>| model.forward(x).slice([0..1, 0..3, 31..32, 31..32]);
+        let difference = (far(image) - far(changed)).abs().sum().into_scalar::<f32>();
+        assert!(difference > 0.0);
+    }
+}

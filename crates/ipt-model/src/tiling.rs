@@ -1,0 +1,130 @@
+//! Tiled inference for large images: overlapping tiles blended with linear ramps, so memory is
+//! bounded by the tile size and no seams appear.
+
+use burn::tensor::{Tensor, TensorData};
+
+/// How to cut an image into tiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tiling {
+    /// Tile side in pixels (tiles at the image edge keep this size, shifted inwards).
+    pub tile: usize,
+    /// Pixels shared by neighbouring tiles, blended with linear ramps. Must be below `tile`.
+    pub overlap: usize,
+}
+
+impl Tiling {
+    /// Tiles of `tile` pixels overlapping by an eighth of a tile (at least 16 px).
+    pub fn new(tile: usize) -> Self {
+        Self { tile, overlap: (tile / 8).max(16).min(tile / 2) }
+    }
+
+    /// Start offsets of the tiles along an axis of `length` pixels.
+    fn starts(&self, length: usize) -> Vec<usize> {
+        if length <= self.tile {
+            return vec![0];
+        }
+        let stride = self.tile - self.overlap;
+        let mut starts: Vec<usize> = (0..).map(|i| i * stride).take_while(|s| s + self.tile < length).collect();
+        starts.push(length - self.tile);
+        starts
+    }
+
+    /// Blending weight of each pixel of a tile at `start`, `size` long, on an axis of `length`:
+    /// a ramp from ~0 to 1 over `overlap` pixels on each side that borders another tile.
+    fn ramp(&self, start: usize, size: usize, length: usize) -> Vec<f32> {
+        let overlap = self.overlap.min(size / 2).max(1);
+        (0..size)
+            .map(|p| {
+                let rise = if start > 0 { ((p as f32 + 0.5) / overlap as f32).min(1.0) } else { 1.0 };
+                let fall = if start + size < length {
+                    ((size - p) as f32 - 0.5).min(overlap as f32) / overlap as f32
+                } else {
+                    1.0
+                };
+                rise.min(fall)
+            })
+            .collect()
+    }
+}
+
+/// Runs `restore` on overlapping tiles of `image` and blends the results.
+///
+/// When one tile covers the image this is exactly `restore(image)`.
+///
+/// # Shapes
+/// - image: `[1, C, H, W]`
+/// - output: `[1, C, H, W]`
+pub fn restore_tiled(image: Tensor<4>, tiling: Tiling, restore: impl Fn(Tensor<4>) -> Tensor<4>) -> Tensor<4> {
+    assert!(tiling.overlap < tiling.tile, "tile overlap {} must be below the tile size {}", tiling.overlap, tiling.tile);
+    let [batch, channels, height, width] = image.dims();
+    assert_eq!(batch, 1, "tiled restoration takes one image at a time");
+    let (rows, cols) = (tiling.starts(height), tiling.starts(width));
+    if rows.len() == 1 && cols.len() == 1 {
+        return restore(image);
+    }
+    let device = image.device();
+    let mut sum = vec![0.0f32; channels * height * width];
+    let mut total_weight = vec![0.0f32; height * width];
+    for &top in &rows {
+        let tile_h = tiling.tile.min(height);
+        let weight_y = tiling.ramp(top, tile_h, height);
+        for &left in &cols {
+            let tile_w = tiling.tile.min(width);
+            let weight_x = tiling.ramp(left, tile_w, width);
+            let tile = image.clone().slice([0..1, 0..channels, top..top + tile_h, left..left + tile_w]);
+            let restored: Vec<f32> = restore(tile).into_data().into_vec().expect("restored tiles are f32");
+            for c in 0..channels {
+                for y in 0..tile_h {
+                    let row = (c * height + top + y) * width + left;
+                    let tile_row = (c * tile_h + y) * tile_w;
+                    for x in 0..tile_w {
+                        sum[row + x] += restored[tile_row + x] * weight_y[y] * weight_x[x];
+                    }
+                }
+            }
+            for y in 0..tile_h {
+                let row = (top + y) * width + left;
+                for x in 0..tile_w {
+                    total_weight[row + x] += weight_y[y] * weight_x[x];
+                }
+            }
+        }
+    }
+    for (index, value) in sum.iter_mut().enumerate() {
+        *value /= total_weight[index % (height * width)];
+    }
+    Tensor::from_data(TensorData::new(sum, [1, channels, height, width]), &device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Distribution};
+
+    #[test]
+    fn tiles_cover_the_axis_with_the_requested_overlap() {
+        let tiling = Tiling { tile: 64, overlap: 16 };
+        assert_eq!(tiling.starts(64), [0]);
+        assert_eq!(tiling.starts(50), [0]);
+        assert_eq!(tiling.starts(150), [0, 48, 86]);
+    }
+
+    #[test]
+    fn identity_restoration_survives_blending() {
+        let device = Device::flex();
+        let image = Tensor::<4>::random([1, 3, 150, 97], Distribution::Default, &device);
+        let tiled = restore_tiled(image.clone(), Tiling { tile: 64, overlap: 16 }, |tile| tile);
+        tiled.into_data().assert_approx_eq::<f32>(&image.into_data(), burn::tensor::Tolerance::absolute(1e-6));
+    }
+
+    #[test]
+    fn weights_ramp_only_towards_neighbours() {
+        let tiling = Tiling { tile: 8, overlap: 4 };
+        let first = tiling.ramp(0, 8, 20);
+        assert_eq!(first[0], 1.0);
+        assert!(first[7] < 0.2);
+        let last = tiling.ramp(12, 8, 20);
+        assert!(last[0] < 0.2);
+        assert_eq!(last[7], 1.0);
+    }
+}
