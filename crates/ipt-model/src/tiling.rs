@@ -72,7 +72,7 @@ pub fn restore_tiled(image: Tensor<4>, tiling: Tiling, restore: impl Fn(Tensor<4
             let tile_w = tiling.tile.min(width);
             let weight_x = tiling.ramp(left, tile_w, width);
             let tile = image.clone().slice([0..1, 0..channels, top..top + tile_h, left..left + tile_w]);
-            let restored: Vec<f32> = restore(tile).into_data().into_vec().expect("restored tiles are f32");
+            let restored: Vec<f32> = restore(tile).into_data().try_into_vec().expect("restored tiles are f32");
             for c in 0..channels {
                 for y in 0..tile_h {
                     let row = (c * height + top + y) * width + left;
@@ -115,6 +115,25 @@ mod tests {
         let image = Tensor::<4>::random([1, 3, 150, 97], Distribution::Default, &device);
         let tiled = restore_tiled(image.clone(), Tiling { tile: 64, overlap: 16 }, |tile| tile);
         tiled.into_data().assert_approx_eq::<f32>(&image.into_data(), burn::tensor::Tolerance::absolute(1e-6));
+    }
+
+    #[test]
+    fn context_dependent_tiles_leave_no_seam() {
+        // A horizontal ramp with slope `s` per pixel, "restored" by adding a fifth of each tile's
+        // mean, as global attention makes every output depend on the whole tile. A hard cut
+        // between tiles 0..128 and 112..240 would jump by 0.2 * 112 s = 22.4 s in one column;
+        // blending must spread it over the 16 px overlap: at most s + 22.4 s / 16 = 2.4 s.
+        let device = Device::flex();
+        let (width, slope) = (300usize, 1.0f32 / 300.0);
+        let values: Vec<f32> = (0..8 * width).map(|i| (i % width) as f32 * slope).collect();
+        let image = Tensor::<4>::from_data(TensorData::new(values, [1, 1, 8, width]), &device);
+        let restore = |tile: Tensor<4>| tile.clone() + tile.mean().reshape([1, 1, 1, 1]) * 0.2;
+        let out: Vec<f32> = restore_tiled(image, Tiling { tile: 128, overlap: 16 }, restore)
+            .into_data()
+            .try_into_vec()
+            .unwrap();
+        let largest_step = (0..width - 1).map(|x| out[x + 1] - out[x]).fold(0.0f32, f32::max);
+        assert!(largest_step <= 2.45 * slope, "largest step {} slopes", largest_step / slope);
     }
 
     #[test]

@@ -1,0 +1,41 @@
+//! Errors of the inference facade: each names the file or the task at fault.
+
+use std::path::PathBuf;
+
+use ipt_model::{Task, WeightError};
+
+/// Why a restoration could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The weight file is missing, malformed or does not fit its config.
+    #[error(transparent)]
+    Weights(#[from] WeightError),
+    /// An input image could not be opened or decoded.
+    #[error("{path}: cannot read image: {reason}")]
+    ReadImage {
+        /// The input file.
+        path: PathBuf,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// An output image could not be encoded or written.
+    #[error("{path}: cannot write image: {reason}")]
+    WriteImage {
+        /// The output file.
+        path: PathBuf,
+        /// What the encoder or the file system said.
+        reason: String,
+    },
+    /// The weights were not trained for the requested task.
+    #[error("these weights were not trained for '{task}' (trained for: {})", names(trained))]
+    TaskNotTrained {
+        /// The requested task.
+        task: Task,
+        /// The tasks in the weight file.
+        trained: Vec<Task>,
+    },
+}
+
+fn names(tasks: &[Task]) -> String {
+    tasks.iter().map(|task| task.name()).collect::<Vec<_>>().join(", ")
+}

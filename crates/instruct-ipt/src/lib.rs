@@ -1,0 +1,37 @@
+//! Instruct-IPT for Rust: all-in-one image restoration (denoise, deblur, derain, dehaze, desnow,
+//! low-light) with one IPT-V2-style transformer.
+//!
+//! This crate is the inference facade other crates depend on. It enables no Burn backend:
+//! the caller picks one with a `burn` feature (`flex` for CPU, `wgpu`/`vulkan`, `cuda`, `tch`)
+//! and passes its [`Device`].
+//!
+//! ```
+//! use instruct_ipt::{Device, Preset, Restorer, Task, WeightMetadata, save_weights};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let device = Device::flex();
+//! # let folder = tempfile::tempdir()?;
+//! # let weights = folder.path().join("tiny.safetensors");
+//! # let config = Preset::Tiny.config();
+//! # save_weights(&config.init(&device), &WeightMetadata::new(config, vec![Task::Denoise]), &weights)?;
+//! let restorer = Restorer::load(&weights, &device)?;
+//! let noisy = image::DynamicImage::new_rgb8(40, 30);
+//! let clean = restorer.restore(&noisy, Some(Task::Denoise))?;
+//! assert_eq!((clean.width(), clean.height()), (40, 30));
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod picture;
+mod restorer;
+
+pub use burn::tensor::Device;
+pub use error::Error;
+pub use image;
+pub use ipt_model::{
+    IptConfig, IptModel, LayerGroup, Preset, Task, Tiling, WeightError, WeightMetadata, parameters_per_group,
+    read_metadata, save_weights,
+};
+pub use picture::{Planar, SampleFormat, read_image, write_image};
+pub use restorer::{DEFAULT_TILE, Restorer};

@@ -1,0 +1,221 @@
+//! Images in and out of the network: planar RGB in `[0, 1]`, with the alpha channel, grayscale
+//! and bit depth remembered so the output keeps the input's format.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+
+use crate::Error;
+
+/// The sample layout of a decoded image, restored on output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleFormat {
+    /// 8 bits per sample.
+    U8,
+    /// 16 bits per sample.
+    U16,
+    /// 32-bit float samples.
+    F32,
+}
+
+/// An image as the network sees it: three planar channels in `[0, 1]`, plus what is needed to
+/// write it back in its original format.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Planar {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `[3, height, width]` samples, row-major per channel (gray inputs are replicated).
+    pub rgb: Vec<f32>,
+    /// `[height, width]` alpha, passed through untouched.
+    pub alpha: Option<Vec<f32>>,
+    /// Whether the source had one channel (the output then gets one too).
+    pub grayscale: bool,
+    /// Sample type of the source.
+    pub samples: SampleFormat,
+}
+
+impl Planar {
+    /// Splits `image` into planar RGB and alpha, remembering its format.
+    pub fn from_image(image: &DynamicImage) -> Self {
+        let color = image.color();
+        let samples = match image {
+            DynamicImage::ImageLuma16(_)
+            | DynamicImage::ImageLumaA16(_)
+            | DynamicImage::ImageRgb16(_)
+            | DynamicImage::ImageRgba16(_) => SampleFormat::U16,
+            DynamicImage::ImageRgb32F(_) | DynamicImage::ImageRgba32F(_) => SampleFormat::F32,
+            _ => SampleFormat::U8,
+        };
+        let (width, height) = (image.width() as usize, image.height() as usize);
+        let pixels = width * height;
+        let rgba = image.to_rgba32f();
+        let mut rgb = vec![0.0; 3 * pixels];
+        let mut alpha = color.has_alpha().then(|| vec![0.0; pixels]);
+        for (index, pixel) in rgba.pixels().enumerate() {
+            for channel in 0..3 {
+                rgb[channel * pixels + index] = pixel.0[channel];
+            }
+            if let Some(alpha) = alpha.as_mut() {
+                alpha[index] = pixel.0[3];
+            }
+        }
+        let grayscale = !color.has_color();
+        Self { width, height, rgb, alpha, grayscale, samples }
+    }
+
+    /// Rebuilds an image in the source's format from (possibly restored) planar RGB,
+    /// clamping to `[0, 1]`; a grayscale source gets the mean of the three channels.
+    pub fn to_image(&self) -> DynamicImage {
+        let pixels = self.width * self.height;
+        let mut rgba = image::Rgba32FImage::new(self.width as u32, self.height as u32);
+        for (index, pixel) in rgba.pixels_mut().enumerate() {
+            let channel = |c: usize| self.rgb[c * pixels + index].clamp(0.0, 1.0);
+            let (r, g, b) = if self.grayscale {
+                let mean = (channel(0) + channel(1) + channel(2)) / 3.0;
+                (mean, mean, mean)
+            } else {
+                (channel(0), channel(1), channel(2))
+            };
+            let a = self.alpha.as_ref().map_or(1.0, |alpha| alpha[index]);
+            pixel.0 = [r, g, b, a];
+        }
+        let full = DynamicImage::ImageRgba32F(rgba);
+        let has_alpha = self.alpha.is_some();
+        match (self.samples, self.grayscale, has_alpha) {
+            (SampleFormat::U8, true, false) => DynamicImage::ImageLuma8(full.to_luma8()),
+            (SampleFormat::U8, true, true) => DynamicImage::ImageLumaA8(full.to_luma_alpha8()),
+            (SampleFormat::U8, false, false) => DynamicImage::ImageRgb8(full.to_rgb8()),
+            (SampleFormat::U8, false, true) => DynamicImage::ImageRgba8(full.to_rgba8()),
+            (SampleFormat::U16, true, false) => DynamicImage::ImageLuma16(full.to_luma16()),
+            (SampleFormat::U16, true, true) => DynamicImage::ImageLumaA16(full.to_luma_alpha16()),
+            (SampleFormat::U16, false, false) => DynamicImage::ImageRgb16(full.to_rgb16()),
+            (SampleFormat::U16, false, true) => DynamicImage::ImageRgba16(full.to_rgba16()),
+            (SampleFormat::F32, _, false) => DynamicImage::ImageRgb32F(full.to_rgb32f()),
+            (SampleFormat::F32, _, true) => full,
+        }
+    }
+}
+
+/// Decodes the image at `path`, applying its EXIF orientation.
+pub fn read_image(path: &Path) -> Result<DynamicImage, Error> {
+    let fail = |reason: String| Error::ReadImage { path: path.to_owned(), reason };
+    let reader = ImageReader::open(path)
+        .map_err(|error| fail(error.to_string()))?
+        .with_guessed_format()
+        .map_err(|error| fail(error.to_string()))?;
+    if reader.format().is_none() {
+        return Err(fail("unrecognised image format".into()));
+    }
+    let mut decoder = reader.into_decoder().map_err(|error| fail(error.to_string()))?;
+    let orientation = decoder.orientation().map_err(|error| fail(error.to_string()))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|error| fail(error.to_string()))?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// Encodes `image` in the format named by `path`'s extension and writes it atomically.
+///
+/// Formats that cannot hold the image's depth or alpha (JPEG) get an 8-bit opaque copy.
+pub fn write_image(path: &Path, image: &DynamicImage) -> Result<(), Error> {
+    let fail = |reason: String| Error::WriteImage { path: path.to_owned(), reason };
+    let format = ImageFormat::from_path(path).map_err(|_| fail("unknown output format: use .png, .jpg, .tif, .bmp or .webp".into()))?;
+    let converted;
+    let image = match format {
+        ImageFormat::Jpeg if image.color().has_color() => {
+            converted = DynamicImage::ImageRgb8(image.to_rgb8());
+            &converted
+        }
+        ImageFormat::Jpeg => {
+            converted = DynamicImage::ImageLuma8(image.to_luma8());
+            &converted
+        }
+        _ => image,
+    };
+    let mut bytes = Cursor::new(Vec::new());
+    image.write_to(&mut bytes, format).map_err(|error| fail(error.to_string()))?;
+    ipt_model::write_atomically(path, bytes.get_ref()).map_err(|error| fail(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Luma, LumaA, Rgb, Rgba};
+
+    fn round_trip(image: DynamicImage, extension: &str) -> DynamicImage {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join(format!("image.{extension}"));
+        write_image(&path, &Planar::from_image(&image).to_image()).unwrap();
+        read_image(&path).unwrap()
+    }
+
+    fn ramp(scale: u32) -> impl Fn(u32, u32, u32) -> u32 {
+        move |x, y, c| ((x * 7 + y * 13 + c * 29) * scale) % (scale * 251)
+    }
+
+    #[test]
+    fn gray_8_bit_stays_gray_and_exact() {
+        let value = ramp(1);
+        let image = DynamicImage::ImageLuma8(ImageBuffer::from_fn(9, 5, |x, y| Luma([value(x, y, 0) as u8])));
+        assert_eq!(round_trip(image.clone(), "png"), image);
+    }
+
+    #[test]
+    fn rgba_keeps_its_alpha() {
+        let value = ramp(1);
+        let image = DynamicImage::ImageRgba8(ImageBuffer::from_fn(6, 4, |x, y| {
+            Rgba([value(x, y, 0) as u8, value(x, y, 1) as u8, value(x, y, 2) as u8, (x * 40) as u8])
+        }));
+        assert_eq!(round_trip(image.clone(), "png"), image);
+    }
+
+    #[test]
+    fn sixteen_bit_rgb_and_gray_alpha_are_exact() {
+        let value = ramp(257);
+        let rgb = DynamicImage::ImageRgb16(ImageBuffer::from_fn(5, 7, |x, y| {
+            Rgb([value(x, y, 0) as u16, value(x, y, 1) as u16, value(x, y, 2) as u16])
+        }));
+        assert_eq!(round_trip(rgb.clone(), "png"), rgb);
+        let gray = DynamicImage::ImageLumaA16(ImageBuffer::from_fn(5, 7, |x, y| {
+            LumaA([value(x, y, 0) as u16, 65535 - value(x, y, 1) as u16])
+        }));
+        assert_eq!(round_trip(gray.clone(), "png"), gray);
+    }
+
+    #[test]
+    fn jpeg_output_drops_alpha_instead_of_failing() {
+        let image = DynamicImage::ImageRgba8(ImageBuffer::from_pixel(8, 8, Rgba([200, 100, 50, 128])));
+        let back = round_trip(image, "jpg");
+        assert_eq!(back.color(), image::ColorType::Rgb8);
+    }
+
+    #[test]
+    fn planar_layout_is_channel_major() {
+        let image = DynamicImage::ImageRgb8(ImageBuffer::from_fn(2, 1, |x, _| Rgb([x as u8 * 255, 0, 255])));
+        let planar = Planar::from_image(&image);
+        assert_eq!(planar.rgb, [0.0, 1.0, 0.0, 0.0, 1.0, 1.0]);
+        assert!(!planar.grayscale && planar.alpha.is_none());
+    }
+
+    #[test]
+    fn unreadable_files_are_named_in_the_error() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("broken.png");
+        std::fs::write(&path, b"definitely not a png").unwrap();
+        let message = read_image(&path).unwrap_err().to_string();
+        assert!(message.contains("broken.png"), "{message}");
+        let missing = read_image(&folder.path().join("absent.jpg")).unwrap_err().to_string();
+        assert!(missing.contains("absent.jpg"), "{missing}");
+    }
+
+    #[test]
+    fn unknown_output_extensions_are_refused_before_writing() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("out.xyz");
+        let image = DynamicImage::ImageRgb8(ImageBuffer::new(2, 2));
+        assert!(write_image(&path, &image).unwrap_err().to_string().contains("out.xyz"));
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,53 @@
+//! End-to-end restoration through the library facade: real photos, tiling, formats.
+
+use std::path::PathBuf;
+
+use instruct_ipt::image::{DynamicImage, ImageBuffer, Rgb};
+use instruct_ipt::{Device, Preset, Restorer, Task, WeightMetadata, read_image};
+
+/// `../shared/data` beside the project root (on every development and CI machine).
+fn shared_data() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    assert!(path.is_dir(), "the shared data folder is missing: expected {}", path.display());
+    path
+}
+
+fn tiny_restorer(seed: u64) -> Restorer {
+    let device = Device::flex();
+    device.seed(seed);
+    let config = Preset::Tiny.config();
+    let model = config.init(&device);
+    Restorer::from_model(model, WeightMetadata::new(config, Task::ALL.to_vec()), &device)
+}
+
+/// A smooth colour gradient.
+fn smooth_image(width: u32, height: u32) -> DynamicImage {
+    DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, y| {
+        let u = x as f32 / width as f32;
+        let v = y as f32 / height as f32;
+        Rgb([(40.0 + 160.0 * u) as u8, (60.0 + 120.0 * v) as u8, (90.0 + 80.0 * (u + v) / 2.0) as u8])
+    }))
+}
+
+#[test]
+fn a_real_photo_goes_through_the_tiny_model() {
+    let photo = read_image(&shared_data().join("train/misc/chelsea.png")).unwrap();
+    let restorer = tiny_restorer(1).with_tile(Some(256));
+    let restored = restorer.restore(&photo, Some(Task::Denoise)).unwrap();
+    assert_eq!((restored.width(), restored.height()), (photo.width(), photo.height()));
+    assert_eq!(restored.color(), photo.color());
+    // An untrained network adds a small residual to its input: the photo must still be there.
+    let (input, output) = (photo.to_rgb8(), restored.to_rgb8());
+    let mean_difference = input.iter().zip(output.iter()).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>()
+        / input.len() as f64;
+    assert!(mean_difference < 64.0, "mean absolute change {mean_difference}");
+}
+
+#[test]
+fn one_covering_tile_equals_whole_image_inference() {
+    let image = smooth_image(90, 70);
+    let restorer = tiny_restorer(2).with_tile(None);
+    let whole = restorer.restore(&image, None).unwrap();
+    let tiled = restorer.with_tile(Some(128)).restore(&image, None).unwrap();
+    assert!(whole == tiled, "tiled and whole-image restorations differ");
+}
