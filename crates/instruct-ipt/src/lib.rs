@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+pub mod backend;
 mod error;
 mod picture;
 mod restorer;
@@ -30,7 +31,7 @@ pub use burn::tensor::Device;
 pub use error::Error;
 pub use image;
 pub use ipt_model::{
-    IptConfig, IptModel, LayerGroup, Preset, Task, Tiling, WeightError, WeightMetadata, parameters_per_group,
+    IptConfig, IptModel, LayerGroup, Preset, Task, Tiling, WeightError, WeightMetadata, config_hash, parameters_per_group,
     read_metadata, save_weights,
 };
 pub use picture::{Planar, SampleFormat, read_image, write_image};

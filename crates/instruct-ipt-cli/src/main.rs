@@ -1,0 +1,69 @@
+//! `instruct-ipt`: restore photos from the command line.
+
+mod info;
+mod restore;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use instruct_ipt::Task;
+use instruct_ipt::backend::{DeviceChoice, select_device};
+
+/// All-in-one image restoration: denoise, deblur, derain, dehaze, desnow, low-light.
+#[derive(Parser, Debug)]
+#[command(name = "instruct-ipt", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Restore an image, or every image in a folder.
+    Restore(RestoreArgs),
+    /// Print a weight file's metadata and parameter counts per layer group.
+    Info {
+        /// The weight file (.safetensors).
+        weights: PathBuf,
+    },
+}
+
+/// Arguments of `instruct-ipt restore`.
+#[derive(clap::Args, Debug)]
+struct RestoreArgs {
+    /// An image file, or a folder of images.
+    input: PathBuf,
+    /// Output file (format from its extension), or folder when the input is a folder.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Weight file (.safetensors).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// The restoration to apply: denoise, deblur, derain, dehaze, desnow or low_light.
+    #[arg(long)]
+    task: Option<Task>,
+    /// Tile side in pixels for large images; 0 restores the whole image at once.
+    #[arg(long, default_value_t = instruct_ipt::DEFAULT_TILE)]
+    tile: usize,
+    /// Where to run: cpu, cuda or wgpu (GPU backends need a build with their feature).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Restore(args) => restore::run(args),
+        Command::Info { weights } => {
+            select_device(DeviceChoice::Cpu).map_err(anyhow::Error::msg).and_then(|device| info::run(&weights, &device))
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

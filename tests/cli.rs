@@ -1,0 +1,118 @@
+//! The `instruct-ipt` binary as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use instruct_ipt::image::{DynamicImage, GrayImage, ImageBuffer, Rgb};
+use instruct_ipt::{Device, Preset, Task, WeightMetadata, read_image, save_weights};
+
+fn instruct_ipt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_instruct-ipt")).args(args).output().expect("the binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Random tiny weights for denoising and deraining, written into `folder`.
+fn tiny_weights(folder: &Path) -> PathBuf {
+    let path = folder.join("tiny.safetensors");
+    let device = Device::flex();
+    let config = Preset::Tiny.config();
+    let metadata = WeightMetadata::new(config.clone(), vec![Task::Denoise, Task::Derain]).with_provenance("data", "cli test");
+    save_weights(&config.init(&device), &metadata, &path).unwrap();
+    path
+}
+
+fn colour_image(width: u32, height: u32) -> DynamicImage {
+    DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, y| Rgb([(x * 3) as u8, (y * 5) as u8, 128])))
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn restore_without_weights_refuses_and_writes_nothing() {
+    let folder = tempfile::tempdir().unwrap();
+    let input = folder.path().join("in.png");
+    colour_image(20, 10).save(&input).unwrap();
+    let output = folder.path().join("out.png");
+    let result = instruct_ipt(&["restore", path_str(&input), "-o", path_str(&output)]);
+    assert!(!result.status.success());
+    assert!(stderr(&result).contains("--weights"), "{}", stderr(&result));
+    assert!(!output.exists());
+}
+
+#[test]
+fn restore_keeps_size_and_grayscale() {
+    let folder = tempfile::tempdir().unwrap();
+    let weights = tiny_weights(folder.path());
+    let input = folder.path().join("gray.png");
+    DynamicImage::ImageLuma8(GrayImage::from_fn(37, 53, |x, y| [(x + y) as u8].into())).save(&input).unwrap();
+    let output = folder.path().join("restored.png");
+    let result = instruct_ipt(&[
+        "restore", path_str(&input), "-o", path_str(&output), "--weights", path_str(&weights), "--task", "denoise",
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let restored = read_image(&output).unwrap();
+    assert_eq!((restored.width(), restored.height()), (37, 53));
+    assert_eq!(restored.color(), instruct_ipt::image::ColorType::L8);
+}
+
+#[test]
+fn a_task_the_weights_lack_is_refused() {
+    let folder = tempfile::tempdir().unwrap();
+    let weights = tiny_weights(folder.path());
+    let input = folder.path().join("in.png");
+    colour_image(16, 16).save(&input).unwrap();
+    let output = folder.path().join("out.png");
+    let result = instruct_ipt(&[
+        "restore", path_str(&input), "-o", path_str(&output), "--weights", path_str(&weights), "--task", "dehaze",
+    ]);
+    assert!(!result.status.success());
+    assert!(stderr(&result).contains("not trained for 'dehaze'"), "{}", stderr(&result));
+    assert!(!output.exists());
+}
+
+#[test]
+fn a_folder_is_restored_and_a_broken_file_is_named_without_harming_existing_outputs() {
+    let folder = tempfile::tempdir().unwrap();
+    let weights = tiny_weights(folder.path());
+    let inputs = folder.path().join("inputs");
+    let outputs = folder.path().join("outputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::create_dir_all(&outputs).unwrap();
+    colour_image(30, 20).save(inputs.join("a.png")).unwrap();
+    std::fs::write(inputs.join("b.jpg"), b"not a jpeg").unwrap();
+    std::fs::write(outputs.join("b.jpg"), b"an earlier result").unwrap();
+    let result = instruct_ipt(&["restore", path_str(&inputs), "-o", path_str(&outputs), "--weights", path_str(&weights)]);
+    assert!(!result.status.success());
+    let message = stderr(&result);
+    assert!(message.contains("b.jpg") && message.contains("1 of 2 images"), "{message}");
+    assert_eq!(read_image(&outputs.join("a.png")).unwrap().width(), 30);
+    assert_eq!(std::fs::read(outputs.join("b.jpg")).unwrap(), b"an earlier result");
+}
+
+#[test]
+fn info_prints_metadata_and_parameter_groups() {
+    let folder = tempfile::tempdir().unwrap();
+    let weights = tiny_weights(folder.path());
+    let result = instruct_ipt(&["info", path_str(&weights)]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let text = String::from_utf8_lossy(&result.stdout);
+    for expected in ["tasks:           denoise, derain", "provenance.data: cli test", "qkv", "channel_reduction", "embedder"] {
+        assert!(text.contains(expected), "missing '{expected}' in:\n{text}");
+    }
+}
+
+#[test]
+fn a_corrupt_weight_file_is_named() {
+    let folder = tempfile::tempdir().unwrap();
+    let weights = folder.path().join("broken.safetensors");
+    std::fs::write(&weights, b"garbage").unwrap();
+    let result = instruct_ipt(&["info", path_str(&weights)]);
+    assert!(!result.status.success());
+    let message = stderr(&result);
+    assert!(message.contains("broken.safetensors") && message.lines().count() == 1, "{message}");
+}
