@@ -1,1 +1,29 @@
-fn main(){}
+//! `cargo xtask <verb>`: the project's automation, one subcommand per task.
+
+mod bench;
+
+use clap::{Parser, Subcommand};
+
+/// Project automation for instruct-ipt.
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand, Debug)]
+enum Verb {
+    /// Restore throughput (megapixels/s) and peak memory of each preset on the CPU.
+    Bench(bench::BenchArgs),
+    /// One benchmark case in a fresh process (used by `bench` so peak memory is per case).
+    #[command(hide = true)]
+    BenchCase(bench::CaseArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().verb {
+        Verb::Bench(args) => bench::run(args),
+        Verb::BenchCase(args) => bench::run_case(args),
+    }
+}

@@ -178,6 +178,23 @@ mod tests {
     }
 
     #[test]
+    fn preset_files_in_configs_match_the_presets() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/models");
+        for preset in Preset::ALL {
+            let path = folder.join(format!("{}.toml", preset.name()));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let parsed: IptConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(parsed, preset.config(), "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn unknown_config_keys_are_rejected_by_name() {
+        let error = toml::from_str::<IptConfig>("widht = 3").unwrap_err().to_string();
+        assert!(error.contains("widht"), "{error}");
+    }
+
+    #[test]
     fn preset_names_round_trip() {
         for preset in Preset::ALL {
             assert_eq!(preset.name().parse::<Preset>().unwrap(), preset);

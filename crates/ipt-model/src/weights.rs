@@ -61,12 +61,12 @@ pub fn config_hash(config: &IptConfig) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum WeightError {
     /// The file system refused.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, not chained, so it is printed once).
+        cause: std::io::Error,
     },
     /// The bytes are not a safetensors file.
     #[error("{path}: not a safetensors weight file ({reason})")]
@@ -129,7 +129,7 @@ pub fn save_weights(model: &IptModel, metadata: &WeightMetadata, path: &Path) ->
         .metadata(KEY_PROVENANCE, json(&metadata.provenance));
     model.save_into(&mut store).map_err(|error| serialise(error.to_string()))?;
     let bytes = store.get_bytes().map_err(|error| serialise(error.to_string()))?;
-    write_atomically(path, &bytes).map_err(|source| WeightError::Io { path: path.to_owned(), source })
+    write_atomically(path, &bytes).map_err(|cause| WeightError::Io { path: path.to_owned(), cause })
 }
 
 /// Reads only the metadata of the weight file at `path`.
@@ -168,7 +168,7 @@ fn describe_apply_error(error: &ApplyError) -> String {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, WeightError> {
-    std::fs::read(path).map_err(|source| WeightError::Io { path: path.to_owned(), source })
+    std::fs::read(path).map_err(|cause| WeightError::Io { path: path.to_owned(), cause })
 }
 
 fn parse_metadata(path: &Path, bytes: &[u8]) -> Result<WeightMetadata, WeightError> {
