@@ -1,0 +1,254 @@
+//! A 2D convolution (any kernel size and groups) whose weight carries per-task low-rank biases.
+
+use burn::module::{Module, Param};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+
+use crate::{RankPolicy, TaskBias, TaskWeights};
+
+/// A stride-1 "same" convolution with weight `W_general + sum_t a_t * B1_t @ B2_t`.
+///
+/// Without task weights, or without task biases, it is a plain convolution with `W_general`.
+/// Field names follow `nn.Conv2d` (`weight`, `bias`), so a merged layer loads into PyTorch.
+#[derive(Module, Debug)]
+pub struct ModulatedConv2d {
+    /// The general weight `W`, `[C_out, C_in / groups, k, k]`.
+    pub weight: Param<Tensor<4>>,
+    /// The (task-independent) output bias, `[C_out]`.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// One low-rank bias per task, on `W` seen as `[C_out, C_in / groups * k * k]`; empty for
+    /// layers that are not modulated.
+    pub task_biases: Vec<TaskBias>,
+    groups: usize,
+}
+
+impl ModulatedConv2d {
+    /// A plain (no task bias) convolution, initialised as PyTorch's `nn.Conv2d`.
+    pub fn new(channels_in: usize, channels_out: usize, kernel: usize, groups: usize, bias: bool, device: &Device) -> Self {
+        assert!(kernel % 2 == 1, "same-padding convolutions need an odd kernel, got {kernel}");
+        assert!(
+            channels_in % groups == 0 && channels_out % groups == 0,
+            "groups {groups} must divide both {channels_in} input and {channels_out} output channels"
+        );
+        let fan_in = channels_in / groups * kernel * kernel;
+        let bound = (1.0 / fan_in as f64).sqrt();
+        let uniform = Distribution::Uniform(-bound, bound);
+        Self {
+            weight: Param::from_tensor(Tensor::random([channels_out, channels_in / groups, kernel, kernel], uniform, device)),
+            bias: bias.then(|| Param::from_tensor(Tensor::random([channels_out], uniform, device))),
+            task_biases: Vec::new(),
+            groups,
+        }
+    }
+
+    /// Adds one zero task bias per task, with ranks from `policy`.
+    pub fn with_task_biases(mut self, tasks: usize, policy: &RankPolicy) -> Self {
+        for _ in 0..tasks {
+            self = self.add_task(policy);
+        }
+        self
+    }
+
+    /// Adds a bias for a new task, initialised so that the task starts at the general weight.
+    pub fn add_task(mut self, policy: &RankPolicy) -> Self {
+        let (rows, columns) = self.matrix_shape();
+        let device = self.weight.device();
+        self.task_biases.push(TaskBias::new(rows, columns, policy.rank(rows, columns), &device));
+        self
+    }
+
+    /// `W` as a matrix: `(C_out, C_in / groups * k * k)`.
+    pub fn matrix_shape(&self) -> (usize, usize) {
+        let [out, in_per_group, kernel, _] = self.weight.dims();
+        (out, in_per_group * kernel * kernel)
+    }
+
+    /// Applies the layer; `tasks` mixes the task biases per sample.
+    ///
+    /// # Shapes
+    /// - x: `[batch, C_in, H, W]`
+    /// - tasks: `[batch, tasks]` weights, tasks in the order the biases were added
+    /// - output: `[batch, C_out, H, W]`
+    pub fn forward(&self, x: Tensor<4>, tasks: Option<&TaskWeights>) -> Tensor<4> {
+        match tasks {
+            Some(tasks) if !self.task_biases.is_empty() && !tasks.active().is_empty() => self.forward_modulated(x, tasks),
+            _ => conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), self.options(self.groups)),
+        }
+    }
+
+    /// The per-sample weights `W + sum_t a[b, t] B_t` as `[batch, C_out, C_in / groups * k * k]`.
+    fn sample_weights(&self, tasks: &TaskWeights) -> Tensor<3> {
+        assert_eq!(
+            tasks.tasks(),
+            self.task_biases.len(),
+            "task weights have {} columns but the layer has {} task biases",
+            tasks.tasks(),
+            self.task_biases.len()
+        );
+        let (rows, columns) = self.matrix_shape();
+        let batch = tasks.batch();
+        let general = self.weight.val().reshape([1, rows, columns]);
+        tasks.active().iter().fold(general, |weight, &task| {
+            let bias = self.task_biases[task].dense().reshape([1, rows, columns]);
+            weight + bias * tasks.column(task).reshape([batch, 1, 1])
+        })
+    }
+
+    fn forward_modulated(&self, x: Tensor<4>, tasks: &TaskWeights) -> Tensor<4> {
+        let [batch, channels_in, height, width] = x.dims();
+        let [out, in_per_group, kernel, _] = self.weight.dims();
+        let weights = self.sample_weights(tasks); // [B, out, cols]
+        let weights = if weights.dims()[0] == batch { weights } else { weights.expand([batch, out, in_per_group * kernel * kernel]) };
+        let y = if kernel == 1 && self.groups == 1 {
+            // A 1x1 conv is a batched matmul over the pixels.
+            weights.matmul(x.reshape([batch, channels_in, height * width])).reshape([batch, out, height, width])
+        } else {
+            // Per-sample weights as one grouped conv: sample b's channels form groups of their own.
+            let x = x.reshape([1, batch * channels_in, height, width]);
+            let weights = weights.reshape([batch * out, in_per_group, kernel, kernel]);
+            conv2d(x, weights, None, self.options(batch * self.groups)).reshape([batch, out, height, width])
+        };
+        match &self.bias {
+            Some(bias) => y + bias.val().reshape([1, out, 1, 1]),
+            None => y,
+        }
+    }
+
+    fn options(&self, groups: usize) -> ConvOptions<2> {
+        let [_, _, kernel, _] = self.weight.dims();
+        let pad = kernel / 2;
+        ConvOptions::new([1, 1], [pad, pad], [1, 1], groups)
+    }
+
+    /// Folds the task mix `mix` (one weight per task) into `W` and drops the task biases: the
+    /// result is a plain convolution costing exactly the backbone's.
+    pub fn merge(&self, mix: &[f32]) -> Self {
+        assert_eq!(mix.len(), self.task_biases.len(), "merge needs one weight per task bias");
+        let shape = self.weight.dims();
+        let weight = self.task_biases.iter().zip(mix).filter(|(_, a)| **a != 0.0).fold(
+            self.weight.val(),
+            |weight, (bias, &a)| weight + bias.dense().reshape(shape) * a,
+        );
+        Self {
+            weight: Param::from_tensor(weight.detach()),
+            bias: self.bias.as_ref().map(|bias| Param::from_tensor(bias.val().detach())),
+            task_biases: Vec::new(),
+            groups: self.groups,
+        }
+    }
+
+    /// Number of parameters task `task`'s bias adds.
+    pub fn task_params(&self, task: usize) -> usize {
+        self.task_biases.get(task).map_or(0, TaskBias::num_params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Tolerance, TensorData};
+
+    fn device() -> Device {
+        Device::flex()
+    }
+
+    /// A layer with random (non-zero) biases for `tasks` tasks.
+    fn modulated(channels_in: usize, channels_out: usize, kernel: usize, groups: usize, tasks: usize) -> ModulatedConv2d {
+        let device = device();
+        let mut layer = ModulatedConv2d::new(channels_in, channels_out, kernel, groups, true, &device)
+            .with_task_biases(tasks, &RankPolicy::Constant { rank: 2 });
+        for bias in &mut layer.task_biases {
+            let shape = bias.b1.dims();
+            bias.b1 = Param::from_tensor(Tensor::random(shape, Distribution::Normal(0.0, 0.3), &device));
+        }
+        layer
+    }
+
+    fn input(batch: usize, channels: usize) -> Tensor<4> {
+        Tensor::random([batch, channels, 6, 5], Distribution::Default, &device())
+    }
+
+    fn close(a: Tensor<4>, b: Tensor<4>) {
+        a.into_data().assert_approx_eq::<f32>(&b.into_data(), Tolerance::rel_abs(1e-5, 1e-6));
+    }
+
+    #[test]
+    fn zero_biases_reproduce_the_plain_conv_exactly() {
+        for (kernel, groups) in [(1, 1), (3, 1), (3, 4)] {
+            let layer = ModulatedConv2d::new(4, 8, kernel, groups, true, &device()).with_task_biases(3, &RankPolicy::default());
+            let x = input(2, 4);
+            let tasks = TaskWeights::one_hot(&[0, 2], 3, &device());
+            let plain = layer.forward(x.clone(), None);
+            close(layer.forward(x, Some(&tasks)), plain);
+        }
+    }
+
+    #[test]
+    fn merged_equals_modulated_for_every_kernel_kind() {
+        for (kernel, groups) in [(1, 1), (3, 1), (5, 2), (3, 8)] {
+            let layer = modulated(8, 8, kernel, groups, 3);
+            let x = input(1, 8);
+            let mix = [0.2f32, 0.0, 0.8];
+            let soft = TaskWeights::new(Tensor::from_data(TensorData::new(mix.to_vec(), [1, 3]), &device()));
+            let merged = layer.merge(&mix);
+            assert!(merged.task_biases.is_empty());
+            close(merged.forward(x.clone(), None), layer.forward(x, Some(&soft)));
+        }
+    }
+
+    #[test]
+    fn a_mixed_batch_equals_per_task_batches() {
+        for (kernel, groups) in [(1, 1), (3, 1), (3, 6)] {
+            let layer = modulated(6, 12, kernel, groups, 3);
+            let x = input(3, 6);
+            let mixed = layer.forward(x.clone(), Some(&TaskWeights::one_hot(&[2, 0, 1], 3, &device())));
+            let single = |sample: usize, task: usize| {
+                let xs = x.clone().slice([sample..sample + 1, 0..6, 0..6, 0..5]);
+                layer.forward(xs, Some(&TaskWeights::one_hot(&[task], 3, &device())))
+            };
+            close(mixed, Tensor::cat(vec![single(0, 2), single(1, 0), single(2, 1)], 0));
+        }
+    }
+
+    #[test]
+    fn different_tasks_give_different_outputs() {
+        let layer = modulated(4, 4, 3, 1, 2);
+        let x = input(1, 4);
+        let a = layer.forward(x.clone(), Some(&TaskWeights::one_hot(&[0], 2, &device())));
+        let b = layer.forward(x, Some(&TaskWeights::one_hot(&[1], 2, &device())));
+        assert!((a - b).abs().max().into_scalar::<f32>() > 1e-3);
+    }
+
+    #[test]
+    fn gradients_reach_w_and_active_tasks_only() {
+        let device = device().autodiff();
+        let layer = modulated(4, 6, 3, 1, 3).fork(&device).train();
+        let x = Tensor::<4>::random([2, 4, 6, 5], Distribution::Default, &device);
+        let tasks = TaskWeights::one_hot(&[0, 2], 3, &device);
+        let grads = layer.forward(x, Some(&tasks)).sum().backward();
+        let norm = |g: Option<Tensor<2>>| g.map(|g| g.abs().sum().into_scalar::<f32>());
+        assert!(layer.weight.grad(&grads).is_some_and(|g| g.abs().sum().into_scalar::<f32>() > 0.0));
+        for active in [0, 2] {
+            assert!(norm(layer.task_biases[active].b1.grad(&grads)).is_some_and(|n| n > 0.0), "B1 of task {active}");
+            assert!(norm(layer.task_biases[active].b2.grad(&grads)).is_some_and(|n| n > 0.0), "B2 of task {active}");
+        }
+        assert!(layer.task_biases[1].b1.grad(&grads).is_none(), "the inactive task's B1 got a gradient");
+        assert!(layer.task_biases[1].b2.grad(&grads).is_none(), "the inactive task's B2 got a gradient");
+    }
+
+    #[test]
+    fn a_new_task_starts_at_the_general_weight() {
+        let layer = modulated(4, 4, 3, 1, 2).add_task(&RankPolicy::default());
+        let x = input(1, 4);
+        let general = layer.forward(x.clone(), None);
+        close(layer.forward(x, Some(&TaskWeights::one_hot(&[2], 3, &device()))), general);
+    }
+
+    #[test]
+    fn task_params_count_both_factors() {
+        let layer = ModulatedConv2d::new(8, 16, 3, 1, true, &device()).with_task_biases(1, &RankPolicy::Constant { rank: 4 });
+        assert_eq!(layer.task_params(0), 4 * (16 + 8 * 9));
+        assert_eq!(layer.task_params(1), 0);
+    }
+}
