@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use instruct_ipt::image::{DynamicImage, ImageBuffer, Rgb};
-use instruct_ipt::{Device, Preset, Restorer, Task, WeightMetadata, read_image};
+use instruct_ipt::{Device, ModulationConfig, Preset, Restorer, Task, WeightMetadata, read_image};
 
 /// `../shared/data` beside the project root (on every development and CI machine).
 fn shared_data() -> PathBuf {
@@ -50,4 +50,19 @@ fn one_covering_tile_equals_whole_image_inference() {
     let whole = restorer.restore(&image, None).unwrap();
     let tiled = restorer.with_tile(Some(128)).restore(&image, None).unwrap();
     assert!(whole == tiled, "tiled and whole-image restorations differ");
+}
+
+#[test]
+fn a_modulated_model_restores_its_tasks_and_refuses_others() {
+    let device = Device::flex();
+    let config = Preset::Tiny.config();
+    let tasks = vec![Task::Denoise, Task::Derain];
+    let model = config.init_modulated(&ModulationConfig::new(tasks.clone()), &device);
+    let restorer = Restorer::from_model(model, WeightMetadata::new(config, tasks), &device).with_tile(None);
+    let image = smooth_image(40, 30);
+    let derained = restorer.restore(&image, Some(Task::Derain)).unwrap();
+    let general = restorer.restore(&image, None).unwrap();
+    assert!(derained == general, "a zero-initialised bias leaves the general model unchanged");
+    let error = restorer.restore(&image, Some(Task::Dehaze)).unwrap_err().to_string();
+    assert!(error.contains("dehaze"), "{error}");
 }

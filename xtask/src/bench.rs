@@ -103,14 +103,14 @@ pub fn run_case(args: CaseArgs) -> Result<()> {
         .with_tile((args.tile > 0).then_some(args.tile));
     let pixels = args.width * args.height;
     let image: Vec<f32> = (0..3 * pixels).map(|i| ((i * 2654435761) % 1000) as f32 / 1000.0).collect();
-    restorer.restore_planar(image.clone(), args.height, args.width);
-    let mut times: Vec<f64> = (0..args.repeats.max(1))
-        .map(|_| {
+    restorer.restore_planar(image.clone(), args.height, args.width, None)?;
+    let mut times = (0..args.repeats.max(1))
+        .map(|_| -> Result<f64> {
             let start = Instant::now();
-            restorer.restore_planar(image.clone(), args.height, args.width);
-            start.elapsed().as_secs_f64() * 1000.0
+            restorer.restore_planar(image.clone(), args.height, args.width, None)?;
+            Ok(start.elapsed().as_secs_f64() * 1000.0)
         })
-        .collect();
+        .collect::<Result<Vec<f64>>>()?;
     times.sort_by(f64::total_cmp);
     let median_ms = times[times.len() / 2];
     let result = CaseResult {

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use instruct_ipt::{Device, Restorer, parameters_per_group};
+use instruct_ipt::{Device, ParameterReport, Restorer};
 
 /// Prints the metadata of the weight file at `path` and its parameter counts per layer group.
 pub fn run(path: &Path, device: &Device) -> Result<()> {
@@ -12,18 +12,27 @@ pub fn run(path: &Path, device: &Device) -> Result<()> {
     let tasks: Vec<&str> = metadata.tasks.iter().map(|task| task.name()).collect();
     println!("file:            {}", path.display());
     println!("format version:  {}", metadata.format_version);
+    println!("content:         {:?}", metadata.content);
     println!("tasks:           {}", tasks.join(", "));
     println!("config hash:     {}", instruct_ipt::config_hash(&metadata.config));
     println!("config:          {}", describe_config(&metadata.config));
     for (key, value) in &metadata.provenance {
         println!("provenance.{key}: {value}");
     }
-    let groups = parameters_per_group(restorer.model()).map_err(anyhow::Error::msg)?;
-    let total: usize = groups.iter().map(|(_, count)| count).sum();
-    println!("parameters:      {total}");
-    for (group, count) in groups {
-        let share = 100.0 * count as f64 / total as f64;
-        println!("  {:<18} {count:>10}  {share:5.1}%", group.name());
+    if let Some(modulation) = restorer.model().modulation() {
+        let targets: Vec<&str> = modulation.targets.iter().map(|group| group.name()).collect();
+        println!("task biases:     rank {:?} on {}", modulation.rank, targets.join(", "));
+    }
+    let report = ParameterReport::of(restorer.model()).map_err(anyhow::Error::msg)?;
+    println!("backbone parameters: {}", report.backbone());
+    for (group, count) in &report.groups {
+        println!("  {:<18} {count:>10}  {:5.1}%", group.name(), report.percent_of_backbone(*count));
+    }
+    for (task, count) in &report.tasks {
+        println!("task bias {:<10} {count:>10}  {:5.1}% of the backbone", task.name(), report.percent_of_backbone(*count));
+    }
+    for (group, count) in &report.bias_groups {
+        println!("  biases on {:<12} {count:>10}  (all tasks)", group.name());
     }
     Ok(())
 }

@@ -31,8 +31,9 @@ pub use burn::tensor::Device;
 pub use error::Error;
 pub use image;
 pub use ipt_model::{
-    IptConfig, IptModel, LayerGroup, Preset, Task, Tiling, WeightError, WeightMetadata, config_hash, parameters_per_group,
-    read_metadata, save_weights,
+    IptConfig, IptModel, LayerGroup, ModulationConfig, ParameterReport, Preset, RankPolicy, Task, Tiling, WeightContent,
+    WeightError, WeightMetadata, config_hash, load_task_biases, read_metadata, save_backbone, save_task_biases,
+    save_weights,
 };
 pub use picture::{Planar, SampleFormat, read_image, write_image};
 pub use restorer::{DEFAULT_TILE, Restorer};

@@ -1,6 +1,8 @@
 //! [`Restorer`]: load weights once, restore many images.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use image::DynamicImage;
@@ -12,12 +14,16 @@ use crate::{Error, Planar};
 pub const DEFAULT_TILE: usize = 512;
 
 /// A loaded model ready to restore images on one device.
+///
+/// For a model with task biases, restoring with a task uses the backbone with that task's bias
+/// merged in (computed once per task and kept), so inference costs exactly the backbone's.
 #[derive(Debug)]
 pub struct Restorer {
     model: IptModel,
     metadata: WeightMetadata,
     device: Device,
     tiling: Option<Tiling>,
+    merged: Mutex<BTreeMap<Task, Arc<IptModel>>>,
 }
 
 impl Restorer {
@@ -29,7 +35,13 @@ impl Restorer {
 
     /// Wraps an in-memory model (for example one just trained).
     pub fn from_model(model: IptModel, metadata: WeightMetadata, device: &Device) -> Self {
-        Self { model, metadata, device: device.clone(), tiling: Some(Tiling::new(DEFAULT_TILE)) }
+        Self {
+            model,
+            metadata,
+            device: device.clone(),
+            tiling: Some(Tiling::new(DEFAULT_TILE)),
+            merged: Mutex::new(BTreeMap::new()),
+        }
     }
 
     /// Restores in tiles of `tile` pixels, or the whole image at once with `None`.
@@ -43,33 +55,49 @@ impl Restorer {
         &self.metadata
     }
 
-    /// The backbone, for callers that work on tensors directly.
+    /// The whole model (with its task biases, if any), for callers that work on tensors directly.
     pub fn model(&self) -> &IptModel {
         &self.model
     }
 
     /// Restores `image`, keeping its size, bit depth, alpha and grayscale-ness.
     ///
-    /// `task` must be one the weights were trained for; `None` lets the model decide.
+    /// `task` must be one the weights were trained for; `None` uses the general (shared) weights.
     pub fn restore(&self, image: &DynamicImage, task: Option<Task>) -> Result<DynamicImage, Error> {
-        if let Some(task) = task {
-            if !self.metadata.tasks.contains(&task) {
-                return Err(Error::TaskNotTrained { task, trained: self.metadata.tasks.clone() });
-            }
-        }
         let mut planar = Planar::from_image(image);
-        planar.rgb = self.restore_planar(planar.rgb, planar.height, planar.width);
+        planar.rgb = self.restore_planar(planar.rgb, planar.height, planar.width, task)?;
         Ok(planar.to_image())
     }
 
-    /// Restores `[3, height, width]` planar RGB samples in `[0, 1]`.
-    pub fn restore_planar(&self, rgb: Vec<f32>, height: usize, width: usize) -> Vec<f32> {
+    /// Restores `[3, height, width]` planar RGB samples in `[0, 1]` for `task`.
+    pub fn restore_planar(&self, rgb: Vec<f32>, height: usize, width: usize, task: Option<Task>) -> Result<Vec<f32>, Error> {
+        let model = self.model_for(task)?;
         let input = Tensor::<4>::from_data(TensorData::new(rgb, [1, 3, height, width]), &self.device);
-        let restore = |tile: Tensor<4>| self.model.restore(tile);
+        let restore = |tile: Tensor<4>| model.restore(tile, None);
         let output = match self.tiling {
             Some(tiling) => restore_tiled(input, tiling, restore),
             None => restore(input),
         };
-        output.into_data().try_into_vec().expect("the model outputs f32 samples")
+        Ok(output.into_data().try_into_vec().expect("the model outputs f32 samples"))
+    }
+
+    /// The plain network that restores `task`: the backbone with the task's bias merged in, the
+    /// general weights for `None`, or the backbone itself when the weights have no task biases.
+    fn model_for(&self, task: Option<Task>) -> Result<Arc<IptModel>, Error> {
+        let Some(task) = task else {
+            // Without task weights the layers use their general weights only.
+            return Ok(Arc::new(self.model.clone()));
+        };
+        let not_trained = || Error::TaskNotTrained { task, trained: self.metadata.tasks.clone() };
+        if self.model.tasks().is_empty() {
+            return if self.metadata.tasks.contains(&task) { Ok(Arc::new(self.model.clone())) } else { Err(not_trained()) };
+        }
+        let mut merged = self.merged.lock().expect("no panic while merging");
+        if let Some(model) = merged.get(&task) {
+            return Ok(model.clone());
+        }
+        let model = Arc::new(self.model.merge_task(task).map_err(|_| not_trained())?);
+        merged.insert(task, model.clone());
+        Ok(model)
     }
 }

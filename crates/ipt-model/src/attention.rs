@@ -2,11 +2,12 @@
 //! windows) and global grid (spatial attention across a sparse grid).
 
 use burn::module::{Module, Param};
-use burn::nn::conv::Conv2d;
+use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Tensor};
+use ipt_modulation::{ModulatedConv2d, TaskWeights};
 
-use crate::layers::conv;
+use crate::LayerGroup;
+use crate::modulation::LayerBuilder;
 
 /// Floor of the L2 norm in the q/k normalisation (PyTorch's `F.normalize` default).
 const NORMALIZE_EPSILON: f64 = 1e-12;
@@ -19,13 +20,13 @@ const NORMALIZE_EPSILON: f64 = 1e-12;
 #[derive(Module, Debug)]
 pub struct FocalContextAttention {
     /// 1x1 conv `C -> 3C` producing q, k, v (paper group: QKV).
-    pub qkv: Conv2d,
+    pub qkv: ModulatedConv2d,
     /// Depth-wise 3x3 conv on q, k, v: local context before attention (group: QKV).
-    pub qkv_dwconv: Conv2d,
+    pub qkv_dwconv: ModulatedConv2d,
     /// Learned per-head scale of the attention logits, `[heads]`.
     pub temperature: Param<Tensor<1>>,
     /// 1x1 conv after attention (group: post-attention projection).
-    pub attn_proj: Conv2d,
+    pub attn_proj: ModulatedConv2d,
     heads: usize,
     window: usize,
     shift: usize,
@@ -33,12 +34,12 @@ pub struct FocalContextAttention {
 
 impl FocalContextAttention {
     /// Attention over `channels` channels; `shifted` rolls the windows by half a window.
-    pub fn new(channels: usize, heads: usize, window: usize, shifted: bool, device: &Device) -> Self {
+    pub(crate) fn new(channels: usize, heads: usize, window: usize, shifted: bool, layers: &LayerBuilder) -> Self {
         Self {
-            qkv: conv(channels, 3 * channels, 1, 1, false, device),
-            qkv_dwconv: conv(3 * channels, 3 * channels, 3, 3 * channels, false, device),
-            temperature: Param::from_tensor(Tensor::ones([heads], device)),
-            attn_proj: conv(channels, channels, 1, 1, false, device),
+            qkv: layers.conv(LayerGroup::Qkv, channels, 3 * channels, 1, 1, false),
+            qkv_dwconv: layers.conv(LayerGroup::Qkv, 3 * channels, 3 * channels, 3, 3 * channels, false),
+            temperature: Param::from_tensor(Tensor::ones([heads], layers.device)),
+            attn_proj: layers.conv(LayerGroup::AttnProj, channels, channels, 1, 1, false),
             heads,
             window,
             shift: if shifted { window / 2 } else { 0 },
@@ -48,10 +49,10 @@ impl FocalContextAttention {
     /// # Shapes
     /// - input: `[batch, C, H, W]`, `H` and `W` multiples of the window size
     /// - output: `[batch, C, H, W]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<4>, tasks: Option<&TaskWeights>) -> Tensor<4> {
         let [batch, channels, height, width] = x.dims();
         let head_dim = channels / self.heads;
-        let qkv = self.qkv_dwconv.forward(self.qkv.forward(x)); // [B, 3C, H, W]
+        let qkv = self.qkv_dwconv.forward(self.qkv.forward(x, tasks), tasks); // [B, 3C, H, W]
         let qkv = roll_spatial(qkv, -(self.shift as i64));
         let windows = window_partition(qkv, self.window); // [N, 3C, w*w]
         let [count, _, pixels] = windows.dims();
@@ -68,7 +69,7 @@ impl FocalContextAttention {
         let logits = q.matmul(k.swap_dims(2, 3)) * temperature; // [N, heads, d, d]
         let out = softmax(logits, 3).matmul(v); // [N, heads, d, w*w]
         let out = window_merge(out.reshape([count, channels, pixels]), batch, height, width, self.window);
-        self.attn_proj.forward(roll_spatial(out, self.shift as i64))
+        self.attn_proj.forward(roll_spatial(out, self.shift as i64), tasks)
     }
 }
 
@@ -78,19 +79,19 @@ impl FocalContextAttention {
 #[derive(Module, Debug)]
 pub struct GridAttention {
     /// 1x1 conv `C -> 3C` producing q, k, v (paper group: QKV).
-    pub qkv: Conv2d,
+    pub qkv: ModulatedConv2d,
     /// 1x1 conv after attention (group: post-attention projection).
-    pub attn_proj: Conv2d,
+    pub attn_proj: ModulatedConv2d,
     heads: usize,
     grid: usize,
 }
 
 impl GridAttention {
     /// Attention over `channels` channels split into `heads` heads.
-    pub fn new(channels: usize, heads: usize, grid: usize, device: &Device) -> Self {
+    pub(crate) fn new(channels: usize, heads: usize, grid: usize, layers: &LayerBuilder) -> Self {
         Self {
-            qkv: conv(channels, 3 * channels, 1, 1, false, device),
-            attn_proj: conv(channels, channels, 1, 1, false, device),
+            qkv: layers.conv(LayerGroup::Qkv, channels, 3 * channels, 1, 1, false),
+            attn_proj: layers.conv(LayerGroup::AttnProj, channels, channels, 1, 1, false),
             heads,
             grid,
         }
@@ -99,10 +100,10 @@ impl GridAttention {
     /// # Shapes
     /// - input: `[batch, C, H, W]`, `H` and `W` multiples of the grid size
     /// - output: `[batch, C, H, W]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<4>, tasks: Option<&TaskWeights>) -> Tensor<4> {
         let [batch, channels, height, width] = x.dims();
         let head_dim = channels / self.heads;
-        let tokens = grid_partition(self.qkv.forward(x), self.grid); // [N, g*g, 3C]
+        let tokens = grid_partition(self.qkv.forward(x, tasks), self.grid); // [N, g*g, 3C]
         let [count, length, _] = tokens.dims();
         let [q, k, v] = tokens
             .reshape([count, length, 3, self.heads, head_dim])
@@ -116,7 +117,7 @@ impl GridAttention {
         let logits = q.matmul(k.swap_dims(2, 3)) * scale; // [N, heads, T, T]
         let out = softmax(logits, 3).matmul(v); // [N, heads, T, d]
         let out = out.swap_dims(1, 2).reshape([count, length, channels]);
-        self.attn_proj.forward(grid_merge(out, batch, height, width, self.grid))
+        self.attn_proj.forward(grid_merge(out, batch, height, width, self.grid), tasks)
     }
 }
 
@@ -174,7 +175,7 @@ fn grid_merge(x: Tensor<3>, batch: usize, height: usize, width: usize, grid: usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Distribution, TensorData, Tolerance};
+    use burn::tensor::{Device, Distribution, TensorData, Tolerance};
 
     fn device() -> Device {
         Device::flex()

@@ -1,12 +1,14 @@
 //! The IPT-V2 transformer block and a stage (a sequence of blocks at one resolution).
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
+use ipt_modulation::TaskWeights;
 
 use crate::attention::{FocalContextAttention, GridAttention};
 use crate::config::IptConfig;
 use crate::ffn::LocallyEnhancedFfn;
 use crate::layers::ChannelNorm;
+use crate::modulation::LayerBuilder;
 
 /// Pre-norm residual block: focal context attention, then global grid attention, then the
 /// locally-enhanced FFN, each as `x + f(norm(x))`.
@@ -28,26 +30,26 @@ pub struct IptBlock {
 
 impl IptBlock {
     /// A block at `level` of `config`; `shifted` shifts its focal windows by half a window.
-    pub fn new(config: &IptConfig, level: usize, shifted: bool, device: &Device) -> Self {
+    pub(crate) fn new(config: &IptConfig, level: usize, shifted: bool, layers: &LayerBuilder) -> Self {
         let channels = config.channels(level);
         let heads = config.heads[level];
         Self {
-            norm_focal: ChannelNorm::new(channels, device),
-            focal: FocalContextAttention::new(channels, heads, config.window_size, shifted, device),
-            norm_grid: ChannelNorm::new(channels, device),
-            grid: GridAttention::new(channels, heads, config.grid_size, device),
-            norm_ffn: ChannelNorm::new(channels, device),
-            ffn: LocallyEnhancedFfn::new(channels, config.ffn_hidden(channels), device),
+            norm_focal: ChannelNorm::new(channels, layers.device),
+            focal: FocalContextAttention::new(channels, heads, config.window_size, shifted, layers),
+            norm_grid: ChannelNorm::new(channels, layers.device),
+            grid: GridAttention::new(channels, heads, config.grid_size, layers),
+            norm_ffn: ChannelNorm::new(channels, layers.device),
+            ffn: LocallyEnhancedFfn::new(channels, config.ffn_hidden(channels), layers),
         }
     }
 
     /// # Shapes
     /// - input: `[batch, C, H, W]`
     /// - output: `[batch, C, H, W]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = x.clone() + self.focal.forward(self.norm_focal.forward(x));
-        let x = x.clone() + self.grid.forward(self.norm_grid.forward(x));
-        x.clone() + self.ffn.forward(self.norm_ffn.forward(x))
+    pub fn forward(&self, x: Tensor<4>, tasks: Option<&TaskWeights>) -> Tensor<4> {
+        let x = x.clone() + self.focal.forward(self.norm_focal.forward(x), tasks);
+        let x = x.clone() + self.grid.forward(self.norm_grid.forward(x), tasks);
+        x.clone() + self.ffn.forward(self.norm_ffn.forward(x), tasks)
     }
 }
 
@@ -60,9 +62,9 @@ pub struct Stage {
 
 impl Stage {
     /// `count` blocks at `level` of `config`.
-    pub fn new(config: &IptConfig, level: usize, count: usize, device: &Device) -> Self {
+    pub(crate) fn new(config: &IptConfig, level: usize, count: usize, layers: &LayerBuilder) -> Self {
         let blocks = (0..count)
-            .map(|index| IptBlock::new(config, level, index % 2 == 1, device))
+            .map(|index| IptBlock::new(config, level, index % 2 == 1, layers))
             .collect();
         Self { blocks }
     }
@@ -70,7 +72,7 @@ impl Stage {
     /// # Shapes
     /// - input: `[batch, C, H, W]`
     /// - output: `[batch, C, H, W]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.blocks.iter().fold(x, |x, block| block.forward(x))
+    pub fn forward(&self, x: Tensor<4>, tasks: Option<&TaskWeights>) -> Tensor<4> {
+        self.blocks.iter().fold(x, |x, block| block.forward(x, tasks))
     }
 }

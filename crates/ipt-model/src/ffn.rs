@@ -1,11 +1,12 @@
 //! Locally-enhanced feed-forward network: pointwise expansion, depth-wise 3x3 conv, gated activation.
 
 use burn::module::Module;
-use burn::nn::conv::Conv2d;
+use burn::tensor::Tensor;
 use burn::tensor::activation::gelu_approximate;
-use burn::tensor::{Device, Tensor};
+use ipt_modulation::{ModulatedConv2d, TaskWeights};
 
-use crate::layers::conv;
+use crate::LayerGroup;
+use crate::modulation::LayerBuilder;
 
 /// IPT-V2's locally-enhanced FFN in Restormer's gated form (`gelu(x1) * x2`).
 ///
@@ -14,32 +15,32 @@ use crate::layers::conv;
 #[derive(Module, Debug)]
 pub struct LocallyEnhancedFfn {
     /// 1x1 conv, `C -> 2 * hidden` (paper group: FFN).
-    pub project_in: Conv2d,
+    pub project_in: ModulatedConv2d,
     /// Depth-wise 3x3 conv on `2 * hidden` channels: the local enhancement (group: FFN).
-    pub dwconv: Conv2d,
+    pub dwconv: ModulatedConv2d,
     /// 1x1 conv, `hidden -> C` (group: FFN).
-    pub project_out: Conv2d,
+    pub project_out: ModulatedConv2d,
 }
 
 impl LocallyEnhancedFfn {
     /// An FFN for `channels` channels with `hidden` gated hidden channels.
-    pub fn new(channels: usize, hidden: usize, device: &Device) -> Self {
+    pub(crate) fn new(channels: usize, hidden: usize, layers: &LayerBuilder) -> Self {
         Self {
-            project_in: conv(channels, 2 * hidden, 1, 1, true, device),
-            dwconv: conv(2 * hidden, 2 * hidden, 3, 2 * hidden, true, device),
-            project_out: conv(hidden, channels, 1, 1, true, device),
+            project_in: layers.conv(LayerGroup::Ffn, channels, 2 * hidden, 1, 1, true),
+            dwconv: layers.conv(LayerGroup::Ffn, 2 * hidden, 2 * hidden, 3, 2 * hidden, true),
+            project_out: layers.conv(LayerGroup::Ffn, hidden, channels, 1, 1, true),
         }
     }
 
     /// # Shapes
     /// - input: `[batch, C, H, W]`
     /// - output: `[batch, C, H, W]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let expanded = self.dwconv.forward(self.project_in.forward(x)); // [B, 2h, H, W]
+    pub fn forward(&self, x: Tensor<4>, tasks: Option<&TaskWeights>) -> Tensor<4> {
+        let expanded = self.dwconv.forward(self.project_in.forward(x, tasks), tasks); // [B, 2h, H, W]
         let [gate, value] = expanded
             .chunk(2, 1)
             .try_into()
             .expect("chunk(2) of an even channel count gives two halves");
-        self.project_out.forward(gelu_approximate(gate) * value)
+        self.project_out.forward(gelu_approximate(gate) * value, tasks)
     }
 }

@@ -1,11 +1,15 @@
 //! The paper's layer groups (Table 2) and per-group parameter counts.
 
-use burn::module::Module;
+use std::collections::BTreeMap;
+
 use burn_store::ModuleSnapshot;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::task_ops::parse_bias_name;
+use crate::{IptModel, Task};
 
 /// A group of layers that behave alike under task fine-tuning (paper Table 2).
-#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum LayerGroup {
     /// The image embedder (task-insensitive, 0.97).
@@ -76,21 +80,59 @@ impl LayerGroup {
     }
 }
 
-/// Parameter count of each group present in `module`, in group order; unknown paths are an error.
-pub fn parameters_per_group<M: Module + ModuleSnapshot>(module: &M) -> Result<Vec<(LayerGroup, usize)>, String> {
-    let mut counts = std::collections::BTreeMap::new();
-    for tensor in module.collect(None, None, false) {
-        let group = LayerGroup::of_path(&tensor.name)
-            .ok_or_else(|| format!("parameter '{}' belongs to no layer group", tensor.name))?;
-        *counts.entry(group).or_insert(0) += tensor.shape.num_elements();
+/// Parameter counts of a model: general weights per layer group, task biases per layer group
+/// (all tasks together) and per task.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct ParameterReport {
+    /// General (shared) parameters of each group present.
+    pub groups: Vec<(LayerGroup, usize)>,
+    /// Task-bias parameters of each modulated group, summed over tasks.
+    pub bias_groups: Vec<(LayerGroup, usize)>,
+    /// Task-bias parameters of each task.
+    pub tasks: Vec<(Task, usize)>,
+}
+
+impl ParameterReport {
+    /// Counts `model`'s parameters; an unknown path is an error naming it.
+    pub fn of(model: &IptModel) -> Result<Self, String> {
+        let mut groups = BTreeMap::new();
+        let mut bias_groups = BTreeMap::new();
+        let mut tasks = vec![0; model.tasks().len()];
+        for tensor in model.collect(None, None, false) {
+            let group = LayerGroup::of_path(&tensor.name)
+                .ok_or_else(|| format!("parameter '{}' belongs to no layer group", tensor.name))?;
+            let count = tensor.shape.num_elements();
+            match parse_bias_name(&tensor.name) {
+                Some((_, task, _)) => {
+                    *bias_groups.entry(group).or_insert(0) += count;
+                    tasks[task] += count;
+                }
+                None => *groups.entry(group).or_insert(0) += count,
+            }
+        }
+        Ok(Self {
+            groups: groups.into_iter().collect(),
+            bias_groups: bias_groups.into_iter().collect(),
+            tasks: model.tasks().iter().copied().zip(tasks).collect(),
+        })
     }
-    Ok(counts.into_iter().collect())
+
+    /// Parameters of the shared backbone.
+    pub fn backbone(&self) -> usize {
+        self.groups.iter().map(|(_, count)| count).sum()
+    }
+
+    /// `count` as a percentage of the backbone's parameters.
+    pub fn percent_of_backbone(&self, count: usize) -> f64 {
+        100.0 * count as f64 / self.backbone() as f64
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Preset;
+    use crate::{ModulationConfig, Preset};
+    use burn::module::Module;
     use burn::tensor::Device;
 
     #[test]
@@ -116,9 +158,26 @@ mod tests {
     #[test]
     fn every_parameter_has_a_group_and_counts_add_up() {
         let model = Preset::Tiny.config().init(&Device::flex());
-        let groups = parameters_per_group(&model).unwrap();
-        let total: usize = groups.iter().map(|(_, count)| count).sum();
-        assert_eq!(total, model.num_params());
-        assert_eq!(groups.len(), 10, "{groups:?}");
+        let report = ParameterReport::of(&model).unwrap();
+        assert_eq!(report.backbone(), model.num_params());
+        assert_eq!(report.groups.len(), 10, "{:?}", report.groups);
+        assert!(report.tasks.is_empty() && report.bias_groups.is_empty());
+    }
+
+    #[test]
+    fn task_biases_are_counted_per_task_and_only_on_targets() {
+        let config = Preset::Tiny.config();
+        let plain = config.init(&Device::flex()).num_params();
+        let modulation = ModulationConfig::new(vec![Task::Denoise, Task::Deblur]);
+        let model = config.init_modulated(&modulation, &Device::flex());
+        let report = ParameterReport::of(&model).unwrap();
+        assert_eq!(report.backbone(), plain);
+        let (denoise, deblur) = (report.tasks[0].1, report.tasks[1].1);
+        assert_eq!(denoise, deblur);
+        assert_eq!(report.backbone() + denoise + deblur, model.num_params());
+        let biased: Vec<LayerGroup> = report.bias_groups.iter().map(|(group, _)| *group).collect();
+        let mut expected = ModulationConfig::paper_targets();
+        expected.sort();
+        assert_eq!(biased, expected);
     }
 }

@@ -1,26 +1,7 @@
-//! Small layer helpers shared by the blocks: convolutions with "same" padding and channel LayerNorm.
+//! Channel LayerNorm for `[batch, C, H, W]` feature maps.
 
 use burn::module::{Module, Param};
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::PaddingConfig2d;
 use burn::tensor::{Device, Tensor};
-
-/// A stride-1 convolution that keeps the spatial size (`k` odd), PyTorch-initialised.
-pub(crate) fn conv(
-    channels_in: usize,
-    channels_out: usize,
-    kernel: usize,
-    groups: usize,
-    bias: bool,
-    device: &Device,
-) -> Conv2d {
-    let pad = kernel / 2;
-    Conv2dConfig::new([channels_in, channels_out], [kernel, kernel])
-        .with_groups(groups)
-        .with_bias(bias)
-        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-        .init(device)
-}
 
 /// LayerNorm over the channel axis of a `[batch, C, H, W]` map (Restormer's "WithBias" LayerNorm).
 ///

@@ -39,9 +39,11 @@ mod ffn;
 mod groups;
 mod layers;
 mod model;
+mod modulation;
 mod padding;
 mod sampling;
 mod task;
+mod task_ops;
 mod tiling;
 mod weights;
 
@@ -49,14 +51,36 @@ pub use attention::{FocalContextAttention, GridAttention};
 pub use block::{IptBlock, Stage};
 pub use config::{IptConfig, LEVELS, Preset};
 pub use ffn::LocallyEnhancedFfn;
-pub use groups::{LayerGroup, parameters_per_group};
+pub use groups::{LayerGroup, ParameterReport};
+pub use ipt_modulation::{ModulatedConv2d, RankPolicy, TaskBias, TaskWeights};
 pub use layers::ChannelNorm;
 pub use model::IptModel;
+pub use modulation::ModulationConfig;
 pub use padding::{crop, reflect_pad};
 pub use sampling::{Downsample, Upsample};
 pub use task::Task;
+pub use task_ops::TrainableSet;
 pub use tiling::{Tiling, restore_tiled};
 pub use weights::{
-    FORMAT_VERSION, WeightError, WeightMetadata, config_hash, load_weights, read_metadata, save_weights,
-    write_atomically,
+    FORMAT_VERSION, WeightContent, WeightError, WeightMetadata, config_hash, load_task_biases, load_weights,
+    read_metadata, save_backbone, save_task_biases, save_weights, write_atomically,
 };
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::{IptConfig, Preset};
+
+    /// A 4-channel model for fast tests (window and grid 2: inputs in multiples of 16).
+    pub fn micro_config() -> IptConfig {
+        IptConfig {
+            width: 4,
+            encoder_blocks: [1, 1, 1, 1],
+            decoder_blocks: [1, 1, 1],
+            refinement_blocks: 1,
+            heads: [1, 1, 2, 2],
+            window_size: 2,
+            grid_size: 2,
+            ..Preset::Tiny.config()
+        }
+    }
+}

@@ -1,23 +1,25 @@
 //! The U-shaped backbone: embedder, 4-level encoder/decoder, refinement, output, global residual.
 
 use burn::module::Module;
-use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor};
+use ipt_modulation::{ModulatedConv2d, TaskWeights};
 
 use crate::block::Stage;
 use crate::config::{IptConfig, LEVELS};
-use crate::layers::conv;
+use crate::modulation::{LayerBuilder, ModulationConfig};
 use crate::padding::{crop, reflect_pad};
 use crate::sampling::{Downsample, Upsample};
+use crate::{LayerGroup, Task};
 
 /// IPT-V2-style image processing transformer (see the crate docs for the design).
 ///
 /// Field names are the checkpoint keys and the paper's layer groups, so weight modulation and
-/// parameter reports can target them by path.
+/// parameter reports can target them by path. With a [`ModulationConfig`], the targeted
+/// convolutions carry one low-rank bias per task; without, the model is the plain backbone.
 #[derive(Module, Debug)]
 pub struct IptModel {
     /// 3x3 conv `image -> width` (paper group: image embedder; never task-biased).
-    pub embedder: Conv2d,
+    pub embedder: ModulatedConv2d,
     /// Encoder stages, level 0 (full resolution) to level 3 (the bottleneck).
     pub encoder: Vec<Stage>,
     /// `downsample[i]` goes from level `i` to level `i + 1`.
@@ -25,50 +27,68 @@ pub struct IptModel {
     /// `upsample[i]` goes from level `i + 1` back to level `i`.
     pub upsample: Vec<Upsample>,
     /// `channel_reduction[i]`: 1x1 conv fusing the skip concatenation at level `i` (`2C -> C`).
-    pub channel_reduction: Vec<Conv2d>,
+    pub channel_reduction: Vec<ModulatedConv2d>,
     /// Decoder stages, `decoder[i]` at level `i`.
     pub decoder: Vec<Stage>,
     /// Full-resolution blocks after the decoder.
     pub refinement: Stage,
     /// 3x3 conv `width -> image` predicting the residual (paper group: output layer).
-    pub output: Conv2d,
-    size_multiple: usize,
+    pub output: ModulatedConv2d,
+    #[module(skip)]
+    config: IptConfig,
+    #[module(skip)]
+    modulation: Option<ModulationConfig>,
 }
 
 impl IptConfig {
-    /// Builds a randomly initialised model; panics if [`IptConfig::validate`] fails.
+    /// Builds a randomly initialised plain backbone; panics if [`IptConfig::validate`] fails.
     pub fn init(&self, device: &Device) -> IptModel {
+        self.build(None, device)
+    }
+
+    /// Builds a randomly initialised model whose targeted layers carry zero task biases (so it
+    /// starts equal to its backbone); panics if either config is invalid.
+    pub fn init_modulated(&self, modulation: &ModulationConfig, device: &Device) -> IptModel {
+        if let Err(problem) = modulation.validate() {
+            panic!("invalid ModulationConfig: {problem}");
+        }
+        self.build(Some(modulation), device)
+    }
+
+    fn build(&self, modulation: Option<&ModulationConfig>, device: &Device) -> IptModel {
         if let Err(problem) = self.validate() {
             panic!("invalid IptConfig: {problem}");
         }
+        let layers = LayerBuilder::new(device, modulation);
         let encoder = (0..LEVELS)
-            .map(|level| Stage::new(self, level, self.encoder_blocks[level], device))
+            .map(|level| Stage::new(self, level, self.encoder_blocks[level], &layers))
             .collect();
         let decoder = (0..LEVELS - 1)
-            .map(|level| Stage::new(self, level, self.decoder_blocks[level], device))
+            .map(|level| Stage::new(self, level, self.decoder_blocks[level], &layers))
             .collect();
         let downsample = (0..LEVELS - 1)
-            .map(|level| Downsample::new(self.channels(level), device))
+            .map(|level| Downsample::new(self.channels(level), &layers))
             .collect();
         let upsample = (0..LEVELS - 1)
-            .map(|level| Upsample::new(self.channels(level + 1), device))
+            .map(|level| Upsample::new(self.channels(level + 1), &layers))
             .collect();
         let channel_reduction = (0..LEVELS - 1)
             .map(|level| {
                 let channels = self.channels(level);
-                conv(2 * channels, channels, 1, 1, false, device)
+                layers.conv(LayerGroup::ChannelReduction, 2 * channels, channels, 1, 1, false)
             })
             .collect();
         IptModel {
-            embedder: conv(self.image_channels, self.width, 3, 1, true, device),
+            embedder: layers.conv(LayerGroup::Embedder, self.image_channels, self.width, 3, 1, true),
             encoder,
             downsample,
             upsample,
             channel_reduction,
             decoder,
-            refinement: Stage::new(self, 0, self.refinement_blocks, device),
-            output: conv(self.width, self.image_channels, 3, 1, true, device),
-            size_multiple: self.size_multiple(),
+            refinement: Stage::new(self, 0, self.refinement_blocks, &layers),
+            output: layers.conv(LayerGroup::Output, self.width, self.image_channels, 3, 1, true),
+            config: self.clone(),
+            modulation: modulation.cloned(),
         }
     }
 }
@@ -76,7 +96,32 @@ impl IptConfig {
 impl IptModel {
     /// Input sides must be multiples of this for [`IptModel::forward`].
     pub fn size_multiple(&self) -> usize {
-        self.size_multiple
+        self.config.size_multiple()
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &IptConfig {
+        &self.config
+    }
+
+    /// The modulation set-up, or `None` for a plain backbone.
+    pub fn modulation(&self) -> Option<&ModulationConfig> {
+        self.modulation.as_ref()
+    }
+
+    /// The tasks with biases, in task-weight column order (empty for a plain backbone).
+    pub fn tasks(&self) -> &[Task] {
+        self.modulation.as_ref().map_or(&[], |modulation| &modulation.tasks)
+    }
+
+    /// One-hot task weights selecting `tasks[b]` for sample `b`, or why a task has no bias here.
+    pub fn task_weights(&self, tasks: &[Task], device: &Device) -> Result<TaskWeights, String> {
+        let modulation = self.modulation.as_ref().ok_or("this model has no task biases")?;
+        let indices = tasks
+            .iter()
+            .map(|&task| modulation.index_of(task).ok_or_else(|| format!("this model has no bias for '{task}'")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TaskWeights::one_hot(&indices, modulation.tasks.len(), device))
     }
 
     /// Restores images of any size: reflect-pads to [`IptModel::size_multiple`], runs
@@ -84,11 +129,12 @@ impl IptModel {
     ///
     /// # Shapes
     /// - input: `[batch, 3, H, W]`, values in `[0, 1]`
+    /// - tasks: `[batch, tasks]` task weights, or `None` for the general weights
     /// - output: `[batch, 3, H, W]`
-    pub fn restore(&self, image: Tensor<4>) -> Tensor<4> {
+    pub fn restore(&self, image: Tensor<4>, tasks: Option<&TaskWeights>) -> Tensor<4> {
         let [_, _, height, width] = image.dims();
-        let padded = reflect_pad(image, self.size_multiple);
-        crop(self.forward(padded), height, width)
+        let padded = reflect_pad(image, self.size_multiple());
+        crop(self.forward(padded, tasks), height, width)
     }
 
     /// The network on inputs whose sides are multiples of [`IptModel::size_multiple`].
@@ -96,29 +142,29 @@ impl IptModel {
     /// # Shapes
     /// - input: `[batch, 3, H, W]`
     /// - output: `[batch, 3, H, W]`
-    pub fn forward(&self, image: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, image: Tensor<4>, tasks: Option<&TaskWeights>) -> Tensor<4> {
         let [_, _, height, width] = image.dims();
+        let multiple = self.size_multiple();
         assert!(
-            height % self.size_multiple == 0 && width % self.size_multiple == 0,
-            "forward needs sides that are multiples of {} (got {height}x{width}); use restore",
-            self.size_multiple
+            height % multiple == 0 && width % multiple == 0,
+            "forward needs sides that are multiples of {multiple} (got {height}x{width}); use restore"
         );
-        let mut x = self.embedder.forward(image.clone()); // [B, C, H, W]
+        let mut x = self.embedder.forward(image.clone(), tasks); // [B, C, H, W]
         let mut skips = Vec::with_capacity(LEVELS - 1);
         for level in 0..LEVELS - 1 {
-            x = self.encoder[level].forward(x);
+            x = self.encoder[level].forward(x, tasks);
             skips.push(x.clone());
-            x = self.downsample[level].forward(x); // [B, 2C, H/2, W/2]
+            x = self.downsample[level].forward(x, tasks); // [B, 2C, H/2, W/2]
         }
-        x = self.encoder[LEVELS - 1].forward(x); // bottleneck
+        x = self.encoder[LEVELS - 1].forward(x, tasks); // bottleneck
         for level in (0..LEVELS - 1).rev() {
             let skip = skips.pop().expect("one skip per encoder level");
-            x = self.upsample[level].forward(x); // [B, C_level, H_level, W_level]
-            x = self.channel_reduction[level].forward(Tensor::cat(vec![x, skip], 1));
-            x = self.decoder[level].forward(x);
+            x = self.upsample[level].forward(x, tasks); // [B, C_level, H_level, W_level]
+            x = self.channel_reduction[level].forward(Tensor::cat(vec![x, skip], 1), tasks);
+            x = self.decoder[level].forward(x, tasks);
         }
-        let x = self.refinement.forward(x);
-        self.output.forward(x) + image
+        let x = self.refinement.forward(x, tasks);
+        self.output.forward(x, tasks) + image
     }
 }
 
@@ -126,27 +172,15 @@ impl IptModel {
 mod tests {
     use super::*;
     use crate::config::Preset;
+    use crate::test_support::micro_config;
     use burn::tensor::Distribution;
-
-    fn micro_config() -> IptConfig {
-        IptConfig {
-            width: 4,
-            encoder_blocks: [1, 1, 1, 1],
-            decoder_blocks: [1, 1, 1],
-            refinement_blocks: 1,
-            heads: [1, 1, 2, 2],
-            window_size: 2,
-            grid_size: 2,
-            ..Preset::Tiny.config()
-        }
-    }
 
     #[test]
     fn odd_sizes_keep_their_shape() {
         let device = Device::flex();
         let model = micro_config().init(&device);
         let image = Tensor::<4>::random([2, 3, 37, 53], Distribution::Default, &device);
-        assert_eq!(model.restore(image).dims(), [2, 3, 37, 53]);
+        assert_eq!(model.restore(image, None).dims(), [2, 3, 37, 53]);
     }
 
     #[test]
@@ -155,7 +189,7 @@ mod tests {
         for preset in Preset::ALL {
             let model = preset.config().init(&device);
             let image = Tensor::<4>::random([1, 3, 37, 53], Distribution::Default, &device);
-            assert_eq!(model.restore(image).dims(), [1, 3, 37, 53], "{preset:?}");
+            assert_eq!(model.restore(image, None).dims(), [1, 3, 37, 53], "{preset:?}");
         }
     }
 
@@ -176,7 +210,7 @@ mod tests {
         let model = micro_config().init(&device);
         let image = Tensor::<4>::random([1, 3, 32, 32], Distribution::Default, &device);
         let changed = image.clone().slice_assign([0..1, 0..3, 0..1, 0..1], Tensor::ones([1, 3, 1, 1], &device));
-        let far = |x: Tensor<4>| model.forward(x).slice([0..1, 0..3, 31..32, 31..32]);
+        let far = |x: Tensor<4>| model.forward(x, None).slice([0..1, 0..3, 31..32, 31..32]);
         let difference = (far(image) - far(changed)).abs().sum().into_scalar::<f32>();
         assert!(difference > 0.0);
     }

@@ -2,36 +2,61 @@
 //! format version, the model config, the task list and provenance.
 //!
 //! Metadata keys (all JSON strings, so `safe_open(...).metadata()` in Python reads them):
-//! `instruct_ipt.format_version`, `instruct_ipt.config`, `instruct_ipt.config_hash`,
-//! `instruct_ipt.tasks`, `instruct_ipt.provenance`.
+//! `instruct_ipt.format_version`, `instruct_ipt.content`, `instruct_ipt.config`,
+//! `instruct_ipt.config_hash`, `instruct_ipt.modulation`, `instruct_ipt.tasks`,
+//! `instruct_ipt.provenance`.
+//!
+//! A file holds a whole model ([`WeightContent::Full`]), the backbone alone
+//! ([`WeightContent::Backbone`]) or some tasks' biases alone ([`WeightContent::TaskBiases`]);
+//! task-bias files name their tensors by task (`...task_biases.derain.b1`) and record the config
+//! hash of the backbone they were trained with, which loading checks.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use burn_store::{ApplyError, ModuleSnapshot, SafetensorsStore};
+use burn_store::{ApplyError, ApplyResult, ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{IptConfig, IptModel, Task};
+use crate::task_ops::{TASK_BIASES, parse_bias_name};
+use crate::{IptConfig, IptModel, ModulationConfig, Task};
 
 /// Version of the weight-file layout this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
 const KEY_VERSION: &str = "instruct_ipt.format_version";
+const KEY_CONTENT: &str = "instruct_ipt.content";
+const KEY_MODULATION: &str = "instruct_ipt.modulation";
 const KEY_CONFIG: &str = "instruct_ipt.config";
 const KEY_CONFIG_HASH: &str = "instruct_ipt.config_hash";
 const KEY_TASKS: &str = "instruct_ipt.tasks";
 const KEY_PROVENANCE: &str = "instruct_ipt.provenance";
+
+/// Which tensors a weight file holds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightContent {
+    /// The backbone and every task bias.
+    Full,
+    /// The general weights only.
+    Backbone,
+    /// Some tasks' biases only, for a backbone with the recorded config hash.
+    TaskBiases,
+}
 
 /// What a weight file says about itself, besides its tensors.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct WeightMetadata {
     /// Layout version ([`FORMAT_VERSION`] when written by this build).
     pub format_version: u32,
-    /// The architecture the tensors belong to.
+    /// Which tensors the file holds (set when saving).
+    pub content: WeightContent,
+    /// The architecture the tensors belong to (taken from the model when saving).
     pub config: IptConfig,
+    /// The task biases' set-up, `None` for a plain backbone (taken from the model when saving).
+    pub modulation: Option<ModulationConfig>,
     /// The tasks the weights were trained for.
     pub tasks: Vec<Task>,
     /// Where the weights come from: free-form key/values (config, data, steps, wall time, hardware).
@@ -41,7 +66,7 @@ pub struct WeightMetadata {
 impl WeightMetadata {
     /// Metadata for `config` and `tasks` with empty provenance.
     pub fn new(config: IptConfig, tasks: Vec<Task>) -> Self {
-        Self { format_version: FORMAT_VERSION, config, tasks, provenance: BTreeMap::new() }
+        Self { format_version: FORMAT_VERSION, content: WeightContent::Full, config, modulation: None, tasks, provenance: BTreeMap::new() }
     }
 
     /// Adds one provenance entry.
@@ -118,15 +143,75 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Saves `model` with `metadata` to `path` atomically.
+/// Saves the whole `model` (backbone and task biases) to `path` atomically; the config and
+/// modulation in `metadata` are replaced by the model's own.
 pub fn save_weights(model: &IptModel, metadata: &WeightMetadata, path: &Path) -> Result<(), WeightError> {
-    let serialise = |reason: String| WeightError::Serialise { path: path.to_owned(), reason };
-    let mut store = SafetensorsStore::from_bytes(None)
+    let metadata = WeightMetadata {
+        content: WeightContent::Full,
+        config: model.config().clone(),
+        modulation: model.modulation().cloned(),
+        ..metadata.clone()
+    };
+    write_store(model, store_with_metadata(&metadata), path)
+}
+
+/// Saves the general weights of `model` alone, as a plain backbone.
+pub fn save_backbone(model: &IptModel, metadata: &WeightMetadata, path: &Path) -> Result<(), WeightError> {
+    let metadata = WeightMetadata {
+        content: WeightContent::Backbone,
+        config: model.config().clone(),
+        modulation: None,
+        ..metadata.clone()
+    };
+    let store = store_with_metadata(&metadata).with_predicate(|path, _| !path.contains(TASK_BIASES));
+    write_store(model, store, path)
+}
+
+/// Saves the biases of `tasks` alone, keyed by task name, with the backbone's config hash.
+pub fn save_task_biases(model: &IptModel, tasks: &[Task], metadata: &WeightMetadata, path: &Path) -> Result<(), WeightError> {
+    let modulation = model.modulation().ok_or_else(|| WeightError::Mismatch {
+        path: path.to_owned(),
+        problem: "the model has no task biases to save".into(),
+    })?;
+    let mut store = None;
+    for &task in tasks {
+        let index = modulation.index_of(task).ok_or_else(|| WeightError::Mismatch {
+            path: path.to_owned(),
+            problem: format!("the model has no bias for '{task}'"),
+        })?;
+        let chosen = store.take().unwrap_or_else(|| {
+            let metadata = WeightMetadata {
+                content: WeightContent::TaskBiases,
+                config: model.config().clone(),
+                modulation: Some(ModulationConfig { tasks: tasks.to_vec(), ..modulation.clone() }),
+                tasks: tasks.to_vec(),
+                ..metadata.clone()
+            };
+            store_with_metadata(&metadata)
+        });
+        store = Some(
+            chosen
+                .with_regex(format!(r"\.task_biases\.{index}\."))
+                .with_key_remapping(format!(r"\.task_biases\.{index}\."), format!(".task_biases.{}.", task.name())),
+        );
+    }
+    let store = store.ok_or_else(|| WeightError::Mismatch { path: path.to_owned(), problem: "no task named to save".into() })?;
+    write_store(model, store, path)
+}
+
+fn store_with_metadata(metadata: &WeightMetadata) -> SafetensorsStore {
+    SafetensorsStore::from_bytes(None)
         .metadata(KEY_VERSION, metadata.format_version.to_string())
+        .metadata(KEY_CONTENT, json(&metadata.content))
         .metadata(KEY_CONFIG, json(&metadata.config))
         .metadata(KEY_CONFIG_HASH, config_hash(&metadata.config))
+        .metadata(KEY_MODULATION, json(&metadata.modulation))
         .metadata(KEY_TASKS, json(&metadata.tasks))
-        .metadata(KEY_PROVENANCE, json(&metadata.provenance));
+        .metadata(KEY_PROVENANCE, json(&metadata.provenance))
+}
+
+fn write_store(model: &IptModel, mut store: SafetensorsStore, path: &Path) -> Result<(), WeightError> {
+    let serialise = |reason: String| WeightError::Serialise { path: path.to_owned(), reason };
     model.save_into(&mut store).map_err(|error| serialise(error.to_string()))?;
     let bytes = store.get_bytes().map_err(|error| serialise(error.to_string()))?;
     write_atomically(path, &bytes).map_err(|cause| WeightError::Io { path: path.to_owned(), cause })
@@ -138,24 +223,85 @@ pub fn read_metadata(path: &Path) -> Result<WeightMetadata, WeightError> {
     parse_metadata(path, &bytes)
 }
 
-/// Loads the model described by the file at `path` onto `device`, checking every key and shape.
+/// Loads the model (whole, or a backbone) stored at `path` onto `device`, checking every key
+/// and shape.
 pub fn load_weights(path: &Path, device: &Device) -> Result<(IptModel, WeightMetadata), WeightError> {
     let bytes = read(path)?;
     let metadata = parse_metadata(path, &bytes)?;
-    let mut model = metadata.config.init(device);
-    let mismatch = |problem: String| WeightError::Mismatch { path: path.to_owned(), problem };
+    let mut model = match (&metadata.content, &metadata.modulation) {
+        (WeightContent::TaskBiases, _) => {
+            return Err(WeightError::Mismatch {
+                path: path.to_owned(),
+                problem: "holds task biases only: load its backbone, then these biases with load_task_biases".into(),
+            });
+        }
+        (_, Some(modulation)) => metadata.config.init_modulated(modulation, device),
+        (_, None) => metadata.config.init(device),
+    };
     let mut store = SafetensorsStore::from_bytes(Some(bytes)).validate(false).allow_partial(true);
-    let result = model.load_from(&mut store).map_err(|error| mismatch(error.to_string()))?;
-    if let Some(error) = result.errors.first() {
-        return Err(mismatch(describe_apply_error(error)));
+    let result = model.load_from(&mut store).map_err(|error| mismatch(path, error.to_string()))?;
+    check_complete(path, &result, |_| false)?;
+    Ok((model, metadata))
+}
+
+/// Adds (or replaces) the task biases stored at `path` to `model`, after checking that they were
+/// trained with a backbone of the same config and with the same rank policy and targets.
+pub fn load_task_biases(model: &IptModel, path: &Path) -> Result<IptModel, WeightError> {
+    let bytes = read(path)?;
+    let metadata = parse_metadata(path, &bytes)?;
+    let modulation = match (&metadata.content, &metadata.modulation) {
+        (WeightContent::TaskBiases, Some(modulation)) => modulation,
+        _ => return Err(mismatch(path, "holds no task-bias set: use load_weights".into())),
+    };
+    let (expected, found) = (config_hash(model.config()), config_hash(&metadata.config));
+    if expected != found {
+        return Err(mismatch(path, format!("biases were trained with a backbone of config hash {found}, this model's is {expected}")));
     }
-    if let Some((key, _)) = result.missing.first() {
-        return Err(mismatch(format!("tensor '{key}' is missing ({} missing in all)", result.missing.len())));
+    if let Some(own) = model.modulation() {
+        if own.rank != modulation.rank || own.targets != modulation.targets {
+            return Err(mismatch(path, "the biases' rank policy or target groups differ from the model's".into()));
+        }
+    }
+    let mut grown_modulation = model
+        .modulation()
+        .cloned()
+        .unwrap_or_else(|| ModulationConfig { tasks: Vec::new(), ..modulation.clone() });
+    for task in &modulation.tasks {
+        if !grown_modulation.tasks.contains(task) {
+            grown_modulation.tasks.push(*task);
+        }
+    }
+    let mut grown = model.regrow(&grown_modulation);
+    let mut store = SafetensorsStore::from_bytes(Some(bytes)).validate(false).allow_partial(true);
+    for task in &modulation.tasks {
+        let index = grown_modulation.index_of(*task).expect("every file task was added");
+        store = store.with_key_remapping(format!(r"\.task_biases\.{}\.", task.name()), format!(".task_biases.{index}."));
+    }
+    let result = grown.load_from(&mut store).map_err(|error| mismatch(path, error.to_string()))?;
+    check_complete(path, &result, |name| {
+        !parse_bias_name(name).is_some_and(|(_, index, _)| modulation.tasks.contains(&grown_modulation.tasks[index]))
+    })?;
+    Ok(grown)
+}
+
+fn mismatch(path: &Path, problem: String) -> WeightError {
+    WeightError::Mismatch { path: path.to_owned(), problem }
+}
+
+/// Fails on the first shape error, missing tensor (unless `may_be_missing` says it is expected)
+/// or tensor the model does not have.
+fn check_complete(path: &Path, result: &ApplyResult, may_be_missing: impl Fn(&str) -> bool) -> Result<(), WeightError> {
+    if let Some(error) = result.errors.first() {
+        return Err(mismatch(path, describe_apply_error(error)));
+    }
+    let missing: Vec<&String> = result.missing.iter().map(|(key, _)| key).filter(|key| !may_be_missing(key)).collect();
+    if let Some(key) = missing.first() {
+        return Err(mismatch(path, format!("tensor '{key}' is missing ({} missing in all)", missing.len())));
     }
     if let Some(key) = result.unused.first() {
-        return Err(mismatch(format!("tensor '{key}' does not belong to the model ({} unexpected in all)", result.unused.len())));
+        return Err(mismatch(path, format!("tensor '{key}' does not belong to the model ({} unexpected in all)", result.unused.len())));
     }
-    Ok((model, metadata))
+    Ok(())
 }
 
 fn describe_apply_error(error: &ApplyError) -> String {
@@ -192,9 +338,15 @@ fn parse_metadata(path: &Path, bytes: &[u8]) -> Result<WeightMetadata, WeightErr
     let config: IptConfig = serde_json::from_str(field(KEY_CONFIG)?)
         .map_err(|error| bad(KEY_CONFIG, format!("is not a valid model config: {error}")))?;
     config.validate().map_err(|problem| bad(KEY_CONFIG, problem))?;
+    let content = serde_json::from_str(field(KEY_CONTENT)?).map_err(|error| bad(KEY_CONTENT, error.to_string()))?;
+    let modulation: Option<ModulationConfig> =
+        serde_json::from_str(field(KEY_MODULATION)?).map_err(|error| bad(KEY_MODULATION, error.to_string()))?;
+    if let Some(modulation) = &modulation {
+        modulation.validate().map_err(|problem| bad(KEY_MODULATION, problem))?;
+    }
     let tasks = serde_json::from_str(field(KEY_TASKS)?).map_err(|error| bad(KEY_TASKS, error.to_string()))?;
     let provenance = serde_json::from_str(field(KEY_PROVENANCE)?).map_err(|error| bad(KEY_PROVENANCE, error.to_string()))?;
-    Ok(WeightMetadata { format_version, config, tasks, provenance })
+    Ok(WeightMetadata { format_version, content, config, modulation, tasks, provenance })
 }
 
 fn json<T: Serialize>(value: &T) -> String {
@@ -238,7 +390,7 @@ mod tests {
         let path = folder.path().join("model.safetensors");
         // Tensors of a wider model, but a header that claims the tiny config.
         let wide = IptConfig { width: 24, ..Preset::Tiny.config() }.init(&device);
-        save_weights(&wide, &metadata(), &path).unwrap();
+        write_store(&wide, store_with_metadata(&metadata()), &path).unwrap();
         let message = load_weights(&path, &device).unwrap_err().to_string();
         assert!(message.contains("model.safetensors"), "{message}");
         assert!(message.contains("'embedder.weight' has shape [24, 3, 3, 3], the model expects [16, 3, 3, 3]"), "{message}");
@@ -251,6 +403,74 @@ mod tests {
         std::fs::write(&path, b"hello").unwrap();
         let message = read_metadata(&path).unwrap_err().to_string();
         assert!(message.contains("notes.safetensors") && message.contains("not a safetensors"), "{message}");
+    }
+
+    /// A tiny modulated model with non-zero biases for denoise, deblur and derain.
+    fn modulated_model(device: &Device) -> IptModel {
+        let modulation = ModulationConfig::new(vec![Task::Denoise, Task::Deblur, Task::Derain]);
+        let mut model = crate::test_support::micro_config().init_modulated(&modulation, device);
+        let tensors = model
+            .collect(None, None, false)
+            .into_iter()
+            .map(|tensor| match tensor.name.ends_with(".b1") {
+                true => {
+                    let shape: [usize; 2] = tensor.shape.as_slice().try_into().unwrap();
+                    let random = burn::tensor::Tensor::<2>::random(shape, burn::tensor::Distribution::Default, device);
+                    burn_store::bridge::from_data(random.into_data(), tensor.name.clone(), None)
+                }
+                false => tensor,
+            })
+            .collect();
+        model.apply(tensors, None, None, false);
+        model
+    }
+
+    fn restore_with(model: &IptModel, task: Task, device: &Device) -> burn::tensor::TensorData {
+        let x = burn::tensor::Tensor::<4>::ones([1, 3, 16, 16], device) * 0.5;
+        model.forward(x, Some(&model.task_weights(&[task], device).unwrap())).into_data()
+    }
+
+    #[test]
+    fn a_modulated_model_round_trips_whole() {
+        let device = Device::flex();
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("full.safetensors");
+        let model = modulated_model(&device);
+        save_weights(&model, &metadata(), &path).unwrap();
+        let (loaded, read_back) = load_weights(&path, &device).unwrap();
+        assert_eq!(read_back.modulation.as_ref(), model.modulation());
+        assert_eq!(read_back.content, WeightContent::Full);
+        restore_with(&loaded, Task::Derain, &device).assert_eq(&restore_with(&model, Task::Derain, &device), true);
+    }
+
+    #[test]
+    fn backbone_and_task_biases_round_trip_separately() {
+        let device = Device::flex();
+        let folder = tempfile::tempdir().unwrap();
+        let (backbone_path, biases_path) = (folder.path().join("backbone.safetensors"), folder.path().join("rain.safetensors"));
+        let model = modulated_model(&device);
+        save_backbone(&model, &metadata(), &backbone_path).unwrap();
+        save_task_biases(&model, &[Task::Derain, Task::Deblur], &metadata(), &biases_path).unwrap();
+        let (backbone, _) = load_weights(&backbone_path, &device).unwrap();
+        assert!(backbone.tasks().is_empty());
+        let restored = load_task_biases(&backbone, &biases_path).unwrap();
+        assert_eq!(restored.tasks(), [Task::Derain, Task::Deblur]);
+        for task in [Task::Derain, Task::Deblur] {
+            restore_with(&restored, task, &device).assert_eq(&restore_with(&model, task, &device), true);
+        }
+        let message = load_weights(&biases_path, &device).unwrap_err().to_string();
+        assert!(message.contains("rain.safetensors") && message.contains("task biases only"), "{message}");
+    }
+
+    #[test]
+    fn task_biases_refuse_a_different_backbone() {
+        let device = Device::flex();
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("biases.safetensors");
+        save_task_biases(&modulated_model(&device), &[Task::Denoise], &metadata(), &path).unwrap();
+        let other = IptConfig { width: 8, ..crate::test_support::micro_config() }.init(&device);
+        let message = load_task_biases(&other, &path).unwrap_err().to_string();
+        assert!(message.contains("config hash"), "{message}");
     }
 
     #[test]
