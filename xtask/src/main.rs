@@ -1,6 +1,7 @@
 //! `cargo xtask <verb>`: the project's automation, one subcommand per task.
 
 mod bench;
+mod bench_modulation;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +17,8 @@ struct Cli {
 enum Verb {
     /// Restore throughput (megapixels/s) and peak memory of each preset on the CPU.
     Bench(bench::BenchArgs),
+    /// Cost of weight modulation: modulated vs merged inference, mixed 6-task vs plain training step.
+    BenchModulation(bench_modulation::Args),
     /// One benchmark case in a fresh process (used by `bench` so peak memory is per case).
     #[command(hide = true)]
     BenchCase(bench::CaseArgs),
@@ -25,5 +28,6 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().verb {
         Verb::Bench(args) => bench::run(args),
         Verb::BenchCase(args) => bench::run_case(args),
+        Verb::BenchModulation(args) => bench_modulation::run(args),
     }
 }
