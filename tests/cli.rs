@@ -44,16 +44,21 @@ fn restore_without_weights_refuses_and_writes_nothing() {
     assert!(!output.exists());
 }
 
+/// Restores `image` with random tiny weights for `task`, returning the run and the output path.
+fn restore_one(folder: &Path, image: DynamicImage, task: &str) -> (Output, PathBuf) {
+    let weights = tiny_weights(folder);
+    let input = folder.join("input.png");
+    image.save(&input).unwrap();
+    let output = folder.join("restored.png");
+    let args = ["restore", path_str(&input), "-o", path_str(&output), "--weights", path_str(&weights), "--task", task];
+    (instruct_ipt(&args), output)
+}
+
 #[test]
 fn restore_keeps_size_and_grayscale() {
     let folder = tempfile::tempdir().unwrap();
-    let weights = tiny_weights(folder.path());
-    let input = folder.path().join("gray.png");
-    DynamicImage::ImageLuma8(GrayImage::from_fn(37, 53, |x, y| [(x + y) as u8].into())).save(&input).unwrap();
-    let output = folder.path().join("restored.png");
-    let result = instruct_ipt(&[
-        "restore", path_str(&input), "-o", path_str(&output), "--weights", path_str(&weights), "--task", "denoise",
-    ]);
+    let gray = DynamicImage::ImageLuma8(GrayImage::from_fn(37, 53, |x, y| [(x + y) as u8].into()));
+    let (result, output) = restore_one(folder.path(), gray, "denoise");
     assert!(result.status.success(), "{}", stderr(&result));
     let restored = read_image(&output).unwrap();
     assert_eq!((restored.width(), restored.height()), (37, 53));
@@ -63,13 +68,7 @@ fn restore_keeps_size_and_grayscale() {
 #[test]
 fn a_task_the_weights_lack_is_refused() {
     let folder = tempfile::tempdir().unwrap();
-    let weights = tiny_weights(folder.path());
-    let input = folder.path().join("in.png");
-    colour_image(16, 16).save(&input).unwrap();
-    let output = folder.path().join("out.png");
-    let result = instruct_ipt(&[
-        "restore", path_str(&input), "-o", path_str(&output), "--weights", path_str(&weights), "--task", "dehaze",
-    ]);
+    let (result, output) = restore_one(folder.path(), colour_image(16, 16), "dehaze");
     assert!(!result.status.success());
     assert!(stderr(&result).contains("not trained for 'dehaze'"), "{}", stderr(&result));
     assert!(!output.exists());

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_modulation;
+mod parity;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,8 @@ enum Verb {
     Bench(bench::BenchArgs),
     /// Cost of weight modulation: modulated vs merged inference, mixed 6-task vs plain training step.
     BenchModulation(bench_modulation::Args),
+    /// Install the PyTorch twin and check numerical parity with it.
+    Parity,
     /// One benchmark case in a fresh process (used by `bench` so peak memory is per case).
     #[command(hide = true)]
     BenchCase(bench::CaseArgs),
@@ -29,5 +32,6 @@ fn main() -> anyhow::Result<()> {
         Verb::Bench(args) => bench::run(args),
         Verb::BenchCase(args) => bench::run_case(args),
         Verb::BenchModulation(args) => bench_modulation::run(args),
+        Verb::Parity => parity::run(),
     }
 }

@@ -68,7 +68,31 @@ pub use weights::{
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    use crate::{IptConfig, Preset};
+    use burn::tensor::{Device, Distribution, Tensor};
+    use burn_store::{ModuleSnapshot, bridge};
+
+    use crate::{IptConfig, IptModel, ModulationConfig, Preset, Task};
+
+    /// A micro model with biases for denoise, deblur and derain whose `B1`s are all non-zero.
+    pub fn modulated_micro_model(device: &Device) -> IptModel {
+        let modulation = ModulationConfig::new(vec![Task::Denoise, Task::Deblur, Task::Derain]);
+        let mut model = micro_config().init_modulated(&modulation, device);
+        let tensors = model
+            .collect(None, None, false)
+            .into_iter()
+            .map(|tensor| {
+                if !tensor.name.ends_with(".b1") {
+                    return tensor;
+                }
+                let shape: [usize; 2] = tensor.shape.as_slice().try_into().expect("B1 is a matrix");
+                let random = Tensor::<2>::random(shape, Distribution::Normal(0.0, 0.05), device);
+                bridge::from_data(random.into_data(), tensor.name.clone(), None)
+            })
+            .collect();
+        let result = model.apply(tensors, None, None, false);
+        assert!(result.errors.is_empty(), "{result}");
+        model
+    }
 
     /// A 4-channel model for fast tests (window and grid 2: inputs in multiples of 16).
     pub fn micro_config() -> IptConfig {

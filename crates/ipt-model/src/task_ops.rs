@@ -153,31 +153,11 @@ impl IptModel {
 mod tests {
     use super::*;
     use crate::TaskWeights;
-    use crate::test_support::micro_config;
+    use crate::test_support::{micro_config, modulated_micro_model};
     use burn::optim::{AdamWConfig, GradientsParams};
     use burn::tensor::{Distribution, TensorData};
 
     const TASKS: [Task; 3] = [Task::Denoise, Task::Deblur, Task::Derain];
-
-    /// A micro model whose task biases are all non-zero.
-    fn modulated_model(device: &Device) -> IptModel {
-        let mut model = micro_config().init_modulated(&ModulationConfig::new(TASKS.to_vec()), device);
-        let tensors = model
-            .collect(None, None, false)
-            .into_iter()
-            .map(|tensor| {
-                if !tensor.name.ends_with(".b1") {
-                    return tensor;
-                }
-                let shape: [usize; 2] = tensor.shape.as_slice().try_into().unwrap();
-                let random = Tensor::<2>::random(shape, Distribution::Normal(0.0, 0.05), device);
-                bridge::from_data(random.into_data(), tensor.name.clone(), None)
-            })
-            .collect();
-        let result = model.apply(tensors, None, None, false);
-        assert!(result.errors.is_empty());
-        model
-    }
 
     fn image(batch: usize, device: &Device) -> Tensor<4> {
         Tensor::random([batch, 3, 16, 16], Distribution::Default, device)
@@ -204,7 +184,7 @@ mod tests {
     #[test]
     fn merged_equals_modulated_and_costs_the_backbone() {
         let device = Device::flex();
-        let model = modulated_model(&device);
+        let model = modulated_micro_model(&device);
         let x = image(1, &device);
         for (index, task) in TASKS.into_iter().enumerate() {
             let merged = model.merge_task(task).unwrap();
@@ -225,7 +205,7 @@ mod tests {
     #[test]
     fn a_mixed_batch_equals_per_task_batches() {
         let device = Device::flex();
-        let model = modulated_model(&device);
+        let model = modulated_micro_model(&device);
         let x = image(3, &device);
         let mixed = model.forward(x.clone(), Some(&TaskWeights::one_hot(&[2, 0, 1], 3, &device)));
         let single = |sample: usize, task: usize| {
@@ -239,7 +219,7 @@ mod tests {
     #[test]
     fn adding_a_task_leaves_existing_tasks_bit_identical() {
         let device = Device::flex();
-        let model = modulated_model(&device);
+        let model = modulated_micro_model(&device);
         let grown = model.with_added_task(Task::Dehaze).unwrap();
         assert_eq!(grown.tasks(), [Task::Denoise, Task::Deblur, Task::Derain, Task::Dehaze]);
         let x = image(1, &device);
@@ -257,7 +237,7 @@ mod tests {
     /// One AdamW step on a mixed batch of tasks 0 and 1, returning parameter bytes before and after.
     fn one_step(set: &TrainableSet) -> (BTreeMap<String, Vec<u8>>, BTreeMap<String, Vec<u8>>) {
         let device = Device::flex().autodiff();
-        let model = modulated_model(&Device::flex()).fork(&device).train().with_trainable(set).unwrap();
+        let model = modulated_micro_model(&Device::flex()).fork(&device).train().with_trainable(set).unwrap();
         let before = snapshot_bytes(&model);
         let tasks = TaskWeights::one_hot(&[0, 1], 3, &device);
         let loss = model.forward(image(2, &device), Some(&tasks)).abs().mean();

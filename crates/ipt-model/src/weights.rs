@@ -405,26 +405,6 @@ mod tests {
         assert!(message.contains("notes.safetensors") && message.contains("not a safetensors"), "{message}");
     }
 
-    /// A tiny modulated model with non-zero biases for denoise, deblur and derain.
-    fn modulated_model(device: &Device) -> IptModel {
-        let modulation = ModulationConfig::new(vec![Task::Denoise, Task::Deblur, Task::Derain]);
-        let mut model = crate::test_support::micro_config().init_modulated(&modulation, device);
-        let tensors = model
-            .collect(None, None, false)
-            .into_iter()
-            .map(|tensor| match tensor.name.ends_with(".b1") {
-                true => {
-                    let shape: [usize; 2] = tensor.shape.as_slice().try_into().unwrap();
-                    let random = burn::tensor::Tensor::<2>::random(shape, burn::tensor::Distribution::Default, device);
-                    burn_store::bridge::from_data(random.into_data(), tensor.name.clone(), None)
-                }
-                false => tensor,
-            })
-            .collect();
-        model.apply(tensors, None, None, false);
-        model
-    }
-
     fn restore_with(model: &IptModel, task: Task, device: &Device) -> burn::tensor::TensorData {
         let x = burn::tensor::Tensor::<4>::ones([1, 3, 16, 16], device) * 0.5;
         model.forward(x, Some(&model.task_weights(&[task], device).unwrap())).into_data()
@@ -435,7 +415,7 @@ mod tests {
         let device = Device::flex();
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("full.safetensors");
-        let model = modulated_model(&device);
+        let model = crate::test_support::modulated_micro_model(&device);
         save_weights(&model, &metadata(), &path).unwrap();
         let (loaded, read_back) = load_weights(&path, &device).unwrap();
         assert_eq!(read_back.modulation.as_ref(), model.modulation());
@@ -448,7 +428,7 @@ mod tests {
         let device = Device::flex();
         let folder = tempfile::tempdir().unwrap();
         let (backbone_path, biases_path) = (folder.path().join("backbone.safetensors"), folder.path().join("rain.safetensors"));
-        let model = modulated_model(&device);
+        let model = crate::test_support::modulated_micro_model(&device);
         save_backbone(&model, &metadata(), &backbone_path).unwrap();
         save_task_biases(&model, &[Task::Derain, Task::Deblur], &metadata(), &biases_path).unwrap();
         let (backbone, _) = load_weights(&backbone_path, &device).unwrap();
@@ -467,7 +447,7 @@ mod tests {
         let device = Device::flex();
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("biases.safetensors");
-        save_task_biases(&modulated_model(&device), &[Task::Denoise], &metadata(), &path).unwrap();
+        save_task_biases(&crate::test_support::modulated_micro_model(&device), &[Task::Denoise], &metadata(), &path).unwrap();
         let other = IptConfig { width: 8, ..crate::test_support::micro_config() }.init(&device);
         let message = load_task_biases(&other, &path).unwrap_err().to_string();
         assert!(message.contains("config hash"), "{message}");
