@@ -115,6 +115,7 @@ fn the_twin_matches_a_modulated_model_on_a_mixed_soft_batch() {
         rank: RankPolicy::Proportional { ratio: 0.25 },
         targets: ModulationConfig::paper_targets(),
     };
-    let config = IptConfig { ffn_expansion: 2.66, ..Preset::Tiny.config() };
+    // Two blocks at the shallow levels, so shifted windows are exercised where there are many.
+    let config = IptConfig { encoder_blocks: [2, 2, 1, 2], ffn_expansion: 2.66, ..Preset::Tiny.config() };
     assert_parity(config, Some(modulation), Some(vec![1.0, 0.0, 0.0, 0.0, 0.3, 0.7]));
 }
