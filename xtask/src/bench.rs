@@ -1,6 +1,8 @@
-//! `cargo xtask bench`: restore throughput and peak memory per preset and image size.
+//! `cargo xtask bench`: restore throughput and peak memory per preset and image size, and with
+//! `--vs-pytorch` the same network against its PyTorch twin, inference and training step.
 //!
-//! Each case runs in a child process, so its peak resident memory (`VmHWM`) is its own.
+//! Each case runs in a child process, so its peak resident memory (`VmHWM`) is its own, and
+//! Burn and PyTorch children alternate so that both see the same machine state.
 
 use std::process::Command;
 use std::time::Instant;
@@ -10,40 +12,52 @@ use instruct_ipt::backend::{DeviceChoice, select_device};
 use instruct_ipt::{Preset, Restorer, Task, WeightMetadata};
 use serde::{Deserialize, Serialize};
 
+use crate::parity::workspace_root;
+use crate::timing::{StepTimes, median, training_step};
+
 /// Options of `cargo xtask bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Presets to measure.
     #[arg(long, value_delimiter = ',', default_value = "tiny,small")]
-    presets: Vec<String>,
+    presets: Vec<Preset>,
     /// Square image sides restored whole.
     #[arg(long, value_delimiter = ',', default_value = "256,512")]
     sizes: Vec<usize>,
     /// Timed repetitions per case (after one warm-up); the median is reported.
     #[arg(long, default_value_t = 5)]
     repeats: usize,
-    /// Skip the 3840x2160 tiled case (it takes minutes on 2 cores).
+    /// Skip the 3840x2160 tiled case (minutes on 2 cores).
     #[arg(long)]
     skip_4k: bool,
     /// Tile side for the 3840x2160 case.
     #[arg(long, default_value_t = instruct_ipt::DEFAULT_TILE)]
     tile: usize,
+    /// Compare with the PyTorch twin (bench/pytorch; `cargo xtask parity` installs it).
+    #[arg(long)]
+    vs_pytorch: bool,
+    /// With --vs-pytorch: alternating Burn/PyTorch rounds per case.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 /// One case, run by the child process.
 #[derive(clap::Args, Debug)]
 pub struct CaseArgs {
     #[arg(long)]
-    preset: String,
-    #[arg(long)]
+    preset: Preset,
+    #[arg(long, default_value_t = 256)]
     width: usize,
-    #[arg(long)]
+    #[arg(long, default_value_t = 256)]
     height: usize,
     /// Tile side; 0 restores the whole image.
-    #[arg(long)]
+    #[arg(long, default_value_t = 0)]
     tile: usize,
     #[arg(long)]
     repeats: usize,
+    /// Time an AdamW training step (batch 8 of 64x64 patches) instead of inference.
+    #[arg(long)]
+    train: bool,
 }
 
 /// What a case measured.
@@ -52,58 +66,134 @@ struct CaseResult {
     median_ms: f64,
     megapixels_per_second: f64,
     peak_memory_mib: f64,
+    step: Option<StepTimes>,
 }
 
-/// Runs every case in a child process and prints a table.
+/// Batch and patch side of the training-step case (the numbers the performance issue uses).
+const TRAIN_BATCH: usize = 8;
+const TRAIN_PATCH: usize = 64;
+
+/// Runs the requested comparison.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let mut cases: Vec<(String, usize, usize, usize, usize)> = Vec::new();
-    for preset in &args.presets {
-        for &size in &args.sizes {
-            cases.push((preset.clone(), size, size, 0, args.repeats));
-        }
-        if !args.skip_4k {
-            cases.push((preset.clone(), 3840, 2160, args.tile, 1));
-        }
-    }
     println!("backend: flex (CPU), {} threads available", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if args.vs_pytorch { run_vs_pytorch(&args) } else { run_throughput(&args) }
+}
+
+fn run_throughput(args: &BenchArgs) -> Result<()> {
     println!("{:<7} {:>11} {:>6} {:>12} {:>10} {:>14}", "preset", "image", "tile", "median ms", "MPx/s", "peak MiB");
-    for (preset, width, height, tile, repeats) in cases {
-        let result = run_child(&preset, width, height, tile, repeats)?;
-        let tile = if tile == 0 { "whole".to_string() } else { tile.to_string() };
-        println!(
-            "{preset:<7} {:>11} {tile:>6} {:>12.1} {:>10.3} {:>14.1}",
-            format!("{width}x{height}"),
-            result.median_ms,
-            result.megapixels_per_second,
-            result.peak_memory_mib
-        );
+    for &preset in &args.presets {
+        let mut cases: Vec<(usize, usize, usize, usize)> = args.sizes.iter().map(|&size| (size, size, 0, args.repeats)).collect();
+        if !args.skip_4k {
+            cases.push((3840, 2160, args.tile, 1));
+        }
+        for (width, height, tile, repeats) in cases {
+            let case = ["--width", &width.to_string(), "--height", &height.to_string(), "--tile", &tile.to_string()];
+            let result = burn_case(preset, &case, repeats)?;
+            let tile = if tile == 0 { "whole".to_string() } else { tile.to_string() };
+            println!(
+                "{:<7} {:>11} {tile:>6} {:>12.1} {:>10.3} {:>14.1}",
+                preset.name(),
+                format!("{width}x{height}"),
+                result.median_ms,
+                result.megapixels_per_second,
+                result.peak_memory_mib
+            );
+        }
     }
     Ok(())
 }
 
-fn run_child(preset: &str, width: usize, height: usize, tile: usize, repeats: usize) -> Result<CaseResult> {
+fn run_vs_pytorch(args: &BenchArgs) -> Result<()> {
+    let python = workspace_root().join("bench/pytorch/.venv/bin/python");
+    if !python.exists() {
+        bail!("no PyTorch twin at {}: run `cargo xtask parity` first", python.display());
+    }
+    println!("medians over {} alternating rounds of {} repeats; speed = PyTorch ms / Burn ms (>1: Burn faster)", args.rounds, args.repeats);
+    println!("{:<7} {:<22} {:>10} {:>12} {:>7}", "preset", "case", "burn ms", "pytorch ms", "speed");
+    for &preset in &args.presets {
+        let mut cases: Vec<(String, Vec<String>, Vec<String>)> = args
+            .sizes
+            .iter()
+            .map(|&size| {
+                let s = size.to_string();
+                (
+                    format!("inference {size}x{size}"),
+                    vec!["--width".into(), s.clone(), "--height".into(), s.clone()],
+                    vec!["--kind".into(), "infer".into(), "--size".into(), s],
+                )
+            })
+            .collect();
+        cases.push((
+            format!("train step {TRAIN_BATCH}x{TRAIN_PATCH}x{TRAIN_PATCH}"),
+            vec!["--train".into()],
+            vec!["--kind".into(), "train".into(), "--batch".into(), TRAIN_BATCH.to_string(), "--patch".into(), TRAIN_PATCH.to_string()],
+        ));
+        for (label, burn_args, torch_args) in cases {
+            let (mut burn_ms, mut torch_ms, mut steps) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..args.rounds.max(1) {
+                let burn_args: Vec<&str> = burn_args.iter().map(String::as_str).collect();
+                let result = burn_case(preset, &burn_args, args.repeats)?;
+                burn_ms.push(result.median_ms);
+                steps.extend(result.step);
+                torch_ms.push(torch_case(&python, preset, &torch_args, args.repeats)?);
+            }
+            let (burn, torch) = (median(&mut burn_ms), median(&mut torch_ms));
+            println!("{:<7} {label:<22} {burn:>10.1} {torch:>12.1} {:>7.2}", preset.name(), torch / burn);
+            if let Some(step) = steps.get(steps.len() / 2) {
+                println!(
+                    "{:<7}   burn phases: forward {:.1} ms, backward {:.1} ms, optimiser {:.1} ms",
+                    "", step.forward_ms, step.backward_ms, step.optimizer_ms
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn burn_case(preset: Preset, case: &[&str], repeats: usize) -> Result<CaseResult> {
     let executable = std::env::current_exe().context("cannot find the xtask executable")?;
     let output = Command::new(executable)
-        .args(["bench-case", "--preset", preset, "--width", &width.to_string(), "--height", &height.to_string()])
-        .args(["--tile", &tile.to_string(), "--repeats", &repeats.to_string()])
+        .args(["bench-case", "--preset", preset.name(), "--repeats", &repeats.to_string()])
+        .args(case)
         .output()
         .context("cannot start a benchmark case")?;
     if !output.status.success() {
-        bail!("case {preset} {width}x{height} failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!("case {} {case:?} failed: {}", preset.name(), String::from_utf8_lossy(&output.stderr));
     }
     serde_json::from_slice(&output.stdout).context("the benchmark case printed no result")
 }
 
-/// Times `repeats` restorations of a random image (after a warm-up when `repeats > 1`; a single
-/// tiled 4K run warms up on its first tile) and prints JSON.
+fn torch_case(python: &std::path::Path, preset: Preset, case: &[String], repeats: usize) -> Result<f64> {
+    #[derive(Deserialize)]
+    struct TorchResult {
+        median_ms: f64,
+    }
+    let output = Command::new(python)
+        .current_dir(workspace_root().join("bench/pytorch"))
+        .args(["bench.py", "--preset", preset.name(), "--repeats", &repeats.to_string()])
+        .args(case)
+        .output()
+        .context("cannot start the PyTorch twin")?;
+    if !output.status.success() {
+        bail!("PyTorch case {} {case:?} failed: {}", preset.name(), String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(serde_json::from_slice::<TorchResult>(&output.stdout).context("the twin printed no result")?.median_ms)
+}
+
+/// Runs one case (a restoration or a training step) and prints JSON.
 pub fn run_case(args: CaseArgs) -> Result<()> {
-    let preset: Preset = args.preset.parse().map_err(anyhow::Error::msg)?;
     let device = select_device(DeviceChoice::Cpu).map_err(anyhow::Error::msg)?;
-    let config = preset.config();
+    let config = args.preset.config();
+    if args.train {
+        let step = training_step(config.init(&device), None, TRAIN_BATCH, TRAIN_PATCH, args.repeats, &device.clone().autodiff());
+        let pixels = (TRAIN_BATCH * TRAIN_PATCH * TRAIN_PATCH) as f64;
+        return print_result(step.total_ms, pixels, Some(step));
+    }
     let restorer = Restorer::from_model(config.init(&device), WeightMetadata::new(config, Task::ALL.to_vec()), &device)
         .with_tile((args.tile > 0).then_some(args.tile));
     let pixels = args.width * args.height;
     let image: Vec<f32> = (0..3 * pixels).map(|i| ((i * 2654435761) % 1000) as f32 / 1000.0).collect();
+    // A single tiled 4K run warms up on its first tile; whole-image cases get a warm-up run.
     if args.repeats > 1 {
         restorer.restore_planar(image.clone(), args.height, args.width, None)?;
     }
@@ -114,12 +204,15 @@ pub fn run_case(args: CaseArgs) -> Result<()> {
             Ok(start.elapsed().as_secs_f64() * 1000.0)
         })
         .collect::<Result<Vec<f64>>>()?;
-    times.sort_by(f64::total_cmp);
-    let median_ms = times[times.len() / 2];
+    print_result(median(&mut times), pixels as f64, None)
+}
+
+fn print_result(median_ms: f64, pixels: f64, step: Option<StepTimes>) -> Result<()> {
     let result = CaseResult {
         median_ms,
-        megapixels_per_second: pixels as f64 / 1e6 / (median_ms / 1000.0),
+        megapixels_per_second: pixels / 1e6 / (median_ms / 1000.0),
         peak_memory_mib: peak_memory_mib()?,
+        step,
     };
     println!("{}", serde_json::to_string(&result)?);
     Ok(())

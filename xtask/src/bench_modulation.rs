@@ -5,14 +5,12 @@
 //! - training: one AdamW step on a batch of 64x64 patches with all six tasks mixed, against the
 //!   same step of the plain backbone.
 
-use std::time::Instant;
-
 use anyhow::Result;
-use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Distribution, Tensor};
 use instruct_ipt::backend::{DeviceChoice, select_device};
-use ipt_model::{IptModel, ModulationConfig, Preset, Task, TaskWeights};
+use ipt_model::{ModulationConfig, Preset, Task};
+
+use crate::timing::{median_ms, sync, training_step};
 
 /// Options of `cargo xtask bench-modulation`.
 #[derive(clap::Args, Debug)]
@@ -29,25 +27,6 @@ pub struct Args {
     /// Training patch side.
     #[arg(long, default_value_t = 64)]
     patch: usize,
-}
-
-/// Median milliseconds of `repeats` runs of `work` after one warm-up.
-fn median_ms(repeats: usize, mut work: impl FnMut()) -> f64 {
-    work();
-    let mut times: Vec<f64> = (0..repeats.max(1))
-        .map(|_| {
-            let start = Instant::now();
-            work();
-            start.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
-}
-
-/// Waits for the backend to finish `x` (reading one value back).
-fn sync(x: Tensor<4>) {
-    x.slice([0..1, 0..1, 0..1, 0..1]).into_scalar::<f32>();
 }
 
 /// Runs both comparisons and prints the ratios.
@@ -67,8 +46,8 @@ pub fn run(args: Args) -> Result<()> {
     let training = device.clone().autodiff();
     let tasks: Vec<Task> = (0..args.batch).map(|sample| Task::ALL[sample % Task::ALL.len()]).collect();
     let mixed = modulated.task_weights(&tasks, &training).map_err(anyhow::Error::msg)?;
-    let plain_ms = step_ms(config.init(&device), None, &args, &training);
-    let mixed_ms = step_ms(modulated, Some(&mixed), &args, &training);
+    let plain_ms = training_step(config.init(&device), None, args.batch, args.patch, args.repeats, &training).total_ms;
+    let mixed_ms = training_step(modulated, Some(&mixed), args.batch, args.patch, args.repeats, &training).total_ms;
     println!(
         "AdamW step, batch {} x {}x{}: plain {plain_ms:.1} ms, mixed 6-task {mixed_ms:.1} ms, ratio {:.2}",
         args.batch,
@@ -77,20 +56,4 @@ pub fn run(args: Args) -> Result<()> {
         mixed_ms / plain_ms
     );
     Ok(())
-}
-
-/// Median time of one L1-loss AdamW step of `model` on random patches.
-fn step_ms(model: IptModel, tasks: Option<&TaskWeights>, args: &Args, device: &Device) -> f64 {
-    let mut model = Some(model.fork(device).train());
-    let mut optimizer = AdamWConfig::new().init();
-    let input = Tensor::<4>::random([args.batch, 3, args.patch, args.patch], Distribution::Default, device);
-    let target = Tensor::<4>::random([args.batch, 3, args.patch, args.patch], Distribution::Default, device);
-    median_ms(args.repeats, || {
-        let current = model.take().expect("the model is put back after every step");
-        let loss = (current.forward(input.clone(), tasks) - target.clone()).abs().mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &current);
-        let updated = optimizer.step(1e-4, current, grads);
-        sync(updated.embedder.weight.val());
-        model = Some(updated);
-    })
 }

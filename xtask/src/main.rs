@@ -3,6 +3,7 @@
 mod bench;
 mod bench_modulation;
 mod parity;
+mod timing;
 
 use clap::{Parser, Subcommand};
 
