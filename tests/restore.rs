@@ -36,11 +36,12 @@ fn a_real_photo_goes_through_the_tiny_model() {
     let restored = restorer.restore(&photo, Some(Task::Denoise)).unwrap();
     assert_eq!((restored.width(), restored.height()), (photo.width(), photo.height()));
     assert_eq!(restored.color(), photo.color());
-    // An untrained network adds a small residual to its input: the photo must still be there.
+    // Untrained weights give no quality to check, but the network must have run on every tile.
     let (input, output) = (photo.to_rgb8(), restored.to_rgb8());
-    let mean_difference = input.iter().zip(output.iter()).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>()
-        / input.len() as f64;
-    assert!(mean_difference < 64.0, "mean absolute change {mean_difference}");
+    let changed_rows = (0..input.height())
+        .filter(|&y| (0..input.width()).any(|x| input.get_pixel(x, y) != output.get_pixel(x, y)))
+        .count();
+    assert_eq!(changed_rows, input.height() as usize, "some rows came back untouched");
 }
 
 #[test]

@@ -199,6 +199,43 @@ mod tests {
         assert!(!planar.grayscale && planar.alpha.is_none());
     }
 
+    /// A minimal EXIF APP1 segment whose only tag is Orientation = `orientation` (little-endian TIFF).
+    fn exif_orientation_segment(orientation: u16) -> Vec<u8> {
+        let mut tiff = b"II*\0".to_vec();
+        tiff.extend(8u32.to_le_bytes()); // offset of the first IFD
+        tiff.extend(1u16.to_le_bytes()); // one entry
+        tiff.extend(0x0112u16.to_le_bytes()); // Orientation
+        tiff.extend(3u16.to_le_bytes()); // SHORT
+        tiff.extend(1u32.to_le_bytes()); // one value
+        tiff.extend(orientation.to_le_bytes());
+        tiff.extend([0, 0]); // padding of the 4-byte value field
+        tiff.extend(0u32.to_le_bytes()); // no next IFD
+        let mut segment = vec![0xFF, 0xE1];
+        segment.extend(((2 + 6 + tiff.len()) as u16).to_be_bytes());
+        segment.extend(b"Exif\0\0");
+        segment.extend(tiff);
+        segment
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        let image = DynamicImage::ImageRgb8(ImageBuffer::from_fn(40, 20, |x, _| Rgb([if x < 20 { 250 } else { 5 }, 128, 128])));
+        let mut jpeg = Cursor::new(Vec::new());
+        image.write_to(&mut jpeg, ImageFormat::Jpeg).unwrap();
+        let jpeg = jpeg.into_inner();
+        // Orientation 6: the stored image must be turned 90 degrees clockwise to be viewed.
+        let mut tagged = jpeg[..2].to_vec();
+        tagged.extend(exif_orientation_segment(6));
+        tagged.extend(&jpeg[2..]);
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("portrait.jpg");
+        std::fs::write(&path, tagged).unwrap();
+        let upright = read_image(&path).unwrap().to_rgb8();
+        assert_eq!(upright.dimensions(), (20, 40));
+        // The bright left half of the stored image is now the top half.
+        assert!(upright.get_pixel(10, 5)[0] > 200 && upright.get_pixel(10, 35)[0] < 50);
+    }
+
     #[test]
     fn unreadable_files_are_named_in_the_error() {
         let folder = tempfile::tempdir().unwrap();

@@ -52,7 +52,7 @@ pub use block::{IptBlock, Stage};
 pub use config::{IptConfig, LEVELS, Preset};
 pub use ffn::LocallyEnhancedFfn;
 pub use groups::{LayerGroup, ParameterReport};
-pub use ipt_modulation::{ModulatedConv2d, RankPolicy, TaskBias, TaskWeights};
+pub use ipt_modulation::{ModulatedConv2d, ModulatedLinear, RankPolicy, TaskBias, TaskBiased, TaskWeights};
 pub use layers::ChannelNorm;
 pub use model::IptModel;
 pub use modulation::ModulationConfig;

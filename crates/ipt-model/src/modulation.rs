@@ -1,7 +1,7 @@
 //! Which layers get task biases, for which tasks, at which rank (design.md §1, paper Table 2).
 
 use burn::tensor::Device;
-use ipt_modulation::{ModulatedConv2d, RankPolicy};
+use ipt_modulation::{ModulatedConv2d, RankPolicy, TaskBiased};
 use serde::{Deserialize, Serialize};
 
 use crate::{LayerGroup, Task};

@@ -5,7 +5,8 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 
-use crate::{RankPolicy, TaskBias, TaskWeights};
+use crate::task_bias::{merged_weight, per_sample_weights};
+use crate::{TaskBias, TaskBiased, TaskWeights};
 
 /// A stride-1 "same" convolution with weight `W_general + sum_t a_t * B1_t @ B2_t`.
 ///
@@ -40,28 +41,6 @@ impl ModulatedConv2d {
             task_biases: Vec::new(),
             groups,
         }
-    }
-
-    /// Adds one zero task bias per task, with ranks from `policy`.
-    pub fn with_task_biases(mut self, tasks: usize, policy: &RankPolicy) -> Self {
-        for _ in 0..tasks {
-            self = self.add_task(policy);
-        }
-        self
-    }
-
-    /// Adds a bias for a new task, initialised so that the task starts at the general weight.
-    pub fn add_task(mut self, policy: &RankPolicy) -> Self {
-        let (rows, columns) = self.matrix_shape();
-        let device = self.weight.device();
-        self.task_biases.push(TaskBias::new(rows, columns, policy.rank(rows, columns), &device));
-        self
-    }
-
-    /// `W` as a matrix: `(C_out, C_in / groups * k * k)`.
-    pub fn matrix_shape(&self) -> (usize, usize) {
-        let [out, in_per_group, kernel, _] = self.weight.dims();
-        (out, in_per_group * kernel * kernel)
     }
 
     /// Applies the layer; `tasks` mixes the task biases per sample.
@@ -103,29 +82,12 @@ impl ModulatedConv2d {
         }
     }
 
-    /// The per-sample weights `W + sum_t a[b, t] B_t` as `[batch, C_out, C_in / groups * k * k]`.
-    fn sample_weights(&self, tasks: &TaskWeights) -> Tensor<3> {
-        assert_eq!(
-            tasks.tasks(),
-            self.task_biases.len(),
-            "task weights have {} columns but the layer has {} task biases",
-            tasks.tasks(),
-            self.task_biases.len()
-        );
-        let (rows, columns) = self.matrix_shape();
-        let batch = tasks.batch();
-        let general = self.weight.val().reshape([1, rows, columns]);
-        tasks.active().iter().fold(general, |weight, &task| {
-            let bias = self.task_biases[task].dense().reshape([1, rows, columns]);
-            weight + bias * tasks.column(task).reshape([batch, 1, 1])
-        })
-    }
-
     fn forward_modulated(&self, x: Tensor<4>, tasks: &TaskWeights) -> Tensor<4> {
         let [batch, channels_in, height, width] = x.dims();
         let [out, in_per_group, kernel, _] = self.weight.dims();
         // [B, out, cols]: at least one task is active, so the batch dimension is there.
-        let weights = self.sample_weights(tasks);
+        let general = self.weight.val().reshape([out, in_per_group * kernel * kernel]);
+        let weights = per_sample_weights(general, &self.task_biases, tasks);
         if kernel == 1 && self.groups == 1 {
             return self.pointwise(weights, x);
         }
@@ -148,29 +110,42 @@ impl ModulatedConv2d {
     /// Folds the task mix `mix` (one weight per task) into `W` and drops the task biases: the
     /// result is a plain convolution costing exactly the backbone's.
     pub fn merge(&self, mix: &[f32]) -> Self {
-        assert_eq!(mix.len(), self.task_biases.len(), "merge needs one weight per task bias");
         let shape = self.weight.dims();
-        let weight = self.task_biases.iter().zip(mix).filter(|(_, a)| **a != 0.0).fold(
-            self.weight.val(),
-            |weight, (bias, &a)| weight + bias.dense().reshape(shape) * a,
-        );
+        let (rows, columns) = self.matrix_shape();
+        let weight = merged_weight(self.weight.val().reshape([rows, columns]), &self.task_biases, mix);
         Self {
-            weight: Param::from_tensor(weight.detach()),
+            weight: Param::from_tensor(weight.reshape(shape)),
             bias: self.bias.as_ref().map(|bias| Param::from_tensor(bias.val().detach())),
             task_biases: Vec::new(),
             groups: self.groups,
         }
     }
+}
 
-    /// Number of parameters task `task`'s bias adds.
-    pub fn task_params(&self, task: usize) -> usize {
-        self.task_biases.get(task).map_or(0, TaskBias::num_params)
+impl TaskBiased for ModulatedConv2d {
+    /// `W` as `(C_out, C_in / groups * k * k)`.
+    fn matrix_shape(&self) -> (usize, usize) {
+        let [out, in_per_group, kernel, _] = self.weight.dims();
+        (out, in_per_group * kernel * kernel)
+    }
+
+    fn task_biases(&self) -> &[TaskBias] {
+        &self.task_biases
+    }
+
+    fn push_task_bias(&mut self, bias: TaskBias) {
+        self.task_biases.push(bias);
+    }
+
+    fn device(&self) -> Device {
+        self.weight.device()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RankPolicy;
     use burn::tensor::{Tolerance, TensorData};
 
     fn device() -> Device {

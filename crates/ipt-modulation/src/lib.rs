@@ -13,11 +13,13 @@
 //! cost is exactly the backbone's.
 
 mod conv;
+mod linear;
 mod rank;
 mod task_bias;
 mod task_weights;
 
 pub use conv::ModulatedConv2d;
+pub use linear::ModulatedLinear;
 pub use rank::RankPolicy;
-pub use task_bias::TaskBias;
+pub use task_bias::{TaskBias, TaskBiased};
 pub use task_weights::TaskWeights;

@@ -3,6 +3,8 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor};
 
+use crate::{RankPolicy, TaskWeights};
+
 /// The task-specific bias of one weight: `B = B1 @ B2`, `B1: [rows, rank]`, `B2: [rank, columns]`.
 ///
 /// `B1` starts at zero so a new task starts exactly at the general model (LoRA's convention);
@@ -35,5 +37,63 @@ impl TaskBias {
         let [rows, rank] = self.b1.dims();
         let [_, columns] = self.b2.dims();
         rank * (rows + columns)
+    }
+}
+
+/// `general + sum_t a[b, t] B_t` for every sample `b`, `[batch, rows, columns]`; only the tasks
+/// active in the batch take part, so the others get no gradient.
+pub(crate) fn per_sample_weights(general: Tensor<2>, biases: &[TaskBias], tasks: &TaskWeights) -> Tensor<3> {
+    assert_eq!(
+        tasks.tasks(),
+        biases.len(),
+        "task weights have {} columns but the layer has {} task biases",
+        tasks.tasks(),
+        biases.len()
+    );
+    let [rows, columns] = general.dims();
+    let batch = tasks.batch();
+    tasks.active().iter().fold(general.reshape([1, rows, columns]), |weight, &task| {
+        weight + biases[task].dense().reshape([1, rows, columns]) * tasks.column(task).reshape([batch, 1, 1])
+    })
+}
+
+/// `general + sum_t mix[t] B_t`, detached: the weight of a merged layer.
+pub(crate) fn merged_weight(general: Tensor<2>, biases: &[TaskBias], mix: &[f32]) -> Tensor<2> {
+    assert_eq!(mix.len(), biases.len(), "merge needs one weight per task bias");
+    biases
+        .iter()
+        .zip(mix)
+        .filter(|(_, a)| **a != 0.0)
+        .fold(general, |weight, (bias, &a)| weight + bias.dense() * a)
+        .detach()
+}
+
+/// A layer whose weight matrix carries one low-rank bias per task.
+pub trait TaskBiased: Sized {
+    /// The weight seen as a matrix: `(rows, columns)`.
+    fn matrix_shape(&self) -> (usize, usize);
+    /// The layer's task biases, in task order.
+    fn task_biases(&self) -> &[TaskBias];
+    /// Appends a task bias.
+    fn push_task_bias(&mut self, bias: TaskBias);
+    /// Where the layer's parameters live.
+    fn device(&self) -> Device;
+
+    /// Adds a bias for a new task, initialised so that the task starts at the general weight.
+    fn add_task(mut self, policy: &RankPolicy) -> Self {
+        let (rows, columns) = self.matrix_shape();
+        let bias = TaskBias::new(rows, columns, policy.rank(rows, columns), &self.device());
+        self.push_task_bias(bias);
+        self
+    }
+
+    /// Adds one zero task bias per task.
+    fn with_task_biases(self, tasks: usize, policy: &RankPolicy) -> Self {
+        (0..tasks).fold(self, |layer, _| layer.add_task(policy))
+    }
+
+    /// Number of parameters task `task`'s bias adds (0 for a task the layer has no bias for).
+    fn task_params(&self, task: usize) -> usize {
+        self.task_biases().get(task).map_or(0, TaskBias::num_params)
     }
 }
