@@ -3,6 +3,7 @@
 mod bench;
 mod bench_modulation;
 mod parity;
+mod presets;
 mod timing;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ enum Verb {
     Bench(bench::BenchArgs),
     /// Cost of weight modulation: modulated vs merged inference, mixed 6-task vs plain training step.
     BenchModulation(bench_modulation::Args),
+    /// Parameter counts of each preset and the share each task's bias adds.
+    Presets,
     /// Install the PyTorch twin and check numerical parity with it.
     Parity,
     /// One benchmark case in a fresh process (used by `bench` so peak memory is per case).
@@ -34,5 +37,6 @@ fn main() -> anyhow::Result<()> {
         Verb::BenchCase(args) => bench::run_case(args),
         Verb::BenchModulation(args) => bench_modulation::run(args),
         Verb::Parity => parity::run(),
+        Verb::Presets => presets::run(),
     }
 }
