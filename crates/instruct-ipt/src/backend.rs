@@ -53,9 +53,13 @@ fn probe(device: &Device, choice: DeviceChoice) -> Result<(), String> {
 fn cpu_device() -> Result<Device, String> {
     #[cfg(feature = "flex")]
     return Ok(Device::flex());
+    // Deprecated in Burn 0.22; kept opt-in because libtorch may still train faster on CPU.
     #[cfg(feature = "tch")]
+    #[allow(deprecated)]
     return Ok(Device::libtorch());
+    // Deprecated in Burn 0.22, kept as the reference backend the performance work compares with.
     #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
     return Ok(Device::ndarray());
     Err("this binary was built without a CPU backend (features flex, tch or ndarray)".into())
 }
