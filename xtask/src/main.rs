@@ -32,6 +32,7 @@ enum Verb {
 }
 
 fn main() -> anyhow::Result<()> {
+    instruct_ipt::allocator::keep_freed_memory();
     match Cli::parse().verb {
         Verb::Bench(args) => bench::run(args),
         Verb::BenchCase(args) => bench::run_case(args),

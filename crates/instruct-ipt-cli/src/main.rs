@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use instruct_ipt::Task;
 use instruct_ipt::backend::{DeviceChoice, select_device};
 
+
 /// All-in-one image restoration: denoise, deblur, derain, dehaze, desnow, low-light.
 #[derive(Parser, Debug)]
 #[command(name = "instruct-ipt", version, about)]
@@ -52,6 +53,7 @@ struct RestoreArgs {
 }
 
 fn main() -> ExitCode {
+    instruct_ipt::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Restore(args) => restore::run(args),

@@ -22,6 +22,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "mimalloc")]
+pub mod allocator;
 pub mod backend;
 mod error;
 mod picture;
