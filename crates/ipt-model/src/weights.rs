@@ -169,33 +169,23 @@ pub fn save_backbone(model: &IptModel, metadata: &WeightMetadata, path: &Path) -
 
 /// Saves the biases of `tasks` alone, keyed by task name, with the backbone's config hash.
 pub fn save_task_biases(model: &IptModel, tasks: &[Task], metadata: &WeightMetadata, path: &Path) -> Result<(), WeightError> {
-    let modulation = model.modulation().ok_or_else(|| WeightError::Mismatch {
-        path: path.to_owned(),
-        problem: "the model has no task biases to save".into(),
-    })?;
-    let mut store = None;
-    for &task in tasks {
-        let index = modulation.index_of(task).ok_or_else(|| WeightError::Mismatch {
-            path: path.to_owned(),
-            problem: format!("the model has no bias for '{task}'"),
-        })?;
-        let chosen = store.take().unwrap_or_else(|| {
-            let metadata = WeightMetadata {
-                content: WeightContent::TaskBiases,
-                config: model.config().clone(),
-                modulation: Some(ModulationConfig { tasks: tasks.to_vec(), ..modulation.clone() }),
-                tasks: tasks.to_vec(),
-                ..metadata.clone()
-            };
-            store_with_metadata(&metadata)
-        });
-        store = Some(
-            chosen
-                .with_regex(format!(r"\.task_biases\.{index}\."))
-                .with_key_remapping(format!(r"\.task_biases\.{index}\."), format!(".task_biases.{}.", task.name())),
-        );
+    let modulation = model.modulation().ok_or_else(|| mismatch(path, "the model has no task biases to save".into()))?;
+    if tasks.is_empty() {
+        return Err(mismatch(path, "no task named to save".into()));
     }
-    let store = store.ok_or_else(|| WeightError::Mismatch { path: path.to_owned(), problem: "no task named to save".into() })?;
+    let metadata = WeightMetadata {
+        content: WeightContent::TaskBiases,
+        config: model.config().clone(),
+        modulation: Some(ModulationConfig { tasks: tasks.to_vec(), ..modulation.clone() }),
+        tasks: tasks.to_vec(),
+        ..metadata.clone()
+    };
+    let mut store = store_with_metadata(&metadata);
+    for &task in tasks {
+        let index = modulation.index_of(task).ok_or_else(|| mismatch(path, format!("the model has no bias for '{task}'")))?;
+        let key = format!(r"\.task_biases\.{index}\.");
+        store = store.with_regex(&key).with_key_remapping(&key, format!(".task_biases.{}.", task.name()));
+    }
     write_store(model, store, path)
 }
 
