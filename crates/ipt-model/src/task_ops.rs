@@ -80,21 +80,18 @@ impl IptModel {
         assert_eq!(mix.len(), self.tasks().len(), "merge needs one weight per task");
         let device = self.device();
         let mut general = Vec::new();
-        let mut biases: BTreeMap<String, Vec<(usize, Tensor<2>, Tensor<2>)>> = BTreeMap::new();
-        let mut factors: BTreeMap<(String, usize), [Option<Tensor<2>>; 2]> = BTreeMap::new();
+        // Per layer prefix, per task with a non-zero weight: [B1, B2].
+        let mut biases: BTreeMap<String, BTreeMap<usize, [Option<Tensor<2>>; 2]>> = BTreeMap::new();
         for snapshot in self.collect(None, None, false) {
             match parse_bias_name(&snapshot.name) {
-                Some((prefix, task, factor)) => {
+                Some((prefix, task, factor)) if mix[task] != 0.0 => {
                     let tensor = Tensor::<2>::from_data(bridge::to_data(&snapshot).expect("readable tensor"), &device);
                     let slot = if factor == "b1" { 0 } else { 1 };
-                    factors.entry((prefix.to_string(), task)).or_default()[slot] = Some(tensor);
+                    biases.entry(prefix.to_string()).or_default().entry(task).or_default()[slot] = Some(tensor);
                 }
+                Some(_) => {} // a task with zero weight adds nothing
                 None => general.push(snapshot),
             }
-        }
-        for ((prefix, task), [b1, b2]) in factors {
-            let (b1, b2) = (b1.expect("every bias has a B1"), b2.expect("every bias has a B2"));
-            biases.entry(prefix).or_default().push((task, b1, b2));
         }
         let merged = general
             .into_iter()
@@ -104,10 +101,10 @@ impl IptModel {
                 };
                 let weight = Tensor::<4>::from_data(bridge::to_data(&snapshot).expect("readable tensor"), &device);
                 let shape = weight.dims();
-                let weight = layer_biases
-                    .iter()
-                    .filter(|(task, _, _)| mix[*task] != 0.0)
-                    .fold(weight, |weight, (task, b1, b2)| weight + b1.clone().matmul(b2.clone()).reshape(shape) * mix[*task]);
+                let weight = layer_biases.iter().fold(weight, |weight, (task, [b1, b2])| {
+                    let (b1, b2) = (b1.clone().expect("every bias has a B1"), b2.clone().expect("every bias has a B2"));
+                    weight + b1.matmul(b2).reshape(shape) * mix[*task]
+                });
                 bridge::from_data(weight.into_data(), snapshot.name.clone(), None)
             })
             .collect();
