@@ -1,0 +1,102 @@
+//! Low light imitating LOL (Wei et al. 2018: real short/long exposure pairs) with the usual
+//! synthetic protocol (Lv et al. 2021; Brooks et al. 2019, "unprocessing"): in linear light,
+//! scale the exposure down and bend the tone curve by a gamma, then add signal-dependent shot
+//! noise and signal-independent read noise, and return to sRGB.
+
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+use crate::random::{Span, rng_for};
+use crate::{DataRng, Result, Rgb};
+
+/// Exposure and sensor noise to draw from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LowLightSpec {
+    /// Linear exposure multiplier (1 = unchanged).
+    pub exposure: Span,
+    /// Extra gamma on linear light (1 = unchanged).
+    pub gamma: Span,
+    /// Shot-noise variance per unit of linear signal.
+    pub shot_noise: Span,
+    /// Read-noise standard deviation in linear units.
+    pub read_noise: Span,
+}
+
+impl Default for LowLightSpec {
+    fn default() -> Self {
+        Self {
+            exposure: Span::new(0.03, 0.25),
+            gamma: Span::new(1.0, 1.4),
+            shot_noise: Span::new(0.0, 0.004),
+            read_noise: Span::new(0.0, 0.004),
+        }
+    }
+}
+
+/// One concrete under-exposure.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+pub struct LowLightParams {
+    /// Linear exposure multiplier.
+    pub exposure: f32,
+    /// Gamma on linear light.
+    pub gamma: f32,
+    /// Shot-noise variance per unit of signal.
+    pub shot_noise: f32,
+    /// Read-noise standard deviation.
+    pub read_noise: f32,
+    /// Seed of the noise realisation.
+    pub seed: u64,
+}
+
+impl LowLightSpec {
+    /// Checks the documented ranges.
+    pub fn check(&self) -> Result<()> {
+        self.exposure.check("low_light.exposure", 0.001, 1.0)?;
+        self.gamma.check("low_light.gamma", 0.5, 3.0)?;
+        self.shot_noise.check("low_light.shot_noise", 0.0, 0.1)?;
+        self.read_noise.check("low_light.read_noise", 0.0, 0.1)
+    }
+
+    /// Draws one under-exposure.
+    pub fn sample(&self, rng: &mut DataRng) -> LowLightParams {
+        LowLightParams {
+            exposure: self.exposure.sample(rng),
+            gamma: self.gamma.sample(rng),
+            shot_noise: self.shot_noise.sample(rng),
+            read_noise: self.read_noise.sample(rng),
+            seed: rng.random(),
+        }
+    }
+}
+
+impl LowLightParams {
+    /// Darkens `clean` and adds sensor noise.
+    pub fn apply(&self, clean: &Rgb) -> Rgb {
+        let mut rng = rng_for(self.seed, &[]);
+        let noisy = self.shot_noise > 0.0 || self.read_noise > 0.0;
+        let mut dark = clean.clone();
+        for value in &mut dark.data {
+            let signal = self.exposure * srgb_to_linear(*value).powf(self.gamma);
+            let signal = if noisy {
+                let draw: f32 = rng.sample(StandardNormal);
+                signal + (self.shot_noise * signal + self.read_noise * self.read_noise).sqrt() * draw
+            } else {
+                signal
+            };
+            *value = linear_to_srgb(signal.clamp(0.0, 1.0));
+        }
+        dark
+    }
+}
+
+/// The sRGB transfer function, inverted (IEC 61966-2-1).
+pub fn srgb_to_linear(value: f32) -> f32 {
+    if value <= 0.040_45 { value / 12.92 } else { ((value + 0.055) / 1.055).powf(2.4) }
+}
+
+/// The sRGB transfer function (IEC 61966-2-1).
+pub fn linear_to_srgb(value: f32) -> f32 {
+    if value <= 0.003_130_8 { value * 12.92 } else { 1.055 * value.powf(1.0 / 2.4) - 0.055 }
+}

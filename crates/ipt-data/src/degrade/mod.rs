@@ -1,0 +1,137 @@
+//! The six degradation synthesizers. A [`Degradation`] holds parameter ranges (what a dataset
+//! spec says); [`Degradation::sample`] draws a [`DegradationParams`], which fully determines the
+//! degraded image (its random parts carry their own seed), so a manifest of parameters
+//! reproduces an evaluation set exactly.
+
+pub mod blur;
+pub mod haze;
+pub mod low_light;
+pub mod noise;
+pub mod rain;
+pub mod snow;
+
+use ipt_model::Task;
+use serde::{Deserialize, Serialize};
+
+use crate::{DataRng, Result, Rgb};
+use blur::{MotionBlurParams, MotionBlurSpec};
+use haze::{HazeParams, HazeSpec};
+use low_light::{LowLightParams, LowLightSpec};
+use noise::{GaussianNoiseParams, GaussianNoiseSpec};
+use rain::{RainParams, RainSpec};
+use snow::{SnowParams, SnowSpec};
+
+/// A degradation with parameter ranges, as written in a dataset spec (`kind = ".."`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Degradation {
+    /// Additive Gaussian noise (denoising).
+    GaussianNoise(GaussianNoiseSpec),
+    /// Camera-motion blur plus mild defocus (deblurring).
+    MotionBlur(MotionBlurSpec),
+    /// Rain streaks (deraining).
+    Rain(RainSpec),
+    /// Atmospheric haze (dehazing).
+    Haze(HazeSpec),
+    /// Snowflakes (desnowing).
+    Snow(SnowSpec),
+    /// Under-exposure with sensor noise (low-light enhancement).
+    LowLight(LowLightSpec),
+}
+
+/// One concrete degradation: a pure function from a clean image to a degraded one.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DegradationParams {
+    /// See [`GaussianNoiseParams`].
+    GaussianNoise(GaussianNoiseParams),
+    /// See [`MotionBlurParams`].
+    MotionBlur(MotionBlurParams),
+    /// See [`RainParams`].
+    Rain(RainParams),
+    /// See [`HazeParams`].
+    Haze(HazeParams),
+    /// See [`SnowParams`].
+    Snow(SnowParams),
+    /// See [`LowLightParams`].
+    LowLight(LowLightParams),
+}
+
+impl Degradation {
+    /// The default training ranges for `task`.
+    pub fn default_for(task: Task) -> Self {
+        match task {
+            Task::Denoise => Self::GaussianNoise(GaussianNoiseSpec::default()),
+            Task::Deblur => Self::MotionBlur(MotionBlurSpec::default()),
+            Task::Derain => Self::Rain(RainSpec::default()),
+            Task::Dehaze => Self::Haze(HazeSpec::default()),
+            Task::Desnow => Self::Snow(SnowSpec::default()),
+            Task::LowLight => Self::LowLight(LowLightSpec::default()),
+        }
+    }
+
+    /// The task that removes this degradation.
+    pub fn task(&self) -> Task {
+        match self {
+            Self::GaussianNoise(_) => Task::Denoise,
+            Self::MotionBlur(_) => Task::Deblur,
+            Self::Rain(_) => Task::Derain,
+            Self::Haze(_) => Task::Dehaze,
+            Self::Snow(_) => Task::Desnow,
+            Self::LowLight(_) => Task::LowLight,
+        }
+    }
+
+    /// Checks every range against its documented bounds.
+    pub fn check(&self) -> Result<()> {
+        match self {
+            Self::GaussianNoise(spec) => spec.check(),
+            Self::MotionBlur(spec) => spec.check(),
+            Self::Rain(spec) => spec.check(),
+            Self::Haze(spec) => spec.check(),
+            Self::Snow(spec) => spec.check(),
+            Self::LowLight(spec) => spec.check(),
+        }
+    }
+
+    /// Draws concrete parameters.
+    pub fn sample(&self, rng: &mut DataRng) -> DegradationParams {
+        match self {
+            Self::GaussianNoise(spec) => DegradationParams::GaussianNoise(spec.sample(rng)),
+            Self::MotionBlur(spec) => DegradationParams::MotionBlur(spec.sample(rng)),
+            Self::Rain(spec) => DegradationParams::Rain(spec.sample(rng)),
+            Self::Haze(spec) => DegradationParams::Haze(spec.sample(rng)),
+            Self::Snow(spec) => DegradationParams::Snow(spec.sample(rng)),
+            Self::LowLight(spec) => DegradationParams::LowLight(spec.sample(rng)),
+        }
+    }
+}
+
+impl DegradationParams {
+    /// Degrades `clean`; the output has the same size and values in `[0, 1]`.
+    pub fn apply(&self, clean: &Rgb) -> Rgb {
+        match self {
+            Self::GaussianNoise(params) => params.apply(clean),
+            Self::MotionBlur(params) => params.apply(clean),
+            Self::Rain(params) => params.apply(clean),
+            Self::Haze(params) => params.apply(clean),
+            Self::Snow(params) => params.apply(clean),
+            Self::LowLight(params) => params.apply(clean),
+        }
+    }
+
+    /// Pixels of context beyond a window that the degradation reads: a patch sampler degrades a
+    /// window this much larger and keeps its centre, so patches match whole-image degradation.
+    pub fn margin(&self) -> usize {
+        match self {
+            Self::MotionBlur(params) => params.margin(),
+            Self::Haze(params) => params.margin(),
+            Self::Snow(params) => params.margin(),
+            // Streaks are scattered beyond the window already; noise and exposure are per pixel.
+            Self::Rain(_) | Self::GaussianNoise(_) | Self::LowLight(_) => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,200 @@
+//! Dataset specs (`datasets/*.toml`): which clean folders, which tasks with which degradation
+//! ranges, and the validation split cut from the training folders. Paths are relative to a
+//! data root taken from the spec, else `$INSTRUCT_IPT_DATA`, else `../shared/data` found beside
+//! the current folder or one of its ancestors.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ipt_model::Task;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DataError, Result, io_error};
+use crate::random::{label, rng_for};
+use crate::Degradation;
+
+/// The environment variable that points at the data root.
+pub const DATA_ROOT_VARIABLE: &str = "INSTRUCT_IPT_DATA";
+
+/// Image file extensions the loaders pick up.
+pub const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"];
+
+/// A training dataset: clean photos, degradations per task, and a validation split.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// Short name, used in run metadata.
+    pub name: String,
+    /// Data root (absolute, or relative to the spec file); `None` = environment or default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
+    /// Folders of clean training photos, relative to the root.
+    pub clean: Vec<PathBuf>,
+    /// Photos held out of training for validation.
+    pub validation: ValidationSplit,
+    /// The degradation that makes each task's inputs.
+    pub tasks: BTreeMap<Task, Degradation>,
+}
+
+/// How the validation photos are chosen from the training folders (never from eval/).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationSplit {
+    /// Number of photos held out.
+    pub images: usize,
+    /// Seed of the choice and of the validation degradations.
+    pub seed: u64,
+    /// Side of the centre crop each validation photo is scored on.
+    pub crop: usize,
+}
+
+impl DatasetSpec {
+    /// Reads and checks a spec; errors name the file and the offending key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+        let mut spec: Self = toml::from_str(&text).map_err(|error| DataError::Spec { path: path.into(), message: error.to_string() })?;
+        spec.check().map_err(|error| DataError::Spec { path: path.into(), message: error.to_string() })?;
+        if let Some(root) = spec.root.as_mut().filter(|root| root.is_relative()) {
+            *root = path.parent().unwrap_or(Path::new(".")).join(&*root);
+        }
+        Ok(spec)
+    }
+
+    /// Checks every degradation and that the spec names at least one folder and task.
+    pub fn check(&self) -> Result<()> {
+        let invalid = |message: &str| Err(DataError::Invalid { what: format!("dataset '{}'", self.name), message: message.into() });
+        if self.clean.is_empty() {
+            return invalid("`clean` lists no folder");
+        }
+        if self.tasks.is_empty() {
+            return invalid("`tasks` is empty");
+        }
+        for (task, degradation) in &self.tasks {
+            if degradation.task() != *task {
+                return invalid(&format!("tasks.{task} has a {:?} degradation, which belongs to {}", degradation, degradation.task()));
+            }
+            degradation.check()?;
+        }
+        Ok(())
+    }
+
+    /// The data root this spec resolves to.
+    pub fn data_root(&self) -> Result<PathBuf> {
+        resolve_data_root(self.root.as_deref())
+    }
+
+    /// The tasks, in canonical order.
+    pub fn task_list(&self) -> Vec<Task> {
+        self.tasks.keys().copied().collect()
+    }
+
+    /// Every clean photo, sorted, split into (training, validation).
+    pub fn split(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+        let root = self.data_root()?;
+        let mut photos = Vec::new();
+        for folder in &self.clean {
+            photos.extend(list_images(&root.join(folder))?);
+        }
+        let validation = choose_validation(&photos, &self.validation);
+        let training = photos.iter().filter(|photo| !validation.contains(photo)).cloned().collect();
+        Ok((training, validation))
+    }
+}
+
+/// Picks `split.images` photos by a seeded ranking of their file names (stable when photos are
+/// added elsewhere in the folder).
+fn choose_validation(photos: &[PathBuf], split: &ValidationSplit) -> Vec<PathBuf> {
+    let mut ranked: Vec<(u64, &PathBuf)> = photos
+        .iter()
+        .map(|photo| {
+            let name = photo.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+            (rand::RngExt::random::<u64>(&mut rng_for(split.seed, &[label(&name)])), photo)
+        })
+        .collect();
+    ranked.sort();
+    let mut chosen: Vec<PathBuf> = ranked.into_iter().take(split.images).map(|(_, photo)| photo.clone()).collect();
+    chosen.sort();
+    chosen
+}
+
+/// The data root: `explicit`, else `$INSTRUCT_IPT_DATA`, else `../shared/data` beside the
+/// current folder or one of its ancestors.
+pub fn resolve_data_root(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(root) = explicit {
+        return Ok(root.to_path_buf());
+    }
+    if let Some(root) = std::env::var_os(DATA_ROOT_VARIABLE) {
+        return Ok(PathBuf::from(root));
+    }
+    let here = std::env::current_dir().map_err(io_error("."))?;
+    here.ancestors().map(|dir| dir.join("../shared/data")).find(|candidate| candidate.is_dir()).ok_or_else(|| DataError::Invalid {
+        what: "data root".into(),
+        message: format!("set `root` in the spec or ${DATA_ROOT_VARIABLE}; no ../shared/data beside {} or its parents", here.display()),
+    })
+}
+
+/// The image files directly inside `dir`, sorted by name; an error if there are none.
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut images: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| is_image(path))
+        .collect();
+    if images.is_empty() {
+        return Err(DataError::NoImages { dir: dir.into() });
+    }
+    images.sort();
+    Ok(images)
+}
+
+/// Whether `path` is a file with an image extension.
+pub fn is_image(path: &Path) -> bool {
+    path.is_file()
+        && path.extension().and_then(|ext| ext.to_str()).is_some_and(|ext| IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_shipped_specs_load_and_split_without_overlap() {
+        let datasets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
+        let spec = DatasetSpec::load(&datasets.join("all-in-one.toml")).unwrap();
+        assert_eq!(spec.task_list(), Task::ALL.to_vec());
+        let (training, validation) = spec.split().unwrap();
+        assert_eq!(validation.len(), spec.validation.images);
+        assert!(training.len() > 300, "{} training photos", training.len());
+        assert!(validation.iter().all(|photo| !training.contains(photo)));
+        assert!(training.iter().chain(&validation).all(|photo| !photo.to_string_lossy().contains("eval")));
+        assert_eq!(spec.split().unwrap().1, validation, "the split is deterministic");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = "name = \"x\"\nclean = [\"a\"]\n[validation]\nimages = 1\nseed = 0\ncrop = 64\n";
+        let unknown = write(dir.path(), "unknown.toml", &format!("{base}[tasks.denoise]\nkind = \"gaussian_noise\"\nsigma = 25\nsigmaa = 3\n"));
+        let message = DatasetSpec::load(&unknown).unwrap_err().to_string();
+        assert!(message.contains("unknown.toml") && message.contains("sigmaa"), "{message}");
+        let mismatched = write(dir.path(), "mismatch.toml", &format!("{base}[tasks.derain]\nkind = \"gaussian_noise\"\nsigma = 25\n"));
+        let message = DatasetSpec::load(&mismatched).unwrap_err().to_string();
+        assert!(message.contains("mismatch.toml") && message.contains("tasks.derain"), "{message}");
+        let wrong_type = write(dir.path(), "type.toml", &base.replace("images = 1", "images = \"many\""));
+        let message = DatasetSpec::load(&wrong_type).unwrap_err().to_string();
+        assert!(message.contains("type.toml") && message.contains("images"), "{message}");
+    }
+
+    #[test]
+    fn an_empty_folder_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = list_images(dir.path()).unwrap_err().to_string();
+        assert!(message.contains(&dir.path().display().to_string()), "{message}");
+    }
+}
