@@ -6,6 +6,7 @@
 //! a pure function of a seed ([`random`]), so the same spec and seed give the same data on
 //! every machine, and a resumed training run sees exactly the batches it would have seen.
 
+pub mod benchmarks;
 pub mod degrade;
 pub mod error;
 pub mod filter;
@@ -13,6 +14,7 @@ pub mod random;
 pub mod rgb;
 pub mod spec;
 
+pub use benchmarks::{Benchmark, BenchmarkImage, BenchmarkSet};
 pub use degrade::{Degradation, DegradationParams};
 pub use error::{DataError, Result};
 pub use random::{DataRng, Span};
