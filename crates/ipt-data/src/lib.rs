@@ -9,6 +9,7 @@
 pub mod benchmarks;
 pub mod degrade;
 pub mod error;
+pub mod eval_set;
 pub mod filter;
 pub mod random;
 pub mod rgb;
@@ -16,6 +17,7 @@ pub mod spec;
 
 pub use benchmarks::{Benchmark, BenchmarkImage, BenchmarkSet};
 pub use degrade::{Degradation, DegradationParams};
+pub use eval_set::{EvalSetManifest, EvalSetSpec};
 pub use error::{DataError, Result};
 pub use random::{DataRng, Span};
 pub use rgb::Rgb;

@@ -1,0 +1,214 @@
+//! Fixed evaluation sets: degraded copies of held-out photos, written once per task with a
+//! manifest (seed, parameters, SHA-256 of every file), so every method is scored on identical
+//! inputs. A set whose manifest already matches its spec is reused, not rewritten.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ipt_model::Task;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{DataError, Result, io_error};
+use crate::random::{label, rng_for};
+use crate::spec::{list_images, resolve_data_root};
+use crate::{Degradation, DegradationParams, Rgb};
+
+/// Format version of `manifest.json`.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Which photos to degrade, how, and with which seed (`datasets/eval-*.toml`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSetSpec {
+    /// Short name; sets are written to `<out>/<name>/<task>/`.
+    pub name: String,
+    /// Data root (absolute, or relative to the spec file); `None` = environment or default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
+    /// Folders of clean photos, relative to the root.
+    pub sources: Vec<PathBuf>,
+    /// Base seed.
+    pub seed: u64,
+    /// The degradation per task.
+    pub tasks: BTreeMap<Task, Degradation>,
+}
+
+/// What was written for one task.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct EvalSetManifest {
+    /// [`MANIFEST_VERSION`].
+    pub version: u32,
+    /// The spec's name.
+    pub set: String,
+    /// The task.
+    pub task: Task,
+    /// Base seed.
+    pub seed: u64,
+    /// The degradation ranges the parameters were drawn from.
+    pub degradation: Degradation,
+    /// One entry per image, sorted by name.
+    pub images: Vec<EvalSetEntry>,
+}
+
+/// One degraded image of a fixed evaluation set.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct EvalSetEntry {
+    /// File name under `input/` and `target/`.
+    pub name: String,
+    /// The clean source photo.
+    pub source: PathBuf,
+    /// SHA-256 of the source file.
+    pub source_sha256: String,
+    /// The drawn degradation.
+    pub params: DegradationParams,
+    /// SHA-256 of `input/<name>`.
+    pub input_sha256: String,
+    /// SHA-256 of `target/<name>`.
+    pub target_sha256: String,
+}
+
+impl EvalSetSpec {
+    /// Reads and checks a spec; errors name the file and the key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+        let spec_error = |message: String| DataError::Spec { path: path.into(), message };
+        let mut spec: Self = toml::from_str(&text).map_err(|error| spec_error(error.to_string()))?;
+        for (task, degradation) in &spec.tasks {
+            if degradation.task() != *task {
+                return Err(spec_error(format!("tasks.{task} has a degradation of task {}", degradation.task())));
+            }
+            degradation.check().map_err(|error| spec_error(error.to_string()))?;
+        }
+        if let Some(root) = spec.root.as_mut().filter(|root| root.is_relative()) {
+            *root = path.parent().unwrap_or(Path::new(".")).join(&*root);
+        }
+        Ok(spec)
+    }
+
+    /// The clean source photos, sorted by folder then name.
+    pub fn photos(&self) -> Result<Vec<PathBuf>> {
+        let root = resolve_data_root(self.root.as_deref())?;
+        let mut photos = Vec::new();
+        for folder in &self.sources {
+            photos.extend(list_images(&root.join(folder))?);
+        }
+        Ok(photos)
+    }
+
+    /// Writes (or reuses) every task's set under `out/<name>/<task>/`; returns the manifests.
+    pub fn build(&self, out: &Path) -> Result<Vec<(PathBuf, EvalSetManifest)>> {
+        let photos = self.photos()?;
+        let mut built = Vec::new();
+        for (task, degradation) in &self.tasks {
+            let dir = out.join(&self.name).join(task.name());
+            let manifest = match read_manifest(&dir) {
+                Some(existing) if self.still_valid(&existing, *task, degradation, &photos, &dir)? => existing,
+                _ => self.write_task(&dir, *task, degradation, &photos)?,
+            };
+            built.push((dir, manifest));
+        }
+        Ok(built)
+    }
+
+    fn still_valid(&self, manifest: &EvalSetManifest, task: Task, degradation: &Degradation, photos: &[PathBuf], dir: &Path) -> Result<bool> {
+        if manifest.version != MANIFEST_VERSION
+            || manifest.seed != self.seed
+            || manifest.degradation != *degradation
+            || manifest.task != task
+            || manifest.images.len() != photos.len()
+        {
+            return Ok(false);
+        }
+        for (entry, photo) in manifest.images.iter().zip(photos) {
+            let current = |path: &Path| -> Result<Option<String>> { if path.is_file() { sha256_file(path).map(Some) } else { Ok(None) } };
+            if entry.source != *photo
+                || current(photo)?.as_deref() != Some(entry.source_sha256.as_str())
+                || current(&dir.join("input").join(&entry.name))?.as_deref() != Some(entry.input_sha256.as_str())
+                || current(&dir.join("target").join(&entry.name))?.as_deref() != Some(entry.target_sha256.as_str())
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn write_task(&self, dir: &Path, task: Task, degradation: &Degradation, photos: &[PathBuf]) -> Result<EvalSetManifest> {
+        let task_label = Task::ALL.iter().position(|t| *t == task).expect("every task is in Task::ALL") as u64;
+        let mut images = Vec::with_capacity(photos.len());
+        for photo in photos {
+            let stem = photo.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = format!("{stem}.png");
+            let params = degradation.sample(&mut rng_for(self.seed, &[task_label, label(&name)]));
+            let clean = Rgb::read(photo)?;
+            let (input_path, target_path) = (dir.join("input").join(&name), dir.join("target").join(&name));
+            params.apply(&clean).write_png(&input_path)?;
+            clean.write_png(&target_path)?;
+            images.push(EvalSetEntry {
+                name,
+                source: photo.clone(),
+                source_sha256: sha256_file(photo)?,
+                params,
+                input_sha256: sha256_file(&input_path)?,
+                target_sha256: sha256_file(&target_path)?,
+            });
+        }
+        let manifest = EvalSetManifest { version: MANIFEST_VERSION, set: self.name.clone(), task, seed: self.seed, degradation: degradation.clone(), images };
+        let text = serde_json::to_string_pretty(&manifest).expect("manifests serialise");
+        let path = dir.join("manifest.json");
+        let temp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
+        std::fs::write(temp.path(), text).map_err(io_error(temp.path()))?;
+        temp.persist(&path).map_err(|error| DataError::Io { path, source: error.error })?;
+        Ok(manifest)
+    }
+}
+
+fn read_manifest(dir: &Path) -> Option<EvalSetManifest> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Hex SHA-256 of a file's bytes.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    Ok(Sha256::digest(&bytes).iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::benchmarks::{NameKey, pair_folders};
+
+    #[test]
+    fn sets_are_written_once_with_a_manifest_and_rebuilt_when_a_file_changes() {
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(data.path().join("clean")).unwrap();
+        for (index, name) in ["a.png", "b.jpg"].iter().enumerate() {
+            let image = image::RgbImage::from_fn(24, 20, |x, y| image::Rgb([(x * 10) as u8, (y * 12) as u8, 60 * index as u8]));
+            image.save(data.path().join("clean").join(name)).unwrap();
+        }
+        let spec = EvalSetSpec {
+            name: "synthetic".into(),
+            root: Some(data.path().into()),
+            sources: vec!["clean".into()],
+            seed: 5,
+            tasks: [Task::Deblur, Task::Dehaze].into_iter().map(|task| (task, Degradation::default_for(task))).collect(),
+        };
+        let out = tempfile::tempdir().unwrap();
+        let first = spec.build(out.path()).unwrap();
+        assert_eq!(first.len(), 2);
+        let (dir, manifest) = &first[0];
+        assert_eq!(manifest.images.iter().map(|entry| entry.name.as_str()).collect::<Vec<_>>(), ["a.png", "b.png"]);
+        assert_eq!(pair_folders(&dir.join("input"), &dir.join("target"), NameKey::Stem).unwrap().len(), 2);
+        let written = std::fs::metadata(dir.join("input/a.png")).unwrap().modified().unwrap();
+
+        let again = spec.build(out.path()).unwrap();
+        assert_eq!(again, first, "same spec, same set");
+        assert_eq!(std::fs::metadata(dir.join("input/a.png")).unwrap().modified().unwrap(), written, "reused, not rewritten");
+
+        std::fs::write(dir.join("input/a.png"), b"tampered").unwrap();
+        let rebuilt = spec.build(out.path()).unwrap();
+        assert_eq!(rebuilt, first, "a damaged file is rewritten identically");
+        assert_eq!(sha256_file(&dir.join("input/a.png")).unwrap(), manifest.images[0].input_sha256);
+    }
+}
