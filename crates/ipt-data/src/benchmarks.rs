@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::degrade::noise::GaussianNoiseParams;
 use crate::error::{DataError, Result, io_error};
 use crate::random::{label, mix};
-use crate::spec::list_images;
+use crate::spec::{file_name, list_images};
 use crate::Rgb;
 
 /// A public restoration benchmark.
@@ -292,7 +292,6 @@ impl BenchmarkSet {
 
     /// Reads (and for denoising sets, degrades) image `index`.
     pub fn load(&self, index: usize) -> Result<BenchmarkImage> {
-        let file_name = |path: &Path| path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
         match self {
             Self::Noisy { clean, sigma, seed } => {
                 let path = &clean[index];

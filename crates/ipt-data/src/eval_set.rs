@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{DataError, Result, io_error};
-use crate::random::{label, rng_for};
-use crate::spec::{list_images, resolve_data_root};
+use crate::random::{label, rng_for, task_label};
+use crate::spec::{anchor_root, check_tasks, list_images, read_spec, resolve_data_root};
 use crate::{Degradation, DegradationParams, Rgb};
 
 /// Format version of `manifest.json`.
@@ -71,18 +71,9 @@ pub struct EvalSetEntry {
 impl EvalSetSpec {
     /// Reads and checks a spec; errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
-        let spec_error = |message: String| DataError::Spec { path: path.into(), message };
-        let mut spec: Self = toml::from_str(&text).map_err(|error| spec_error(error.to_string()))?;
-        for (task, degradation) in &spec.tasks {
-            if degradation.task() != *task {
-                return Err(spec_error(format!("tasks.{task} has a degradation of task {}", degradation.task())));
-            }
-            degradation.check().map_err(|error| spec_error(error.to_string()))?;
-        }
-        if let Some(root) = spec.root.as_mut().filter(|root| root.is_relative()) {
-            *root = path.parent().unwrap_or(Path::new(".")).join(&*root);
-        }
+        let mut spec: Self = read_spec(path)?;
+        check_tasks(&spec.tasks).map_err(|error| DataError::Spec { path: path.into(), message: error.to_string() })?;
+        anchor_root(&mut spec.root, path);
         Ok(spec)
     }
 
@@ -134,12 +125,11 @@ impl EvalSetSpec {
     }
 
     fn write_task(&self, dir: &Path, task: Task, degradation: &Degradation, photos: &[PathBuf]) -> Result<EvalSetManifest> {
-        let task_label = Task::ALL.iter().position(|t| *t == task).expect("every task is in Task::ALL") as u64;
         let mut images = Vec::with_capacity(photos.len());
         for photo in photos {
             let stem = photo.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
             let name = format!("{stem}.png");
-            let params = degradation.sample(&mut rng_for(self.seed, &[task_label, label(&name)]));
+            let params = degradation.sample(&mut rng_for(self.seed, &[task_label(task), label(&name)]));
             let clean = Rgb::read(photo)?;
             let (input_path, target_path) = (dir.join("input").join(&name), dir.join("target").join(&name));
             params.apply(&clean).write_png(&input_path)?;
@@ -178,6 +168,14 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 mod tests {
     use super::*;
     use crate::benchmarks::{NameKey, pair_folders};
+
+    #[test]
+    fn the_shipped_spec_loads_and_reads_only_eval_photos() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/eval-synthetic.toml");
+        let spec = EvalSetSpec::load(&path).unwrap();
+        assert_eq!(spec.tasks.len(), 5);
+        assert_eq!(spec.photos().unwrap().len(), 24);
+    }
 
     #[test]
     fn sets_are_written_once_with_a_manifest_and_rebuilt_when_a_file_changes() {

@@ -13,6 +13,7 @@ pub mod eval_set;
 pub mod filter;
 pub mod random;
 pub mod rgb;
+pub mod sampler;
 pub mod spec;
 
 pub use benchmarks::{Benchmark, BenchmarkImage, BenchmarkSet};
@@ -21,4 +22,5 @@ pub use eval_set::{EvalSetManifest, EvalSetSpec};
 pub use error::{DataError, Result};
 pub use random::{DataRng, Span};
 pub use rgb::Rgb;
+pub use sampler::{Batch, BatchStream, PatchSampler, Sample, SamplerConfig};
 pub use spec::DatasetSpec;

@@ -18,6 +18,11 @@ pub fn mix(seed: u64, labels: &[u64]) -> u64 {
     labels.iter().fold(splitmix(seed), |state, &label| splitmix(state ^ splitmix(label.wrapping_add(0x9e37_79b9_7f4a_7c15))))
 }
 
+/// A stable label for a task (its index in [`Task::ALL`]).
+pub fn task_label(task: ipt_model::Task) -> u64 {
+    ipt_model::Task::ALL.iter().position(|candidate| *candidate == task).expect("every task is in Task::ALL") as u64
+}
+
 /// A stable 64-bit label for a string (file names in seeds), FNV-1a.
 pub fn label(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))

@@ -51,31 +51,18 @@ pub struct ValidationSplit {
 impl DatasetSpec {
     /// Reads and checks a spec; errors name the file and the offending key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
-        let mut spec: Self = toml::from_str(&text).map_err(|error| DataError::Spec { path: path.into(), message: error.to_string() })?;
+        let mut spec: Self = read_spec(path)?;
         spec.check().map_err(|error| DataError::Spec { path: path.into(), message: error.to_string() })?;
-        if let Some(root) = spec.root.as_mut().filter(|root| root.is_relative()) {
-            *root = path.parent().unwrap_or(Path::new(".")).join(&*root);
-        }
+        anchor_root(&mut spec.root, path);
         Ok(spec)
     }
 
     /// Checks every degradation and that the spec names at least one folder and task.
     pub fn check(&self) -> Result<()> {
-        let invalid = |message: &str| Err(DataError::Invalid { what: format!("dataset '{}'", self.name), message: message.into() });
         if self.clean.is_empty() {
-            return invalid("`clean` lists no folder");
+            return Err(DataError::Invalid { what: format!("dataset '{}'", self.name), message: "`clean` lists no folder".into() });
         }
-        if self.tasks.is_empty() {
-            return invalid("`tasks` is empty");
-        }
-        for (task, degradation) in &self.tasks {
-            if degradation.task() != *task {
-                return invalid(&format!("tasks.{task} has a {:?} degradation, which belongs to {}", degradation, degradation.task()));
-            }
-            degradation.check()?;
-        }
-        Ok(())
+        check_tasks(&self.tasks)
     }
 
     /// The data root this spec resolves to.
@@ -101,14 +88,45 @@ impl DatasetSpec {
     }
 }
 
+/// Parses a TOML spec; errors name the file and the key.
+pub(crate) fn read_spec<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+    toml::from_str(&text).map_err(|error| DataError::Spec { path: path.into(), message: error.to_string() })
+}
+
+/// Makes a relative `root` relative to the spec file's folder.
+pub(crate) fn anchor_root(root: &mut Option<PathBuf>, spec_path: &Path) {
+    if let Some(root) = root.as_mut().filter(|root| root.is_relative()) {
+        *root = spec_path.parent().unwrap_or(Path::new(".")).join(&*root);
+    }
+}
+
+/// Checks that a task map is non-empty, that each degradation belongs to its task, and its ranges.
+pub fn check_tasks(tasks: &BTreeMap<Task, Degradation>) -> Result<()> {
+    if tasks.is_empty() {
+        return Err(DataError::Invalid { what: "tasks".into(), message: "no task is listed".into() });
+    }
+    for (task, degradation) in tasks {
+        if degradation.task() != *task {
+            let message = format!("a {} degradation belongs to task {}", degradation_kind(degradation), degradation.task());
+            return Err(DataError::Invalid { what: format!("tasks.{task}"), message });
+        }
+        degradation.check()?;
+    }
+    Ok(())
+}
+
+fn degradation_kind(degradation: &Degradation) -> String {
+    toml::Value::try_from(degradation).ok().and_then(|value| value.get("kind").and_then(|kind| kind.as_str().map(String::from))).unwrap_or_default()
+}
+
 /// Picks `split.images` photos by a seeded ranking of their file names (stable when photos are
 /// added elsewhere in the folder).
 fn choose_validation(photos: &[PathBuf], split: &ValidationSplit) -> Vec<PathBuf> {
     let mut ranked: Vec<(u64, &PathBuf)> = photos
         .iter()
         .map(|photo| {
-            let name = photo.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-            (rand::RngExt::random::<u64>(&mut rng_for(split.seed, &[label(&name)])), photo)
+            (rand::RngExt::random::<u64>(&mut rng_for(split.seed, &[label(&file_name(photo))])), photo)
         })
         .collect();
     ranked.sort();
@@ -145,6 +163,11 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     images.sort();
     Ok(images)
+}
+
+/// The file name of `path` as text (empty if it has none).
+pub fn file_name(path: &Path) -> String {
+    path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Whether `path` is a file with an image extension.

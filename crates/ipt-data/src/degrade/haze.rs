@@ -3,7 +3,7 @@
 //! `A` in `[0.8, 1]`. Photos here have no depth, so `d` is a proxy from the colour attenuation
 //! prior (Zhu et al. 2015: haze-like distance grows with brightness and falls with saturation,
 //! `d = 0.1218 + 0.9597 v - 0.7802 s`), made robust by a minimum filter and smoothed by a box
-//! filter, clamped to `[0, 1]`. `cargo xtask data` checks it against real Middlebury depth.
+//! filter, clamped to `[0, 1]` and lifted so the nearest surface sits at a tenth of the farthest. `cargo xtask data` checks it against real Middlebury depth.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,9 @@ use crate::{DataRng, Result, Rgb};
 const MIN_FILTER_RADIUS: usize = 4;
 /// Radius of the box filter that smooths the depth proxy.
 const SMOOTHING_RADIUS: usize = 8;
+/// Depth of the nearest surface, as a fraction of the farthest: every pixel gets some haze,
+/// even a saturated foreground the prior would put at zero distance.
+const NEAREST_DEPTH: f32 = 0.1;
 
 /// Haze densities and airlights to draw from.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -78,7 +81,7 @@ impl HazeParams {
     }
 }
 
-/// Relative scene depth in `[0, 1]` (larger = farther) from the colour attenuation prior.
+/// Relative scene depth in `[0.1, 1]` (larger = farther) from the colour attenuation prior.
 pub fn depth_proxy(image: &Rgb) -> Vec<f32> {
     let (red, green, blue) = (image.channel(0), image.channel(1), image.channel(2));
     let raw: Vec<f32> = (0..image.pixels())
@@ -90,5 +93,8 @@ pub fn depth_proxy(image: &Rgb) -> Vec<f32> {
         })
         .collect();
     let robust = min_filter(&raw, image.width, image.height, MIN_FILTER_RADIUS);
-    box_blur(&robust, image.width, image.height, SMOOTHING_RADIUS).into_iter().map(|depth| depth.clamp(0.0, 1.0)).collect()
+    box_blur(&robust, image.width, image.height, SMOOTHING_RADIUS)
+        .into_iter()
+        .map(|depth| NEAREST_DEPTH + (1.0 - NEAREST_DEPTH) * depth.clamp(0.0, 1.0))
+        .collect()
 }
