@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_modulation;
+mod data;
 mod parity;
 mod presets;
 mod timing;
@@ -22,6 +23,8 @@ enum Verb {
     Bench(bench::BenchArgs),
     /// Cost of weight modulation: modulated vs merged inference, mixed 6-task vs plain training step.
     BenchModulation(bench_modulation::Args),
+    /// Dataset statistics, the haze depth-proxy check and a contact sheet of every degradation.
+    Data(data::Args),
     /// Parameter counts of each preset and the share each task's bias adds.
     Presets,
     /// Install the PyTorch twin and check numerical parity with it.
@@ -37,6 +40,7 @@ fn main() -> anyhow::Result<()> {
         Verb::Bench(args) => bench::run(args),
         Verb::BenchCase(args) => bench::run_case(args),
         Verb::BenchModulation(args) => bench_modulation::run(args),
+        Verb::Data(args) => data::run(args),
         Verb::Parity => parity::run(),
         Verb::Presets => presets::run(),
     }

@@ -20,6 +20,7 @@ use crate::error::{DataError, Result, io_error};
 use crate::random::{label, rng_for, task_label};
 use crate::spec::file_name;
 use crate::rgb::reflect;
+use crate::degrade::Context;
 use crate::{Degradation, DegradationParams, Rgb};
 
 /// Stream labels that keep the sampler's random choices independent of each other.
@@ -211,25 +212,30 @@ impl Iterator for BatchStream {
 /// Degrades a `size`-pixel window at `(left, top)` with the context its degradation reads
 /// around it (mirrored beyond the photo), and returns the (degraded, clean) window.
 pub fn degrade_window(photo: &RgbImage, left: usize, top: usize, size: usize, params: &DegradationParams) -> (Rgb, Rgb) {
-    let margin = params.margin();
-    let context = crop_u8(photo, left as isize - margin as isize, top as isize - margin as isize, size + 2 * margin);
+    let (context, x, y) = match params.context() {
+        Context::Margin(margin) => {
+            let side = size + 2 * margin;
+            (crop_u8(photo, left as isize - margin as isize, top as isize - margin as isize, side, side), margin as isize, margin as isize)
+        }
+        Context::WholeImage => (crop_u8(photo, 0, 0, photo.width() as usize, photo.height() as usize), left as isize, top as isize),
+    };
     let degraded = params.apply(&context);
-    (degraded.crop_reflect(margin as isize, margin as isize, size, size), context.crop_reflect(margin as isize, margin as isize, size, size))
+    (degraded.crop_reflect(x, y, size, size), context.crop_reflect(x, y, size, size))
 }
 
-/// A `size x size` window of an 8-bit photo as planar floats, mirrored beyond the border.
-fn crop_u8(photo: &RgbImage, left: isize, top: isize, size: usize) -> Rgb {
-    let (width, height) = (photo.width() as usize, photo.height() as usize);
+/// A `width x height` window of an 8-bit photo as planar floats, mirrored beyond the border.
+fn crop_u8(photo: &RgbImage, left: isize, top: isize, width: usize, height: usize) -> Rgb {
+    let (photo_width, photo_height) = (photo.width() as usize, photo.height() as usize);
     let raw = photo.as_raw();
-    let mut out = Rgb::zeros(size, size);
-    let pixels = size * size;
-    let columns: Vec<usize> = (0..size).map(|x| reflect(left + x as isize, width)).collect();
-    for y in 0..size {
-        let row = reflect(top + y as isize, height) * width;
+    let mut out = Rgb::zeros(width, height);
+    let pixels = width * height;
+    let columns: Vec<usize> = (0..width).map(|x| reflect(left + x as isize, photo_width)).collect();
+    for y in 0..height {
+        let row = reflect(top + y as isize, photo_height) * photo_width;
         for (x, &column) in columns.iter().enumerate() {
             let source = 3 * (row + column);
             for channel in 0..3 {
-                out.data[channel * pixels + y * size + x] = f32::from(raw[source + channel]) / 255.0;
+                out.data[channel * pixels + y * width + x] = f32::from(raw[source + channel]) / 255.0;
             }
         }
     }

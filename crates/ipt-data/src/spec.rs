@@ -197,6 +197,9 @@ mod tests {
         assert!(validation.iter().all(|photo| !training.contains(photo)));
         assert!(training.iter().chain(&validation).all(|photo| !photo.to_string_lossy().contains("eval")));
         assert_eq!(spec.split().unwrap().1, validation, "the split is deterministic");
+        for (task, degradation) in &spec.tasks {
+            assert_eq!(*degradation, Degradation::default_for(*task), "the spec writes out the code's defaults for {task}");
+        }
     }
 
     #[test]

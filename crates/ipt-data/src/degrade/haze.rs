@@ -1,9 +1,12 @@
 //! Haze by the atmospheric scattering model `I = J t + A (1 - t)`, `t = exp(-beta d)`, as RESIDE
 //! (Li et al. 2019) made SOTS: outdoor photos, depth estimated from the image, gray airlight
-//! `A` in `[0.8, 1]`. Photos here have no depth, so `d` is a proxy from the colour attenuation
-//! prior (Zhu et al. 2015: haze-like distance grows with brightness and falls with saturation,
-//! `d = 0.1218 + 0.9597 v - 0.7802 s`), made robust by a minimum filter and smoothed by a box
-//! filter, clamped to `[0, 1]` and lifted so the nearest surface sits at a tenth of the farthest. `cargo xtask data` checks it against real Middlebury depth.
+//! `A` in `[0.8, 1]`. Photos here have no depth, so `d` is a proxy: the mean of a
+//! "farther towards the top of the frame" prior and the colour attenuation prior (Zhu et al.
+//! 2015: haze-like distance grows with brightness and falls with saturation,
+//! `d = 0.1218 + 0.9597 v - 0.7802 s`, made robust by a minimum filter and smoothed), lifted so
+//! the nearest surface sits at a tenth of the farthest. It depends on the whole photo, so
+//! patches are cut after hazing. `cargo xtask data` checks both priors against real Middlebury
+//! depth.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +21,8 @@ const SMOOTHING_RADIUS: usize = 8;
 /// Depth of the nearest surface, as a fraction of the farthest: every pixel gets some haze,
 /// even a saturated foreground the prior would put at zero distance.
 const NEAREST_DEPTH: f32 = 0.1;
+/// Weight of the vertical prior in the depth proxy (the rest is the colour prior).
+const VERTICAL_WEIGHT: f32 = 0.5;
 
 /// Haze densities and airlights to draw from.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -58,11 +63,6 @@ impl HazeSpec {
 }
 
 impl HazeParams {
-    /// Pixels of context the depth proxy reads beyond an output pixel.
-    pub fn margin(&self) -> usize {
-        MIN_FILTER_RADIUS + SMOOTHING_RADIUS
-    }
-
     /// Per-pixel transmission `exp(-beta d)`, in `(0, 1]`.
     pub fn transmission(&self, clean: &Rgb) -> Vec<f32> {
         depth_proxy(clean).into_iter().map(|depth| (-self.beta * depth).exp()).collect()
@@ -81,8 +81,25 @@ impl HazeParams {
     }
 }
 
-/// Relative scene depth in `[0.1, 1]` (larger = farther) from the colour attenuation prior.
+/// Relative scene depth in `[0.1, 1]` (larger = farther): the mean of the "farther towards the
+/// top of the frame" prior and the colour attenuation prior.
 pub fn depth_proxy(image: &Rgb) -> Vec<f32> {
+    let colour = colour_attenuation_depth(image);
+    let height = image.height.max(2) as f32 - 1.0;
+    colour
+        .into_iter()
+        .enumerate()
+        .map(|(index, colour_depth)| {
+            let vertical = 1.0 - (index / image.width) as f32 / height;
+            let depth = VERTICAL_WEIGHT * vertical + (1.0 - VERTICAL_WEIGHT) * colour_depth;
+            NEAREST_DEPTH + (1.0 - NEAREST_DEPTH) * depth.clamp(0.0, 1.0)
+        })
+        .collect()
+}
+
+/// Depth from the colour attenuation prior alone, clamped to `[0, 1]`: hazy-looking (bright,
+/// unsaturated) regions are far. Robust to small bright objects by a minimum filter, smoothed.
+pub fn colour_attenuation_depth(image: &Rgb) -> Vec<f32> {
     let (red, green, blue) = (image.channel(0), image.channel(1), image.channel(2));
     let raw: Vec<f32> = (0..image.pixels())
         .map(|index| {
@@ -93,8 +110,5 @@ pub fn depth_proxy(image: &Rgb) -> Vec<f32> {
         })
         .collect();
     let robust = min_filter(&raw, image.width, image.height, MIN_FILTER_RADIUS);
-    box_blur(&robust, image.width, image.height, SMOOTHING_RADIUS)
-        .into_iter()
-        .map(|depth| NEAREST_DEPTH + (1.0 - NEAREST_DEPTH) * depth.clamp(0.0, 1.0))
-        .collect()
+    box_blur(&robust, image.width, image.height, SMOOTHING_RADIUS).into_iter().map(|depth| depth.clamp(0.0, 1.0)).collect()
 }

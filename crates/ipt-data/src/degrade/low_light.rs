@@ -27,8 +27,8 @@ pub struct LowLightSpec {
 impl Default for LowLightSpec {
     fn default() -> Self {
         Self {
-            exposure: Span::new(0.03, 0.25),
-            gamma: Span::new(1.0, 1.4),
+            exposure: Span::new(0.02, 0.15),
+            gamma: Span::new(1.0, 1.6),
             shot_noise: Span::new(0.0, 0.004),
             read_noise: Span::new(0.0, 0.004),
         }

@@ -120,17 +120,28 @@ impl DegradationParams {
         }
     }
 
-    /// Pixels of context beyond a window that the degradation reads: a patch sampler degrades a
-    /// window this much larger and keeps its centre, so patches match whole-image degradation.
-    pub fn margin(&self) -> usize {
+    /// What the degradation reads around a window: a patch sampler degrades a window this much
+    /// larger and keeps its centre, so patches match whole-image degradation.
+    pub fn context(&self) -> Context {
         match self {
-            Self::MotionBlur(params) => params.margin(),
-            Self::Haze(params) => params.margin(),
-            Self::Snow(params) => params.margin(),
+            Self::MotionBlur(params) => Context::Margin(params.margin()),
+            Self::Snow(params) => Context::Margin(params.margin()),
+            // The depth proxy depends on where the window sits in the photo.
+            Self::Haze(_) => Context::WholeImage,
             // Streaks are scattered beyond the window already; noise and exposure are per pixel.
-            Self::Rain(_) | Self::GaussianNoise(_) | Self::LowLight(_) => 0,
+            Self::Rain(_) | Self::GaussianNoise(_) | Self::LowLight(_) => Context::Margin(0),
         }
     }
+}
+
+/// The context a degradation needs to degrade a window of a photo exactly as it would degrade
+/// the whole photo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// This many pixels on every side of the window.
+    Margin(usize),
+    /// The whole photo.
+    WholeImage,
 }
 
 #[cfg(test)]

@@ -53,9 +53,9 @@ pub struct RainSpec {
 impl Default for RainSpec {
     fn default() -> Self {
         Self {
-            density: Span::new(1.0, 4.0),
+            density: Span::new(2.0, 8.0),
             length: Span::new(8.0, 30.0),
-            width: Span::new(1.0, 2.0),
+            width: Span::new(0.8, 1.5),
             angle: Span::new(-25.0, 25.0),
             intensity: Span::new(0.35, 0.8),
             blend: RainBlendChoice::Either,
