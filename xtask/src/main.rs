@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_modulation;
+mod bench_data;
 mod data;
 mod parity;
 mod presets;
@@ -23,6 +24,8 @@ enum Verb {
     Bench(bench::BenchArgs),
     /// Cost of weight modulation: modulated vs merged inference, mixed 6-task vs plain training step.
     BenchModulation(bench_modulation::Args),
+    /// Patches per second of the training sampler, against the tiny model's training step.
+    BenchData(bench_data::Args),
     /// Dataset statistics, the haze depth-proxy check and a contact sheet of every degradation.
     Data(data::Args),
     /// Parameter counts of each preset and the share each task's bias adds.
@@ -41,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         Verb::BenchCase(args) => bench::run_case(args),
         Verb::BenchModulation(args) => bench_modulation::run(args),
         Verb::Data(args) => data::run(args),
+        Verb::BenchData(args) => bench_data::run(args),
         Verb::Parity => parity::run(),
         Verb::Presets => presets::run(),
     }
