@@ -1,0 +1,302 @@
+//! Training configs (`configs/*.toml`): typed, `deny_unknown_fields`, overridable with
+//! `--set a.b=c`, and written resolved into the run folder.
+
+use std::path::{Path, PathBuf};
+
+use ipt_model::{IptConfig, LayerGroup, ModulationConfig, Preset, RankPolicy, Task};
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// Everything a training run needs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Run name: the run folder is `runs/<name>/`.
+    pub name: String,
+    /// Seed of the initial weights and of every data choice.
+    pub seed: u64,
+    /// The backbone.
+    pub model: ModelChoice,
+    /// How tasks condition the model.
+    pub conditioning: Conditioning,
+    /// Data spec and batching.
+    pub data: DataConfig,
+    /// Optimiser and learning-rate schedule.
+    pub optim: OptimConfig,
+    /// Loss terms.
+    #[serde(default)]
+    pub loss: LossConfig,
+    /// Total steps and the optional phased schedule.
+    pub schedule: ScheduleConfig,
+    /// Exponential moving average of the weights.
+    #[serde(default)]
+    pub ema: EmaConfig,
+    /// Checkpoints, validation and logging intervals.
+    pub intervals: Intervals,
+    /// Non-finite losses tolerated in a row before training stops.
+    #[serde(default = "default_nonfinite")]
+    pub max_consecutive_nonfinite: usize,
+}
+
+fn default_nonfinite() -> usize {
+    5
+}
+
+/// A named preset or a full architecture config.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum ModelChoice {
+    /// `model = { preset = "tiny" }`.
+    Preset {
+        /// The preset.
+        preset: Preset,
+    },
+    /// Every architecture field written out.
+    Custom(IptConfig),
+}
+
+impl ModelChoice {
+    /// The architecture.
+    pub fn config(&self) -> IptConfig {
+        match self {
+            Self::Preset { preset } => preset.config(),
+            Self::Custom(config) => config.clone(),
+        }
+    }
+}
+
+/// How the task reaches the network.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Conditioning {
+    /// No task conditioning: plain mixed training of one backbone (the baseline).
+    None,
+    /// Instruct-IPT: low-rank task biases on the task-sensitive weights.
+    WeightModulation {
+        /// Rank of every task bias.
+        #[serde(default)]
+        rank: RankPolicy,
+        /// The layer groups that get task biases (default: the paper's Table 2 groups).
+        #[serde(default = "ModulationConfig::paper_targets")]
+        targets: Vec<LayerGroup>,
+    },
+}
+
+/// Where patches come from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Dataset spec, relative to the config file.
+    pub spec: PathBuf,
+    /// Side of the training patches.
+    pub patch_size: usize,
+    /// Patches per step.
+    pub batch_size: usize,
+    /// Sampler worker threads.
+    #[serde(default = "one")]
+    pub workers: usize,
+    /// Flips and rotations.
+    #[serde(default = "yes")]
+    pub augment: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// AdamW with linear warm-up and cosine decay, gradient clipping.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OptimConfig {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Learning rate at the end of the cosine decay.
+    pub min_lr: f64,
+    /// Linear warm-up steps from 0 to `lr`.
+    pub warmup_steps: usize,
+    /// Decoupled weight decay.
+    pub weight_decay: f32,
+    /// Adam's first-moment decay.
+    #[serde(default = "beta1")]
+    pub beta1: f32,
+    /// Adam's second-moment decay.
+    #[serde(default = "beta2")]
+    pub beta2: f32,
+    /// Clip the gradient to this global L2 norm (0 = off).
+    pub grad_clip: f32,
+}
+
+fn beta1() -> f32 {
+    0.9
+}
+
+fn beta2() -> f32 {
+    0.999
+}
+
+impl OptimConfig {
+    /// The learning rate at `step` (0-based) of `total`: linear warm-up, then cosine decay to
+    /// `min_lr`. A pure function of the step, so a resumed run needs no scheduler state.
+    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
+        if step < self.warmup_steps {
+            return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
+        let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
+        self.min_lr + 0.5 * (self.lr - self.min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
+    }
+}
+
+/// Weights of the loss terms.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LossConfig {
+    /// Mean absolute error.
+    pub l1: f32,
+    /// Negative PSNR (dB) of each patch, averaged (HINet's PSNR loss).
+    pub psnr: f32,
+    /// Mean absolute error between the 2-D spectra (patch sides must be powers of two).
+    pub fft: f32,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self { l1: 1.0, psnr: 0.0, fft: 0.0 }
+    }
+}
+
+/// Length of training and its phases.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Total optimiser steps.
+    pub steps: usize,
+    /// Phases run in order; empty = one synchronous phase over every task of the data spec.
+    #[serde(default)]
+    pub phases: Vec<Phase>,
+}
+
+/// One phase of a phased schedule.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// Steps in this phase.
+    pub steps: usize,
+    /// Tasks sampled in this phase (each must be in the data spec).
+    pub tasks: Vec<Task>,
+    /// Which parameters learn.
+    pub trainable: Trainable,
+}
+
+/// Which parameters learn in a phase.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Trainable {
+    /// Backbone and task biases together (the paper's synchronous training).
+    Synchronous,
+    /// The backbone only (task biases frozen): the first stage of two-stage training.
+    BackboneOnly,
+    /// Only the phase's tasks' biases: fine-tuning downstream tasks on a trained backbone.
+    BiasOnly,
+}
+
+/// Exponential moving average of the weights (validated and exported).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EmaConfig {
+    /// Decay per step (0 = the EMA is the current weights).
+    pub decay: f32,
+}
+
+impl Default for EmaConfig {
+    fn default() -> Self {
+        Self { decay: 0.999 }
+    }
+}
+
+/// How often things happen, in steps.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Intervals {
+    /// Checkpoint every this many steps (and on Ctrl-C and at the end).
+    pub checkpoint: usize,
+    /// Validate every this many steps (and at the end).
+    pub validation: usize,
+    /// Append to `metrics.jsonl` every this many steps.
+    pub log: usize,
+}
+
+impl TrainConfig {
+    /// Reads `path`, applies `a.b=c` overrides, checks the result. Errors name the file and key.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io { path: path.into(), source })?;
+        let config_error = |message: String| TrainError::Config { path: path.into(), message };
+        let mut value: toml::Value = toml::from_str(&text).map_err(|error| config_error(error.to_string()))?;
+        for assignment in overrides {
+            apply_override(&mut value, assignment).map_err(config_error)?;
+        }
+        let mut config: Self = value.try_into().map_err(|error: toml::de::Error| config_error(error.to_string()))?;
+        if config.data.spec.is_relative() {
+            config.data.spec = path.parent().unwrap_or(Path::new(".")).join(&config.data.spec);
+        }
+        config.check().map_err(config_error)?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot.
+    pub fn check(&self) -> Result<(), String> {
+        self.model.config().validate()?;
+        if self.schedule.steps == 0 || self.data.batch_size == 0 || self.data.patch_size == 0 {
+            return Err("schedule.steps, data.batch_size and data.patch_size must be positive".into());
+        }
+        let multiple = self.model.config().size_multiple();
+        if self.data.patch_size % multiple != 0 {
+            return Err(format!("data.patch_size {} must be a multiple of {multiple}, the model's size multiple", self.data.patch_size));
+        }
+        if self.intervals.checkpoint == 0 || self.intervals.validation == 0 || self.intervals.log == 0 {
+            return Err("intervals.checkpoint, intervals.validation and intervals.log must be positive".into());
+        }
+        if !(0.0..1.0).contains(&self.ema.decay) {
+            return Err(format!("ema.decay must be in [0, 1), got {}", self.ema.decay));
+        }
+        let phase_steps: usize = self.schedule.phases.iter().map(|phase| phase.steps).sum();
+        if !self.schedule.phases.is_empty() && phase_steps != self.schedule.steps {
+            return Err(format!("schedule.phases add up to {phase_steps} steps but schedule.steps is {}", self.schedule.steps));
+        }
+        let modulated = matches!(self.conditioning, Conditioning::WeightModulation { .. });
+        if !modulated && self.schedule.phases.iter().any(|phase| phase.trainable != Trainable::Synchronous) {
+            return Err("schedule.phases: backbone_only / bias_only need conditioning.kind = \"weight_modulation\"".into());
+        }
+        Ok(())
+    }
+
+    /// The resolved config as TOML (written into the run folder).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("train configs serialise to TOML")
+    }
+}
+
+/// Sets `a.b.c = value` in a TOML tree; `value` is parsed as TOML, else taken as a string.
+fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<(), String> {
+    let (key, raw) = assignment.split_once('=').ok_or_else(|| format!("--set {assignment}: expected key=value"))?;
+    let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut table| table.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let mut node = root;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    for (depth, part) in parts.iter().enumerate() {
+        let table = node.as_table_mut().ok_or_else(|| format!("--set {key}: '{}' is not a table", parts[..depth].join(".")))?;
+        if depth + 1 == parts.len() {
+            table.insert(part.to_string(), parsed);
+            return Ok(());
+        }
+        node = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    }
+    Err(format!("--set {assignment}: empty key"))
+}

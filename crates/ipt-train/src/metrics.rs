@@ -1,0 +1,27 @@
+//! `metrics.jsonl`: one JSON object per line (training, validation and skipped-step records),
+//! appended and flushed as training goes so a killed run keeps its history.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::TrainError;
+
+/// An append-only JSON-lines log.
+pub struct MetricsLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl MetricsLog {
+    /// Opens (creating or appending to) `path`.
+    pub fn open(path: &Path) -> Result<Self, TrainError> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|source| TrainError::Io { path: path.into(), source })?;
+        Ok(Self { path: path.into(), file })
+    }
+
+    /// Appends one record.
+    pub fn write(&mut self, record: serde_json::Value) -> Result<(), TrainError> {
+        writeln!(self.file, "{record}").and_then(|()| self.file.flush()).map_err(|source| TrainError::Io { path: self.path.clone(), source })
+    }
+}

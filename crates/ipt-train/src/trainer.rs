@@ -1,0 +1,331 @@
+//! The training loop: synchronous multi-task training on task-balanced mixed batches, phases,
+//! EMA, validation, checkpoints, resume, and the final export.
+//!
+//! Our own loop rather than `burn-train`'s Learner: every batch carries per-sample task weights
+//! into the modulated layers, phases switch which parameters learn and which tasks are sampled,
+//! and exact resume needs the sampler's batch index, which the Learner does not expose.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::module::{Module, ParamGroup};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::grad_clipping::GradientClippingConfig;
+use burn::tensor::{Device, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use ipt_data::random::mix;
+use ipt_data::sampler::{read_photos, validation_samples};
+use ipt_data::{DatasetSpec, PatchSampler, SamplerConfig};
+use ipt_model::{IptModel, ModulationConfig, Task, TrainableSet, WeightMetadata, save_weights};
+use serde_json::json;
+
+use crate::checkpoint::{self, TrainState};
+use crate::config::{Conditioning, Phase, TrainConfig, Trainable};
+use crate::loss::restoration_loss;
+use crate::metrics::MetricsLog;
+use crate::params::{seeded_init, update_ema};
+use crate::validate::validation_psnr;
+use crate::TrainError;
+
+/// How a run is driven (not part of the config, so not part of the run's identity).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Parent of the run folders.
+    pub runs_dir: PathBuf,
+    /// Continue from the run's latest checkpoint.
+    pub resume: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Stop (with a checkpoint) after this many steps in total; `None` = the schedule's end.
+    pub stop_after: Option<usize>,
+}
+
+/// What a finished (or stopped) run reports.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// Steps done in total.
+    pub steps: usize,
+    /// Loss of every step done in this session (`NaN` for skipped steps).
+    pub losses: Vec<f32>,
+    /// Validation PSNR per task after the first validation of this session and at the end.
+    pub validations: Vec<(usize, BTreeMap<Task, f64>)>,
+    /// The exported EMA weights (`None` if stopped early).
+    pub weights: Option<PathBuf>,
+    /// Wall time over all sessions, seconds.
+    pub wall_seconds: f64,
+    /// Median seconds per step in this session.
+    pub seconds_per_step: f64,
+}
+
+/// Trains `config` on `device` (a CPU or GPU device; gradients use its autodiff twin). Setting
+/// `stop` (e.g. from Ctrl-C) ends the run after the current step, with a checkpoint.
+pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: &AtomicBool) -> Result<RunSummary, TrainError> {
+    let spec = DatasetSpec::load(&config.data.spec)?;
+    let phases = effective_phases(config, &spec)?;
+    let run_dir = options.runs_dir.join(&config.name);
+    let checkpoints = run_dir.join("checkpoints");
+    prepare_run_dir(&run_dir, config, options.resume)?;
+
+    let (training, validation) = spec.split()?;
+    let photos = read_photos(&training, 2)?;
+    let validation = validation_samples(&validation, &spec.tasks, spec.validation.crop, spec.validation.seed)?;
+
+    let tasks = spec.task_list();
+    let initial = seeded_init(build_model(config, &tasks, device), config.seed);
+    let autodiff = device.clone().autodiff();
+    let fresh = TrainState { step: 0, best_psnr: None, wall_seconds: 0.0, rng: RNG_NOTE.into() };
+    let resumed = if options.resume {
+        checkpoint::load_latest(&checkpoints, initial.clone().fork(&autodiff), initial.clone(), optimizer(config))?
+    } else {
+        None
+    };
+    let (model, mut ema, mut optimizer, mut state) = match resumed {
+        Some(loaded) => (loaded.model, loaded.ema, loaded.optimizer, loaded.state),
+        None => (initial.clone().fork(&autodiff), initial, optimizer(config), fresh),
+    };
+    // Forking onto the autodiff device keeps the validation state; `train` turns gradients on.
+    let mut model = model.train();
+    let mut metrics = MetricsLog::open(&run_dir.join("metrics.jsonl"))?;
+    let end = options.stop_after.unwrap_or(config.schedule.steps).min(config.schedule.steps);
+    let bar = progress_bar(options.progress, config.schedule.steps, state.step);
+    let mut summary = RunSummary {
+        run_dir: run_dir.clone(),
+        steps: state.step,
+        losses: Vec::new(),
+        validations: Vec::new(),
+        weights: None,
+        wall_seconds: state.wall_seconds,
+        seconds_per_step: 0.0,
+    };
+    let session = Instant::now();
+    let wall_before = state.wall_seconds;
+    let mut step_times = Vec::new();
+    let (mut interval_loss, mut interval_count, mut interval_start) = (0.0f64, 0usize, Instant::now());
+    let mut nonfinite_in_a_row = 0;
+
+    while state.step < end && !stop.load(Ordering::Relaxed) {
+        let (phase_index, phase_start) = phase_at(&phases, state.step);
+        let phase = &phases[phase_index];
+        model = set_trainable(model, phase)?;
+        let sampler = Arc::new(PatchSampler::new(photos.clone(), &phase_tasks(&spec, phase), sampler_config(config, phase_index))?);
+        let phase_end = (phase_start + phase.steps).min(end);
+        let mut batches = sampler.stream((state.step - phase_start) as u64);
+        while state.step < phase_end && !stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            let batch = batches.next().expect("the sampler streams without end");
+            let size = batch.patch_size;
+            let shape = [batch.tasks.len(), 3, size, size];
+            let input = Tensor::<4>::from_data(TensorData::new(batch.degraded, shape), &autodiff);
+            let target = Tensor::<4>::from_data(TensorData::new(batch.clean, shape), &autodiff);
+            let weights = (!tasks.is_empty() && model.modulation().is_some())
+                .then(|| model.task_weights(&batch.tasks, &autodiff).expect("sampled tasks are the model's tasks"));
+            let loss = restoration_loss(model.forward(input, weights.as_ref()), target, &config.loss);
+            let value: f32 = loss.clone().into_scalar();
+            let lr = config.optim.lr_at(state.step, config.schedule.steps);
+            if value.is_finite() {
+                nonfinite_in_a_row = 0;
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optimizer.step(lr, model, grads);
+                let decay = config.ema.decay.min((1.0 + state.step as f32) / (10.0 + state.step as f32));
+                ema = update_ema(ema, &model.valid(), decay);
+                interval_loss += f64::from(value);
+                interval_count += 1;
+            } else {
+                nonfinite_in_a_row += 1;
+                metrics.write(json!({"step": state.step, "skipped": format!("non-finite loss {value}")}))?;
+                if nonfinite_in_a_row >= config.max_consecutive_nonfinite {
+                    return Err(TrainError::Diverged { step: state.step, count: nonfinite_in_a_row });
+                }
+            }
+            summary.losses.push(value);
+            state.step += 1;
+            step_times.push(started.elapsed().as_secs_f64());
+            bar.set_position(state.step as u64);
+            bar.set_message(format!("loss {value:.4} lr {lr:.2e}"));
+
+            if state.step % config.intervals.log == 0 && interval_count > 0 {
+                let seconds = interval_start.elapsed().as_secs_f64();
+                let steps_per_second = config.intervals.log as f64 / seconds;
+                metrics.write(json!({
+                    "step": state.step, "phase": phase_index, "loss": interval_loss / interval_count as f64, "lr": lr,
+                    "steps_per_s": steps_per_second, "patches_per_s": steps_per_second * config.data.batch_size as f64,
+                }))?;
+                (interval_loss, interval_count, interval_start) = (0.0, 0, Instant::now());
+            }
+            let finished = state.step == end;
+            if state.step % config.intervals.validation == 0 || finished {
+                let scores = validation_psnr(&ema, &validation, device);
+                let mean = scores.values().sum::<f64>() / scores.len().max(1) as f64;
+                let per_task: BTreeMap<String, f64> = scores.iter().map(|(task, psnr)| (task.to_string(), *psnr)).collect();
+                metrics.write(json!({"step": state.step, "validation_psnr": per_task, "mean_psnr": mean}))?;
+                bar.println(format!("step {}: validation PSNR {mean:.2} dB ({})", state.step, describe(&scores)));
+                if state.best_psnr.is_none_or(|best| mean > best) {
+                    state.best_psnr = Some(mean);
+                    export(&ema, config, &spec, &state, &run_dir.join("best.safetensors"), &scores)?;
+                }
+                summary.validations.push((state.step, scores));
+            }
+            if state.step % config.intervals.checkpoint == 0 || finished || stop.load(Ordering::Relaxed) {
+                state.wall_seconds = wall_before + session.elapsed().as_secs_f64();
+                checkpoint::save(&checkpoints, &model, &ema, &optimizer, &state)?;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    state.wall_seconds = wall_before + session.elapsed().as_secs_f64();
+    if state.step == config.schedule.steps {
+        let scores = summary.validations.last().map(|(_, scores)| scores.clone()).unwrap_or_default();
+        let path = run_dir.join("final.safetensors");
+        export(&ema, config, &spec, &state, &path, &scores)?;
+        summary.weights = Some(path);
+    }
+    step_times.sort_by(f64::total_cmp);
+    summary.seconds_per_step = step_times.get(step_times.len() / 2).copied().unwrap_or(0.0);
+    summary.steps = state.step;
+    summary.wall_seconds = state.wall_seconds;
+    Ok(summary)
+}
+
+const RNG_NOTE: &str = "stateless: batch = f(seed, phase, step within phase)";
+
+/// The phases to run: the config's, or one synchronous phase over every task of the spec.
+fn effective_phases(config: &TrainConfig, spec: &DatasetSpec) -> Result<Vec<Phase>, TrainError> {
+    if config.schedule.phases.is_empty() {
+        return Ok(vec![Phase { steps: config.schedule.steps, tasks: spec.task_list(), trainable: Trainable::Synchronous }]);
+    }
+    for (index, phase) in config.schedule.phases.iter().enumerate() {
+        if let Some(task) = phase.tasks.iter().find(|task| !spec.tasks.contains_key(task)) {
+            return Err(TrainError::Invalid(format!("schedule.phases[{index}] samples '{task}', which the data spec '{}' does not define", spec.name)));
+        }
+        if phase.tasks.is_empty() {
+            return Err(TrainError::Invalid(format!("schedule.phases[{index}] lists no task")));
+        }
+    }
+    Ok(config.schedule.phases.clone())
+}
+
+/// Index and first step of the phase that contains `step`.
+fn phase_at(phases: &[Phase], step: usize) -> (usize, usize) {
+    let mut start = 0;
+    for (index, phase) in phases.iter().enumerate() {
+        if step < start + phase.steps {
+            return (index, start);
+        }
+        start += phase.steps;
+    }
+    (phases.len() - 1, start - phases[phases.len() - 1].steps)
+}
+
+fn phase_tasks(spec: &DatasetSpec, phase: &Phase) -> BTreeMap<Task, ipt_data::Degradation> {
+    phase.tasks.iter().map(|task| (*task, spec.tasks[task].clone())).collect()
+}
+
+fn sampler_config(config: &TrainConfig, phase_index: usize) -> SamplerConfig {
+    SamplerConfig {
+        patch_size: config.data.patch_size,
+        batch_size: config.data.batch_size,
+        augment: config.data.augment,
+        workers: config.data.workers,
+        prefetch: 4,
+        seed: mix(config.seed, &[phase_index as u64]),
+    }
+}
+
+/// The backbone, with task biases for every task when the conditioning asks for them.
+fn build_model(config: &TrainConfig, tasks: &[Task], device: &Device) -> IptModel {
+    let architecture = config.model.config();
+    match &config.conditioning {
+        Conditioning::None => architecture.init(device),
+        Conditioning::WeightModulation { rank, targets } => {
+            let modulation = ModulationConfig { tasks: tasks.to_vec(), rank: rank.clone(), targets: targets.clone() };
+            architecture.init_modulated(&modulation, device)
+        }
+    }
+}
+
+fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    let optim = &config.optim;
+    let clipping = (optim.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(optim.grad_clip));
+    AdamWConfig::new()
+        .with_beta_1(optim.beta1)
+        .with_beta_2(optim.beta2)
+        .with_weight_decay(optim.weight_decay)
+        .with_grad_clipping(clipping)
+        .init()
+}
+
+fn set_trainable(model: IptModel, phase: &Phase) -> Result<IptModel, TrainError> {
+    match phase.trainable {
+        Trainable::Synchronous => Ok(model.set_require_grad(true)),
+        Trainable::BiasOnly => model.with_trainable(&TrainableSet::BiasOnly { tasks: phase.tasks.clone() }).map_err(TrainError::Invalid),
+        Trainable::BackboneOnly => {
+            let biases = ParamGroup::from_regex(r"\.task_biases\.").map_err(|error| TrainError::Invalid(format!("{error:?}")))?;
+            Ok(model.set_require_grad(true).set_require_grad_group(biases, false))
+        }
+    }
+}
+
+/// Creates the run folder and writes the resolved config, or checks it against a resumed run's.
+fn prepare_run_dir(run_dir: &Path, config: &TrainConfig, resume: bool) -> Result<(), TrainError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TrainError::Io { path, source }
+    };
+    std::fs::create_dir_all(run_dir).map_err(io(run_dir))?;
+    let config_path = run_dir.join("config.toml");
+    let resolved = config.to_toml();
+    if config_path.is_file() {
+        let existing = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
+        if !resume {
+            return Err(TrainError::Invalid(format!("{} already holds a run: pass --resume to continue it, or choose another name", run_dir.display())));
+        }
+        if existing != resolved {
+            return Err(TrainError::Invalid(format!("{}: the resumed run was started with a different config", config_path.display())));
+        }
+        return Ok(());
+    }
+    ipt_model::write_atomically(&config_path, resolved.as_bytes()).map_err(io(&config_path))
+}
+
+/// Saves the EMA weights with provenance metadata.
+fn export(ema: &IptModel, config: &TrainConfig, spec: &DatasetSpec, state: &TrainState, path: &Path, scores: &BTreeMap<Task, f64>) -> Result<(), TrainError> {
+    let metadata = WeightMetadata::new(ema.config().clone(), spec.task_list())
+        .with_provenance("train_config", config.to_toml())
+        .with_provenance("data", format!("{} ({})", spec.name, config.data.spec.display()))
+        .with_provenance("steps", state.step.to_string())
+        .with_provenance("wall_seconds", format!("{:.0}", state.wall_seconds))
+        .with_provenance("hardware", hardware())
+        .with_provenance("validation_psnr", describe(scores))
+        .with_provenance("weights", "exponential moving average".to_string());
+    save_weights(ema, &metadata, path).map_err(|error| TrainError::Checkpoint { path: path.into(), message: error.to_string() })
+}
+
+fn describe(scores: &BTreeMap<Task, f64>) -> String {
+    scores.iter().map(|(task, psnr)| format!("{task} {psnr:.2}")).collect::<Vec<_>>().join(", ")
+}
+
+/// CPU model and thread count (for provenance).
+fn hardware() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| info.lines().find(|line| line.starts_with("model name")).and_then(|line| line.split(':').nth(1)).map(|name| name.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
+    format!("{cpu}, {threads} threads")
+}
+
+fn progress_bar(visible: bool, total: usize, position: usize) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64).with_position(position as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}").expect("the progress template is valid"),
+    );
+    bar
+}

@@ -1,0 +1,43 @@
+//! Validation: mean PSNR (RGB, no border crop, outputs clamped to `[0, 1]`) per task on the
+//! fixed validation samples cut from the training folders.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use ipt_data::Sample;
+use ipt_model::{IptModel, Task};
+
+/// Samples per forward pass.
+const CHUNK: usize = 8;
+
+/// Mean PSNR in dB per task of `model` on `samples` (all the same size).
+pub fn validation_psnr(model: &IptModel, samples: &[Sample], device: &Device) -> BTreeMap<Task, f64> {
+    let mut by_task: BTreeMap<Task, Vec<&Sample>> = BTreeMap::new();
+    samples.iter().for_each(|sample| by_task.entry(sample.task).or_default().push(sample));
+    by_task
+        .into_iter()
+        .map(|(task, samples)| {
+            let mut total = 0.0;
+            for chunk in samples.chunks(CHUNK) {
+                let (width, height) = (chunk[0].clean.width, chunk[0].clean.height);
+                let stack = |pick: fn(&Sample) -> &[f32]| {
+                    let data: Vec<f32> = chunk.iter().flat_map(|sample| pick(sample).iter().copied()).collect();
+                    Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 3, height, width]), device)
+                };
+                let input = stack(|sample| &sample.degraded.data);
+                let target = stack(|sample| &sample.clean.data);
+                let weights = (!model.tasks().is_empty())
+                    .then(|| model.task_weights(&vec![task; chunk.len()], device).expect("validation tasks are the model's tasks"));
+                let output = model.forward(input, weights.as_ref()).clamp(0.0, 1.0);
+                let mse: Vec<f32> = (output - target).powi_scalar(2).reshape([chunk.len() as i32, -1]).mean_dim(1).to_data().try_to_vec::<f32>().expect("f32 read back");
+                total += mse.iter().map(|&error| psnr(f64::from(error))).sum::<f64>();
+            }
+            (task, total / samples.len() as f64)
+        })
+        .collect()
+}
+
+/// PSNR in dB of a mean squared error on `[0, 1]` signals, capped at 100 dB for identical images.
+pub fn psnr(mse: f64) -> f64 {
+    if mse <= 1e-10 { 100.0 } else { -10.0 * mse.log10() }
+}

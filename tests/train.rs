@@ -1,0 +1,175 @@
+//! End-to-end training runs on real photo patches: a smoke run learns, a killed and resumed run
+//! ends with the same weights as an uninterrupted one, and bad configs or run folders fail
+//! before training starts.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use burn::tensor::Device;
+use ipt_model::{IptModel, load_weights};
+use ipt_train::{RunOptions, TrainConfig, TrainError, train};
+
+fn shared_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").canonicalize().expect("../shared/data beside the project")
+}
+
+/// A data spec over T91 (small photos) with a 4-photo validation split, written into `dir`.
+fn write_spec(dir: &Path) -> PathBuf {
+    let spec = format!(
+        r#"name = "t91-test"
+root = "{}"
+clean = ["train/T91"]
+[validation]
+images = 4
+seed = 3
+crop = 64
+[tasks.denoise]
+kind = "gaussian_noise"
+sigma = {{ min = 15.0, max = 50.0 }}
+[tasks.deblur]
+kind = "motion_blur"
+size = {{ min = 5, max = 11 }}
+defocus = 0.5
+"#,
+        shared_data().display()
+    );
+    let path = dir.join("data.toml");
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+/// A training config for `model`, with `extra` TOML appended.
+fn write_config(dir: &Path, model: &str, steps: usize, extra: &str) -> PathBuf {
+    write_spec(dir);
+    let text = format!(
+        r#"name = "run"
+seed = 7
+model = {model}
+conditioning = {{ kind = "weight_modulation" }}
+[data]
+spec = "data.toml"
+patch_size = 32
+batch_size = 4
+[optim]
+lr = 2e-3
+min_lr = 1e-4
+warmup_steps = 3
+weight_decay = 0.0
+grad_clip = 1.0
+[schedule]
+steps = {steps}
+[ema]
+decay = 0.9
+[intervals]
+checkpoint = 4
+validation = 100
+log = 5
+{extra}"#
+    );
+    let path = dir.join("train.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const MICRO: &str = r#"{ image_channels = 3, width = 4, encoder_blocks = [1, 1, 1, 1], decoder_blocks = [1, 1, 1], refinement_blocks = 1, heads = [1, 1, 2, 2], window_size = 2, grid_size = 2, ffn_expansion = 2.0 }"#;
+
+fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> RunOptions {
+    RunOptions { runs_dir: dir.join("runs"), resume, progress: false, stop_after }
+}
+
+fn parameters(path: &Path) -> Vec<Vec<f32>> {
+    let (model, _) = load_weights(path, &Device::default()).unwrap();
+    let mut values = Vec::new();
+    collect(&model, &mut values);
+    values
+}
+
+fn collect(model: &IptModel, values: &mut Vec<Vec<f32>>) {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    struct Gather<'a>(&'a mut Vec<Vec<f32>>);
+    impl ModuleVisitor for Gather<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().to_data().try_to_vec::<f32>().unwrap());
+        }
+    }
+    model.visit(&mut Gather(values));
+}
+
+#[test]
+fn a_smoke_run_of_tiny_lowers_the_loss_and_raises_validation_psnr() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(dir.path(), r#"{ preset = "tiny" }"#, 48, "");
+    let config = TrainConfig::load(&config_path, &["intervals.validation=12".into(), "data.patch_size=64".into()]).unwrap();
+    let summary = train(&config, &options(dir.path(), false, None), &Device::default(), &AtomicBool::new(false)).unwrap();
+    let mean = |values: &[f32]| values.iter().sum::<f32>() / values.len() as f32;
+    let (first, last) = (mean(&summary.losses[..8]), mean(&summary.losses[40..]));
+    assert!(last < 0.8 * first, "loss {first} -> {last}");
+    let psnr = |scores: &std::collections::BTreeMap<ipt_model::Task, f64>| scores.values().sum::<f64>() / scores.len() as f64;
+    let (early, late) = (psnr(&summary.validations[0].1), psnr(&summary.validations.last().unwrap().1));
+    assert!(late > early, "validation PSNR {early} -> {late}");
+    let run = dir.path().join("runs/run");
+    for file in ["config.toml", "metrics.jsonl", "best.safetensors", "final.safetensors", "checkpoints/latest"] {
+        assert!(run.join(file).exists(), "{file} missing");
+    }
+    let metadata = ipt_model::read_metadata(&run.join("final.safetensors")).unwrap();
+    assert_eq!(metadata.provenance["steps"], "48");
+    assert!(metadata.provenance["train_config"].contains("tiny"));
+}
+
+#[test]
+fn kill_and_resume_gives_the_weights_of_an_uninterrupted_run() {
+    let (whole, split) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let device = Device::default();
+    let stop = AtomicBool::new(false);
+    let config = TrainConfig::load(&write_config(whole.path(), MICRO, 10, ""), &[]).unwrap();
+    train(&config, &options(whole.path(), false, None), &device, &stop).unwrap();
+
+    let config = TrainConfig::load(&write_config(split.path(), MICRO, 10, ""), &[]).unwrap();
+    let stopped = train(&config, &options(split.path(), false, Some(6)), &device, &stop).unwrap();
+    assert_eq!((stopped.steps, stopped.weights.is_none()), (6, true));
+    let again = train(&config, &options(split.path(), false, None), &device, &stop).unwrap_err();
+    assert!(again.to_string().contains("--resume"), "{again}");
+    let resumed = train(&config, &options(split.path(), true, None), &device, &stop).unwrap();
+    assert_eq!(resumed.steps, 10);
+    assert_eq!(resumed.losses.len(), 4, "the resumed session ran only the missing steps");
+    let final_weights = |dir: &Path| parameters(&dir.join("runs/run/final.safetensors"));
+    assert_eq!(final_weights(whole.path()), final_weights(split.path()));
+}
+
+#[test]
+fn config_errors_name_the_key_and_overrides_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), MICRO, 10, "");
+    let config = TrainConfig::load(&path, &["optim.lr=0.5".into(), "name=other".into()]).unwrap();
+    assert_eq!((config.optim.lr, config.name.as_str()), (0.5, "other"));
+    let unknown = TrainConfig::load(&path, &["optim.learning_rate=0.5".into()]).unwrap_err().to_string();
+    assert!(unknown.contains("learning_rate") && unknown.contains("train.toml"), "{unknown}");
+    let wrong_type = TrainConfig::load(&path, &["data.batch_size=\"eight\"".into()]).unwrap_err().to_string();
+    assert!(wrong_type.contains("batch_size"), "{wrong_type}");
+    let odd_patch = TrainConfig::load(&path, &["data.patch_size=40".into()]).unwrap_err().to_string();
+    assert!(odd_patch.contains("patch_size") && odd_patch.contains("16"), "{odd_patch}");
+    let phases = write_config(dir.path(), MICRO, 10, "[[schedule.phases]]\nsteps = 4\ntasks = [\"denoise\"]\ntrainable = \"synchronous\"\n");
+    let message = TrainConfig::load(&phases, &[]).unwrap_err().to_string();
+    assert!(message.contains("schedule.phases"), "{message}");
+}
+
+#[test]
+fn an_unwritable_run_folder_fails_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig::load(&write_config(dir.path(), MICRO, 10, ""), &[]).unwrap();
+    std::fs::write(dir.path().join("blocker"), b"a file, not a folder").unwrap();
+    let options = RunOptions { runs_dir: dir.path().join("blocker/runs"), resume: false, progress: false, stop_after: None };
+    let error = train(&config, &options, &Device::default(), &AtomicBool::new(false)).unwrap_err();
+    assert!(matches!(error, TrainError::Io { .. }) && error.to_string().contains("blocker"), "{error}");
+}
+
+#[test]
+fn repeated_non_finite_losses_stop_training_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig::load(&write_config(dir.path(), MICRO, 30, ""), &["max_consecutive_nonfinite=2".into(), "optim.lr=1e30".into(), "optim.grad_clip=0".into(), "optim.warmup_steps=0".into()]).unwrap();
+    let error = train(&config, &options(dir.path(), false, None), &Device::default(), &AtomicBool::new(false)).unwrap_err();
+    assert!(matches!(error, TrainError::Diverged { count: 2, .. }), "{error}");
+    let log = std::fs::read_to_string(dir.path().join("runs/run/metrics.jsonl")).unwrap();
+    assert!(log.contains("non-finite"), "{log}");
+}
