@@ -1,12 +1,12 @@
-//! Whole-model parameter maps: the exponential moving average of the weights, and a seeded
-//! re-draw of the initial weights (Burn's CPU initialisers are not reproducible from a seed).
+//! Whole-model parameter maps: the exponential moving average of the weights, and seeded,
+//! reproducible initial weights.
 
 use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::tensor::{Tensor, TensorData};
-use ipt_data::random::rng_for;
-use rand::RngExt;
+use std::sync::Mutex;
+
+use burn::tensor::{Device, Tensor};
 use ipt_model::IptModel;
 
 /// Every float parameter of a module, flattened, by id.
@@ -44,35 +44,54 @@ pub fn update_ema(ema: IptModel, current: &IptModel, decay: f32) -> IptModel {
     ema.map(&mut Average { current: &collect.0, decay })
 }
 
-/// Re-draws every non-constant float parameter from a seeded uniform distribution with the
-/// same mean and variance it was initialised with; constant parameters (zero biases, unit
-/// norms, the zero `B1` of task biases) stay as they are.
-struct SeededRedraw {
-    seed: u64,
-    index: u64,
-}
+/// Reads every float parameter, which forces lazily initialised ones to draw their values now.
+struct Touch;
 
-impl ModuleMapper for SeededRedraw {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        self.index += 1;
-        let mut rng = rng_for(self.seed, &[self.index]);
-        param.map(|value| {
-            let data: Vec<f32> = value.to_data().try_to_vec::<f32>().expect("float parameters read back as f32");
-            let count = data.len() as f64;
-            let mean = data.iter().map(|&v| f64::from(v)).sum::<f64>() / count;
-            let variance = data.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / count;
-            if variance <= 0.0 {
-                return value;
-            }
-            // A uniform on [-a, a] has variance a^2 / 3.
-            let half_width = (3.0 * variance).sqrt();
-            let redrawn: Vec<f32> = (0..data.len()).map(|_| (mean + half_width * rng.random_range(-1.0..1.0)) as f32).collect();
-            Tensor::from_data(TensorData::new(redrawn, value.shape()), &value.device())
-        })
+impl ModuleVisitor for Touch {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
     }
 }
 
-/// Re-draws the initial weights reproducibly from `seed` (see [`SeededRedraw`]).
-pub fn seeded_init(model: IptModel, seed: u64) -> IptModel {
-    model.map(&mut SeededRedraw { seed, index: 0 })
+/// Serialises seeded initialisations: the backend's generator is process-wide.
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// Builds a model whose initial weights depend only on `seed`: the device's generator is seeded,
+/// the model built and every parameter initialised in module order while no other seeded
+/// initialisation can draw from the same generator.
+pub fn seeded_init(build: impl FnOnce() -> IptModel, device: &Device, seed: u64) -> IptModel {
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    let model = build();
+    model.visit(&mut Touch);
+    model
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+    use ipt_model::{ModulationConfig, Preset, Task};
+
+    fn values(model: &IptModel) -> Vec<f32> {
+        let mut all = Vec::new();
+        struct Ordered<'a>(&'a mut Vec<f32>);
+        impl ModuleVisitor for Ordered<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.extend(param.val().to_data().try_to_vec::<f32>().unwrap());
+            }
+        }
+        model.visit(&mut Ordered(&mut all));
+        all
+    }
+
+    #[test]
+    fn seeded_init_is_reproducible() {
+        let device = Device::default();
+        let modulation = ModulationConfig::new(Task::ALL.to_vec());
+        let make = |seed| values(&seeded_init(|| Preset::Tiny.config().init_modulated(&modulation, &device), &device, seed));
+        let first = make(5);
+        assert!(first == make(5), "same seed, same weights");
+        assert!(first != make(6), "another seed, other weights");
+    }
 }

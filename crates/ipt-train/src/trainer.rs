@@ -76,7 +76,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     let validation = validation_samples(&validation, &spec.tasks, spec.validation.crop, spec.validation.seed)?;
 
     let tasks = spec.task_list();
-    let initial = seeded_init(build_model(config, &tasks, device), config.seed);
+    let initial = seeded_init(|| build_model(config, &tasks, device), device, config.seed);
     let autodiff = device.clone().autodiff();
     let fresh = TrainState { step: 0, best_psnr: None, wall_seconds: 0.0, rng: RNG_NOTE.into() };
     let resumed = if options.resume {
