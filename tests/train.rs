@@ -188,3 +188,20 @@ fn two_uninterrupted_runs_agree() {
     let worst = x.iter().flatten().zip(y.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
     assert_eq!(worst, 0.0);
 }
+
+#[test]
+fn every_shipped_training_config_loads() {
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut checked = 0;
+    for dir in [configs.clone(), configs.join("ablations")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|ext| ext == "toml") {
+                let config = TrainConfig::load(&path, &[]).unwrap_or_else(|error| panic!("{error}"));
+                assert!(config.data.spec.is_file(), "{}: data spec {} missing", path.display(), config.data.spec.display());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 5, "{checked} configs");
+}

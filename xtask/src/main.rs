@@ -7,6 +7,7 @@ mod data;
 mod parity;
 mod presets;
 mod timing;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,8 @@ enum Verb {
     BenchModulation(bench_modulation::Args),
     /// Patches per second of the training sampler, against the tiny model's training step.
     BenchData(bench_data::Args),
+    /// Train a model from a config in configs/ (checkpoints, resume, validation, export).
+    Train(train::Args),
     /// Dataset statistics, the haze depth-proxy check and a contact sheet of every degradation.
     Data(data::Args),
     /// Parameter counts of each preset and the share each task's bias adds.
@@ -44,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Verb::BenchCase(args) => bench::run_case(args),
         Verb::BenchModulation(args) => bench_modulation::run(args),
         Verb::Data(args) => data::run(args),
+        Verb::Train(args) => train::run(args),
         Verb::BenchData(args) => bench_data::run(args),
         Verb::Parity => parity::run(),
         Verb::Presets => presets::run(),

@@ -1,0 +1,59 @@
+//! `cargo xtask train --config configs/<name>.toml [--set a.b=c ...] [--resume]`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use instruct_ipt::backend::{DeviceChoice, select_device};
+use ipt_train::{RunOptions, TrainConfig, train};
+
+/// Options of `cargo xtask train`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The training config.
+    #[arg(long)]
+    config: PathBuf,
+    /// Overrides, e.g. `--set optim.lr=1e-4 --set schedule.steps=100`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Continue the run from its latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Parent folder of run folders.
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// Device: cpu, or a GPU backend compiled in (wgpu / cuda).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+}
+
+/// Trains, checkpointing on Ctrl-C, and prints where the weights went.
+pub fn run(args: Args) -> Result<()> {
+    let config = TrainConfig::load(&args.config, &args.overrides)?;
+    let device = select_device(args.device).map_err(anyhow::Error::msg)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        eprintln!("stopping after this step (checkpoint follows); press Ctrl-C again to abort");
+        if handler_stop.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+    })
+    .context("installing the Ctrl-C handler")?;
+    let options = RunOptions { runs_dir: args.runs, resume: args.resume, progress: true, stop_after: None };
+    let summary = train(&config, &options, &device, &stop)?;
+    println!(
+        "{}: {} steps, {:.0} s in total, median {:.3} s/step ({:.1} patches/s)",
+        summary.run_dir.display(),
+        summary.steps,
+        summary.wall_seconds,
+        summary.seconds_per_step,
+        config.data.batch_size as f64 / summary.seconds_per_step.max(1e-9)
+    );
+    match summary.weights {
+        Some(weights) => println!("weights: {}", weights.display()),
+        None => println!("stopped early: continue with --resume"),
+    }
+    Ok(())
+}
