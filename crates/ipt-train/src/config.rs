@@ -255,7 +255,7 @@ impl TrainConfig {
             return Err("schedule.steps, data.batch_size and data.patch_size must be positive".into());
         }
         let multiple = self.model.config().size_multiple();
-        if self.data.patch_size % multiple != 0 {
+        if !self.data.patch_size.is_multiple_of(multiple) {
             return Err(format!("data.patch_size {} must be a multiple of {multiple}, the model's size multiple", self.data.patch_size));
         }
         if self.intervals.checkpoint == 0 || self.intervals.validation == 0 || self.intervals.log == 0 {

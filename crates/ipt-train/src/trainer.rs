@@ -242,7 +242,7 @@ fn build_model(config: &TrainConfig, tasks: &[Task], device: &Device) -> IptMode
     match &config.conditioning {
         Conditioning::None => architecture.init(device),
         Conditioning::WeightModulation { rank, targets } => {
-            let modulation = ModulationConfig { tasks: tasks.to_vec(), rank: rank.clone(), targets: targets.clone() };
+            let modulation = ModulationConfig { tasks: tasks.to_vec(), rank: *rank, targets: targets.clone() };
             architecture.init_modulated(&modulation, device)
         }
     }
