@@ -109,7 +109,7 @@ fn a_smoke_run_of_tiny_lowers_the_loss_and_raises_validation_psnr() {
     let (early, late) = (psnr(&summary.validations[0].1), psnr(&summary.validations.last().unwrap().1));
     assert!(late > early, "validation PSNR {early} -> {late}");
     let run = dir.path().join("runs/run");
-    for file in ["config.toml", "metrics.jsonl", "best.safetensors", "final.safetensors", "checkpoints/latest"] {
+    for file in ["config.toml", "metrics.jsonl", "curves.png", "best.safetensors", "final.safetensors", "checkpoints/latest"] {
         assert!(run.join(file).exists(), "{file} missing");
     }
     let metadata = ipt_model::read_metadata(&run.join("final.safetensors")).unwrap();

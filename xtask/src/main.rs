@@ -5,6 +5,7 @@ mod bench_modulation;
 mod bench_data;
 mod data;
 mod parity;
+mod plot;
 mod presets;
 mod timing;
 mod train;
@@ -29,6 +30,8 @@ enum Verb {
     BenchData(bench_data::Args),
     /// Train a model from a config in configs/ (checkpoints, resume, validation, export).
     Train(train::Args),
+    /// Redraw the training curves (`curves.png`) of run folders from their metrics.
+    Plot(plot::Args),
     /// Dataset statistics, the haze depth-proxy check and a contact sheet of every degradation.
     Data(data::Args),
     /// Parameter counts of each preset and the share each task's bias adds.
@@ -49,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         Verb::Data(args) => data::run(args),
         Verb::Train(args) => train::run(args),
         Verb::BenchData(args) => bench_data::run(args),
+        Verb::Plot(args) => plot::run(args),
         Verb::Parity => parity::run(),
         Verb::Presets => presets::run(),
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod loss;
 pub mod metrics;
 pub mod params;
+pub mod plot;
 pub mod trainer;
 pub mod validate;
 

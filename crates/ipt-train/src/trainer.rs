@@ -26,6 +26,7 @@ use crate::checkpoint::{self, TrainState};
 use crate::config::{Conditioning, Phase, TrainConfig, Trainable};
 use crate::loss::restoration_loss;
 use crate::metrics::MetricsLog;
+use crate::plot;
 use crate::params::{seeded_init, update_ema};
 use crate::validate::validation_psnr;
 use crate::TrainError;
@@ -156,6 +157,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
                     "steps_per_s": steps_per_second, "patches_per_s": steps_per_second * config.data.batch_size as f64,
                 }))?;
                 (interval_loss, interval_count, interval_start) = (0.0, 0, Instant::now());
+                refresh_plot(&run_dir, config, &bar);
             }
             let finished = state.step == end;
             if state.step % config.intervals.validation == 0 || finished {
@@ -169,6 +171,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
                     export(&ema, config, &spec, &state, &run_dir.join("best.safetensors"), &scores)?;
                 }
                 summary.validations.push((state.step, scores));
+                refresh_plot(&run_dir, config, &bar);
             }
             if state.step % config.intervals.checkpoint == 0 || finished || stop.load(Ordering::Relaxed) {
                 state.wall_seconds = wall_before + session.elapsed().as_secs_f64();
@@ -192,6 +195,14 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
 }
 
 const RNG_NOTE: &str = "stateless: batch = f(seed, phase, step within phase)";
+
+/// Redraws `curves.png`; a failure is reported and training goes on, since the curves are
+/// also in `metrics.jsonl`.
+fn refresh_plot(run_dir: &Path, config: &TrainConfig, bar: &ProgressBar) {
+    if let Err(error) = plot::refresh(run_dir, &config.name) {
+        bar.println(format!("warning: could not draw the training curves: {error}"));
+    }
+}
 
 /// The phases to run: the config's, or one synchronous phase over every task of the spec.
 fn effective_phases(config: &TrainConfig, spec: &DatasetSpec) -> Result<Vec<Phase>, TrainError> {

@@ -1,0 +1,199 @@
+//! `curves.png`: the training loss and the validation PSNR per task against the step, drawn
+//! from `metrics.jsonl` (the run's source of truth, so a resumed run plots its whole history)
+//! and refreshed while training goes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Once;
+
+use ipt_data::rgb::Rgb;
+use plotters::prelude::*;
+use serde_json::Value;
+
+use crate::TrainError;
+
+/// Width and height of the plot in pixels.
+const SIZE: (u32, u32) = (1200, 480);
+
+/// The curves of one run; a step logged twice (after a resume) keeps its last value.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Curves {
+    /// Mean training loss per logged step.
+    pub loss: BTreeMap<usize, f64>,
+    /// Validation PSNR (dB) per series ("mean" or a task name), per step.
+    pub validation: BTreeMap<String, BTreeMap<usize, f64>>,
+}
+
+impl Curves {
+    /// Parses the records of a `metrics.jsonl` text; lines that are not complete JSON objects
+    /// (a run killed mid-line) and non-finite values are skipped.
+    pub fn parse(text: &str) -> Self {
+        let mut curves = Self::default();
+        for record in text.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()) {
+            let Some(step) = record["step"].as_u64().map(|step| step as usize) else { continue };
+            if let Some(loss) = record["loss"].as_f64().filter(|loss| loss.is_finite() && *loss > 0.0) {
+                curves.loss.insert(step, loss);
+            }
+            if let Some(mean) = record["mean_psnr"].as_f64() {
+                curves.validation.entry("mean".into()).or_default().insert(step, mean);
+            }
+            if let Some(per_task) = record["validation_psnr"].as_object() {
+                for (task, psnr) in per_task {
+                    if let Some(psnr) = psnr.as_f64().filter(|psnr| psnr.is_finite()) {
+                        curves.validation.entry(task.clone()).or_default().insert(step, psnr);
+                    }
+                }
+            }
+        }
+        curves
+    }
+
+    /// Reads `metrics.jsonl` at `path`.
+    pub fn read(path: &Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io { path: path.into(), source })?;
+        Ok(Self::parse(&text))
+    }
+
+    /// The last step with any record.
+    fn last_step(&self) -> usize {
+        let last_loss = self.loss.keys().next_back().copied().unwrap_or(0);
+        let last_validation = self.validation.values().filter_map(|series| series.keys().next_back().copied()).max().unwrap_or(0);
+        last_loss.max(last_validation)
+    }
+
+    /// Draws the two panels (loss on a log axis, validation PSNR per task) as an RGB image.
+    pub fn render(&self, title: &str) -> Result<Rgb, String> {
+        register_font();
+        let (width, height) = SIZE;
+        let mut buffer = vec![0u8; width as usize * height as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut buffer, SIZE).into_drawing_area();
+            root.fill(&WHITE).map_err(|error| error.to_string())?;
+            let root = root.titled(title, ("sans-serif", 22)).map_err(|error| error.to_string())?;
+            let (left, right) = root.split_horizontally(width / 2);
+            let steps = 0.0..self.last_step().max(1) as f64;
+            self.draw_loss(&left, steps.clone()).map_err(|error| error.to_string())?;
+            self.draw_validation(&right, steps).map_err(|error| error.to_string())?;
+            root.present().map_err(|error| error.to_string())?;
+        }
+        let image = image::RgbImage::from_raw(width, height, buffer).expect("the buffer holds width x height RGB pixels");
+        Ok(Rgb::from_rgb8(&image))
+    }
+
+    fn draw_loss(&self, area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, steps: std::ops::Range<f64>) -> Result<(), Box<dyn std::error::Error + '_>> {
+        let (low, high) = padded_range(self.loss.values().copied(), 1.0, 1.15);
+        let mut chart = ChartBuilder::on(area)
+            .caption("training loss", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(steps, (low..high).log_scale())?;
+        chart.configure_mesh().x_desc("step").x_label_formatter(&|step| format!("{step:.0}")).y_desc("loss").y_label_formatter(&|value| format!("{value:.3}")).draw()?;
+        chart.draw_series(LineSeries::new(self.loss.iter().map(|(step, loss)| (*step as f64, *loss)), BLUE.stroke_width(2)))?;
+        Ok(())
+    }
+
+    fn draw_validation(&self, area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, steps: std::ops::Range<f64>) -> Result<(), Box<dyn std::error::Error + '_>> {
+        let values = self.validation.values().flat_map(|series| series.values().copied());
+        let (low, high) = padded_range(values, 0.5, 0.5);
+        let mut chart = ChartBuilder::on(area)
+            .caption("validation PSNR (dB, EMA weights)", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(steps, low..high)?;
+        chart.configure_mesh().x_desc("step").x_label_formatter(&|step| format!("{step:.0}")).y_desc("PSNR (dB)").draw()?;
+        let tasks = self.validation.iter().filter(|(name, _)| name.as_str() != "mean");
+        let mean = self.validation.iter().filter(|(name, _)| name.as_str() == "mean");
+        for (index, (name, series)) in tasks.chain(mean).enumerate() {
+            let style = if name == "mean" { BLACK.stroke_width(3) } else { Palette99::pick(index).stroke_width(2) };
+            let points = series.iter().map(|(step, psnr)| (*step as f64, *psnr));
+            chart
+                .draw_series(LineSeries::new(points, style).point_size(3))?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        }
+        if !self.validation.is_empty() {
+            chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).position(SeriesLabelPosition::LowerRight).draw()?;
+        }
+        Ok(())
+    }
+}
+
+/// Redraws `<run_dir>/curves.png` from `<run_dir>/metrics.jsonl`, atomically.
+pub fn refresh(run_dir: &Path, title: &str) -> Result<(), TrainError> {
+    let path = run_dir.join("curves.png");
+    let image = Curves::read(&run_dir.join("metrics.jsonl"))?.render(title).map_err(|message| TrainError::Checkpoint { path: path.clone(), message })?;
+    image.write_png(&path)?;
+    Ok(())
+}
+
+/// The range of `values` widened by `below`/`above` (factors for a log axis, when `below` is
+/// 1 or more; dB otherwise), or a unit range when there are no values.
+fn padded_range(values: impl Iterator<Item = f64>, below: f64, above: f64) -> (f64, f64) {
+    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), value| (low.min(value), high.max(value)));
+    match (low.is_finite(), below >= 1.0) {
+        (false, true) => (0.01, 1.0),
+        (false, false) => (0.0, 40.0),
+        (true, true) => (low / above, high * above),
+        (true, false) => (low - below, high + above),
+    }
+}
+
+/// Registers the bundled Hack font as the plots' sans-serif face (plotters draws no text
+/// without a registered font; a bundled one keeps plots identical on every machine).
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, epaint_default_fonts::HACK_REGULAR)
+            .unwrap_or_else(|_| panic!("the bundled Hack font parses"));
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = r#"{"step":25,"loss":0.2,"lr":0.0001}
+{"step":50,"loss":0.1,"lr":0.0002}
+{"step":50,"validation_psnr":{"denoise":20.5,"derain":18.0},"mean_psnr":19.25}
+{"step":25,"loss":0.15,"lr":0.0001}
+{"step":75,"loss":NaN
+{"step":60,"skipped":"non-finite loss NaN"}
+"#;
+
+    #[test]
+    fn parse_keeps_last_value_per_step_and_skips_broken_lines() {
+        let curves = Curves::parse(LOG);
+        assert_eq!(curves.loss, BTreeMap::from([(25, 0.15), (50, 0.1)]));
+        assert_eq!(curves.validation["mean"], BTreeMap::from([(50, 19.25)]));
+        assert_eq!(curves.validation["denoise"], BTreeMap::from([(50, 20.5)]));
+        assert_eq!(curves.validation.len(), 3);
+        assert_eq!(curves.last_step(), 50);
+    }
+
+    #[test]
+    fn render_draws_curves_and_text_on_white() {
+        let image = Curves::parse(LOG).render("run").unwrap().to_rgb8();
+        assert_eq!(image.dimensions(), SIZE);
+        let dark = image.pixels().filter(|pixel| pixel.0.iter().all(|&value| value < 80)).count();
+        let blue = image.pixels().filter(|pixel| pixel.0[2] > 200 && pixel.0[0] < 60 && pixel.0[1] < 60).count();
+        let white = image.pixels().filter(|pixel| pixel.0 == [255, 255, 255]).count();
+        assert!(white > image.pixels().len() / 2, "background is white");
+        assert!(dark > 2_000, "axes, labels and the mean curve are drawn ({dark} dark pixels)");
+        assert!(blue > 50, "the loss curve is drawn ({blue} blue pixels)");
+    }
+
+    #[test]
+    fn render_handles_an_empty_log() {
+        let image = Curves::default().render("empty").unwrap();
+        assert_eq!((image.width, image.height), (SIZE.0 as usize, SIZE.1 as usize));
+    }
+
+    #[test]
+    fn padded_range_widens_and_defaults() {
+        assert_eq!(padded_range([2.0, 4.0].into_iter(), 1.0, 2.0), (1.0, 8.0));
+        assert_eq!(padded_range([20.0].into_iter(), 0.5, 0.5), (19.5, 20.5));
+        assert_eq!(padded_range(std::iter::empty(), 1.0, 2.0), (0.01, 1.0));
+    }
+}
