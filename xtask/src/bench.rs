@@ -211,17 +211,9 @@ fn print_result(median_ms: f64, pixels: f64, step: Option<StepTimes>) -> Result<
     let result = CaseResult {
         median_ms,
         megapixels_per_second: pixels / 1e6 / (median_ms / 1000.0),
-        peak_memory_mib: peak_memory_mib()?,
+        peak_memory_mib: ipt_eval::memory::peak_mib().context("no VmHWM in /proc/self/status")?,
         step,
     };
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
-}
-
-/// Peak resident set size of this process (Linux `VmHWM`).
-fn peak_memory_mib() -> Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").context("cannot read /proc/self/status")?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:")).context("no VmHWM in /proc/self/status")?;
-    let kib: f64 = line.split_whitespace().nth(1).context("malformed VmHWM")?.parse()?;
-    Ok(kib / 1024.0)
 }

@@ -4,6 +4,7 @@ mod bench;
 mod bench_modulation;
 mod bench_data;
 mod data;
+mod eval;
 mod parity;
 mod plot;
 mod presets;
@@ -30,6 +31,8 @@ enum Verb {
     BenchData(bench_data::Args),
     /// Train a model from a config in configs/ (checkpoints, resume, validation, export).
     Train(train::Args),
+    /// Evaluate weight files on a benchmark suite: results.json, a Markdown table, per-image CSV, grids.
+    Eval(eval::Args),
     /// Redraw the training curves (`curves.png`) of run folders from their metrics.
     Plot(plot::Args),
     /// Dataset statistics, the haze depth-proxy check and a contact sheet of every degradation.
@@ -52,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Verb::Data(args) => data::run(args),
         Verb::Train(args) => train::run(args),
         Verb::BenchData(args) => bench_data::run(args),
+        Verb::Eval(args) => eval::run(args),
         Verb::Plot(args) => plot::run(args),
         Verb::Parity => parity::run(),
         Verb::Presets => presets::run(),

@@ -16,9 +16,10 @@ use crate::random::{label, mix};
 use crate::spec::{file_name, list_images};
 use crate::Rgb;
 
-/// A public restoration benchmark.
+/// A public restoration benchmark; in config files by its lower-case name (`cbsd68`, `mcmaster`,
+/// `rain100l`, `gopro`, ...).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "lowercase")]
 pub enum Benchmark {
     /// Colour BSD68 (denoising; clean photos, noise added on loading).
     Cbsd68,

@@ -1,10 +1,11 @@
-//! Validation: mean PSNR (RGB, no border crop, outputs clamped to `[0, 1]`) per task on the
-//! fixed validation samples cut from the training folders.
+//! Validation: mean PSNR (RGB, float, no border crop, outputs clamped to `[0, 1]`, capped as
+//! `ipt_eval` caps it) per task on the fixed validation samples cut from the training folders.
 
 use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use ipt_data::Sample;
+use ipt_eval::metrics::psnr_from_mse;
 use ipt_model::{IptModel, Task};
 
 /// Samples per forward pass.
@@ -30,14 +31,9 @@ pub fn validation_psnr(model: &IptModel, samples: &[Sample], device: &Device) ->
                     .then(|| model.task_weights(&vec![task; chunk.len()], device).expect("validation tasks are the model's tasks"));
                 let output = model.forward(input, weights.as_ref()).clamp(0.0, 1.0);
                 let mse: Vec<f32> = (output - target).powi_scalar(2).reshape([chunk.len() as i32, -1]).mean_dim(1).to_data().try_to_vec::<f32>().expect("f32 read back");
-                total += mse.iter().map(|&error| psnr(f64::from(error))).sum::<f64>();
+                total += mse.iter().map(|&error| psnr_from_mse(f64::from(error))).sum::<f64>();
             }
             (task, total / samples.len() as f64)
         })
         .collect()
-}
-
-/// PSNR in dB of a mean squared error on `[0, 1]` signals, capped at 100 dB for identical images.
-pub fn psnr(mse: f64) -> f64 {
-    if mse <= 1e-10 { 100.0 } else { -10.0 * mse.log10() }
 }
