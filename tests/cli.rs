@@ -115,3 +115,31 @@ fn a_corrupt_weight_file_is_named() {
     let message = stderr(&result);
     assert!(message.contains("broken.safetensors") && message.lines().count() == 1, "{message}");
 }
+
+#[test]
+fn parse_shows_the_distribution_and_the_decision() {
+    let output = instruct_ipt(&["parse", "it was pouring when I took this"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(text.contains("derain") && text.contains("none") && text.contains("decision: restore with derain"), "{text}");
+}
+
+#[test]
+fn an_instruction_routes_the_restoration_and_an_off_topic_one_writes_nothing() {
+    let folder = tempfile::tempdir().unwrap();
+    let weights = tiny_weights(folder.path());
+    let input = folder.path().join("in.png");
+    colour_image(30, 20).save(&input).unwrap();
+    let output = folder.path().join("out.png");
+    let run = |instruction: &str| instruct_ipt(&["restore", path_str(&input), "-o", path_str(&output), "--weights", path_str(&weights), "--instruction", instruction]);
+
+    let refused = run("make the cat a dog");
+    assert!(refused.status.success(), "{}", stderr(&refused));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("left unchanged"));
+    assert!(!output.exists(), "an off-topic request writes nothing");
+
+    let restored = run("please get rid of the rain");
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert!(String::from_utf8_lossy(&restored.stdout).contains("derain"));
+    assert_eq!(read_image(&output).unwrap().width(), 30);
+}

@@ -67,3 +67,21 @@ fn a_modulated_model_restores_its_tasks_and_refuses_others() {
     let error = restorer.restore(&image, Some(Task::Dehaze)).unwrap_err().to_string();
     assert!(error.contains("dehaze"), "{error}");
 }
+
+#[test]
+fn a_soft_task_mix_of_zero_biases_is_the_backbone_and_a_single_task_is_the_merged_model() {
+    // Fresh task biases are zero: any mix of them leaves the backbone unchanged.
+    let device = Device::flex();
+    device.seed(4);
+    let config = Preset::Tiny.config();
+    let modulation = ModulationConfig::new(Task::ALL.to_vec());
+    let model = config.init_modulated(&modulation, &device);
+    let restorer = Restorer::from_model(model, WeightMetadata::new(config, Task::ALL.to_vec()), &device);
+    let image = smooth_image(70, 45);
+    let backbone = restorer.restore(&image, None).unwrap().to_rgb8();
+    let mixed = restorer.restore_mixed(&image, &[(Task::Denoise, 0.6), (Task::LowLight, 0.4)]).unwrap().to_rgb8();
+    let differing = backbone.as_raw().iter().zip(mixed.as_raw()).filter(|(a, b)| a.abs_diff(**b) > 1).count();
+    assert_eq!(differing, 0, "zero biases mixed must equal the backbone");
+    let single = restorer.restore_mixed(&image, &[(Task::Derain, 1.0)]).unwrap();
+    assert_eq!(single.to_rgb8(), restorer.restore(&image, Some(Task::Derain)).unwrap().to_rgb8());
+}

@@ -1,6 +1,7 @@
 //! `instruct-ipt`: restore photos from the command line.
 
 mod info;
+mod instruction;
 mod restore;
 
 use std::path::PathBuf;
@@ -9,7 +10,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use instruct_ipt::Task;
 use instruct_ipt::backend::{DeviceChoice, select_device};
-
 
 /// All-in-one image restoration: denoise, deblur, derain, dehaze, desnow, low-light.
 #[derive(Parser, Debug)]
@@ -23,6 +23,12 @@ struct Cli {
 enum Command {
     /// Restore an image, or every image in a folder.
     Restore(RestoreArgs),
+    /// Show how an instruction is understood: the probability of each task (and of "none") and
+    /// the decision taken.
+    Parse {
+        /// The instruction, e.g. "please get rid of the rain".
+        instruction: String,
+    },
     /// Print a weight file's metadata and parameter counts per layer group.
     Info {
         /// The weight file (.safetensors).
@@ -42,8 +48,12 @@ struct RestoreArgs {
     #[arg(long)]
     weights: Option<PathBuf>,
     /// The restoration to apply: denoise, deblur, derain, dehaze, desnow or low_light.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "instruction")]
     task: Option<Task>,
+    /// Say what is wrong in your own words ("it was pouring when I took this"); requests that
+    /// are not a restoration leave the image untouched and say why.
+    #[arg(long)]
+    instruction: Option<String>,
     /// Tile side in pixels for large images; 0 restores the whole image at once.
     #[arg(long, default_value_t = instruct_ipt::DEFAULT_TILE)]
     tile: usize,
@@ -57,6 +67,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Restore(args) => restore::run(args),
+        Command::Parse { instruction } => {
+            instruction::parse(&instruction);
+            Ok(())
+        }
         Command::Info { weights } => {
             select_device(DeviceChoice::Cpu).map_err(anyhow::Error::msg).and_then(|device| info::run(&weights, &device))
         }

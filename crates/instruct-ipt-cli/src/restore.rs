@@ -14,6 +14,13 @@ const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "tif", "tiff", "bmp",
 
 /// Restores `args.input` into `args.output`.
 pub fn run(args: RestoreArgs) -> Result<()> {
+    let tasks = match &args.instruction {
+        Some(instruction) => match crate::instruction::route(instruction) {
+            Some(tasks) => tasks,
+            None => return Ok(()),
+        },
+        None => args.task.map(|task| vec![(task, 1.0)]).unwrap_or_default(),
+    };
     let Some(weights) = &args.weights else {
         bail!("no trained default weights are shipped yet: pass --weights <file.safetensors> (random weights would only produce noise)");
     };
@@ -21,25 +28,26 @@ pub fn run(args: RestoreArgs) -> Result<()> {
     let tile = (args.tile > 0).then_some(args.tile);
     let restorer = Restorer::load(weights, &device)?.with_tile(tile);
     if args.input.is_dir() {
-        restore_folder(&restorer, &args.input, &args.output, args.task)
+        restore_folder(&restorer, &args.input, &args.output, &tasks)
     } else {
         let output = if args.output.is_dir() { args.output.join(file_name(&args.input)?) } else { args.output.clone() };
-        restore_file(&restorer, &args.input, &output, args.task)?;
+        restore_file(&restorer, &args.input, &output, &tasks)?;
         println!("restored {} -> {}", args.input.display(), output.display());
         Ok(())
     }
 }
 
-fn restore_file(restorer: &Restorer, input: &Path, output: &Path, task: Option<Task>) -> Result<()> {
+/// Restores one file with `tasks` (none: the general weights; two: a soft mix).
+fn restore_file(restorer: &Restorer, input: &Path, output: &Path, tasks: &[(Task, f32)]) -> Result<()> {
     let image = read_image(input)?;
-    let restored = restorer.restore(&image, task).with_context(|| format!("{}", input.display()))?;
+    let restored = restorer.restore_mixed(&image, tasks).with_context(|| format!("{}", input.display()))?;
     write_image(output, &restored)?;
     Ok(())
 }
 
 /// Restores every image of `input` into `output` (created if needed); a file that fails is
 /// reported and skipped, and the command fails at the end if any did.
-fn restore_folder(restorer: &Restorer, input: &Path, output: &Path, task: Option<Task>) -> Result<()> {
+fn restore_folder(restorer: &Restorer, input: &Path, output: &Path, tasks: &[(Task, f32)]) -> Result<()> {
     let files = images_in(input)?;
     if files.is_empty() {
         bail!("{}: no images found (looked for {})", input.display(), IMAGE_EXTENSIONS.join(", "));
@@ -53,7 +61,7 @@ fn restore_folder(restorer: &Restorer, input: &Path, output: &Path, task: Option
     let mut failures = 0;
     for file in &files {
         progress.set_message(file_name(file)?.to_string_lossy().into_owned());
-        if let Err(error) = restore_file(restorer, file, &output.join(file_name(file)?), task) {
+        if let Err(error) = restore_file(restorer, file, &output.join(file_name(file)?), tasks) {
             progress.suspend(|| eprintln!("error: {error:#}"));
             failures += 1;
         }

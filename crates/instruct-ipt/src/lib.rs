@@ -39,3 +39,4 @@ pub use ipt_model::{
 };
 pub use picture::{Planar, SampleFormat, read_image, write_image};
 pub use restorer::{DEFAULT_TILE, Restorer};
+pub use ipt_text::{Decision, Intent, Router, Routing};

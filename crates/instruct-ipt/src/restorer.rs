@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use image::DynamicImage;
-use ipt_model::{IptModel, Task, Tiling, WeightMetadata, load_weights, restore_tiled};
+use ipt_model::{IptModel, Task, TaskWeights, Tiling, WeightMetadata, load_weights, restore_tiled};
 
 use crate::{Error, Planar};
 
@@ -79,6 +79,30 @@ impl Restorer {
             None => restore(input),
         };
         Ok(output.into_data().try_into_vec().expect("the model outputs f32 samples"))
+    }
+
+    /// Restores `image` with a soft mix of tasks (weights summing to 1, e.g. a compound
+    /// instruction's), running the task biases on the fly. A single task, or weights without
+    /// task biases, fall back to [`Restorer::restore`] with the heaviest task.
+    pub fn restore_mixed(&self, image: &DynamicImage, weights: &[(Task, f32)]) -> Result<DynamicImage, Error> {
+        let heaviest = weights.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(task, _)| *task);
+        let modulation = self.model.modulation().filter(|_| weights.len() > 1);
+        let Some(modulation) = modulation else { return self.restore(image, heaviest) };
+        let mut row = vec![0f32; modulation.tasks.len()];
+        for (task, weight) in weights {
+            let index = modulation.index_of(*task).ok_or_else(|| Error::TaskNotTrained { task: *task, trained: self.metadata.tasks.clone() })?;
+            row[index] += weight;
+        }
+        let mut planar = Planar::from_image(image);
+        let input = Tensor::<4>::from_data(TensorData::new(std::mem::take(&mut planar.rgb), [1, 3, planar.height, planar.width]), &self.device);
+        let tasks = TaskWeights::new(Tensor::<2>::from_data(TensorData::new(row, [1, modulation.tasks.len()]), &self.device));
+        let restore = |tile: Tensor<4>| self.model.restore(tile, Some(&tasks));
+        let output = match self.tiling {
+            Some(tiling) => restore_tiled(input, tiling, restore),
+            None => restore(input),
+        };
+        planar.rgb = output.into_data().try_into_vec().expect("the model outputs f32 samples");
+        Ok(planar.to_image())
     }
 
     /// The plain network that restores `task`: the backbone with the task's bias merged in, the
