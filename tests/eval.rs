@@ -2,9 +2,10 @@
 //! the identity row is the floor, and checkpoints are scored or skipped per task.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::tensor::Device;
-use ipt_eval::{Candidate, EvalOptions, Suite, evaluate};
+use ipt_eval::{Candidate, EvalOptions, Instructions, Routing, Suite, evaluate};
 use ipt_model::{Preset, Task, WeightMetadata, save_weights};
 
 fn fixture(name: &str) -> PathBuf {
@@ -66,7 +67,9 @@ fn evaluation_writes_every_output_with_the_identity_floor_first() {
     let denoise_only = Candidate::load(&weights(dir.path(), vec![Task::Denoise]), &device, None).unwrap();
     let out = dir.path().join("out");
     let options = EvalOptions { sets_dir: dir.path().join("sets"), limit: None, progress: false, grids: Some(out.join("grids")) };
-    let report = evaluate(&suite, vec![all, denoise_only], &options).unwrap();
+    let instructions = Arc::new(Instructions::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets/instructions/heldout"), &device).unwrap());
+    let rows = vec![all.clone(), all.routed(Routing::Instruction(instructions)), all.routed(Routing::Blind), denoise_only];
+    let report = evaluate(&suite, rows, &options).unwrap();
     let files = report.write(&out).unwrap();
 
     let names: Vec<String> = files.iter().map(|file| file.file_name().unwrap().to_string_lossy().into_owned()).collect();
@@ -78,8 +81,14 @@ fn evaluation_writes_every_output_with_the_identity_floor_first() {
 
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let rows = json["checkpoints"].as_array().unwrap();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 5);
     assert_eq!(rows[0]["label"], "identity (input)");
+    let routings: Vec<&str> = rows.iter().map(|row| row["routing"].as_str().unwrap()).collect();
+    assert_eq!(routings, ["oracle", "oracle", "instruction", "blind", "oracle"]);
+    assert!(rows[2]["label"].as_str().unwrap().ends_with(" · instruction"));
+    // These weights have no task biases: the oracle, a routed instruction and the blind row
+    // all run the same network, so they score the same where the router picks a trained task.
+    assert_eq!(report.checkpoints[1].results[0].psnr, report.checkpoints[3].results[0].psnr);
     assert_eq!(json["benchmarks"][1]["protocol_label"], "Y, 8-bit, border 2");
     assert_eq!(json["benchmarks"][2]["images"], 2);
 
@@ -90,14 +99,14 @@ fn evaluation_writes_every_output_with_the_identity_floor_first() {
     assert!((18.0..24.0).contains(&noisy), "σ25 noise on an 8-bit image is ~20.2 dB, got {noisy}");
 
     // The denoise-only weights are scored on the noisy set and skipped elsewhere, with the reason.
-    let limited = &report.checkpoints[2].results;
+    let limited = &report.checkpoints[4].results;
     assert!(limited[0].psnr.is_some() && limited[0].seconds_per_megapixel.is_some());
     assert_eq!(limited[1].skipped.as_deref(), Some("not trained for derain"));
     assert!(limited[1].psnr.is_none());
 
     let csv = std::fs::read_to_string(out.join("per_image.csv")).unwrap();
-    // 3 benchmarks x 2 images for two rows, plus 2 images for the denoise-only row, plus header.
-    assert_eq!(csv.lines().count(), 1 + 6 + 6 + 2, "{csv}");
+    // 3 benchmarks x 2 images for four rows, plus 2 images for the denoise-only row, plus header.
+    assert_eq!(csv.lines().count(), 1 + 4 * 6 + 2, "{csv}");
     let markdown = std::fs::read_to_string(out.join("results.md")).unwrap();
     assert!(markdown.contains("| checkpoint | Noisy σ25 | Rain pairs | Haze |"), "{markdown}");
     assert!(markdown.contains("not trained for derain"));

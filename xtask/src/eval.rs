@@ -1,10 +1,11 @@
 //! `cargo xtask eval --weights a.safetensors [--weights b ...] [--suite configs/eval/default.toml]`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use instruct_ipt::backend::{DeviceChoice, select_device};
-use ipt_eval::{Candidate, EvalOptions, Suite, evaluate};
+use ipt_eval::{Candidate, EvalOptions, Instructions, Routing, Suite, evaluate};
 
 /// Options of `cargo xtask eval`.
 #[derive(clap::Args, Debug)]
@@ -27,6 +28,13 @@ pub struct Args {
     /// Device: cpu, or a GPU backend compiled in (wgpu / cuda).
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
+    /// Task routings, one row each per weight file: oracle (task given), instruction (a held-out
+    /// instruction through the text router), blind (no task).
+    #[arg(long, value_delimiter = ',', default_value = "oracle")]
+    routing: Vec<String>,
+    /// Instructions for the `instruction` routing (the held-out split: never trained on).
+    #[arg(long, default_value = "datasets/instructions/heldout")]
+    instructions: PathBuf,
     /// Tile side for restoring (0 = whole images).
     #[arg(long, default_value_t = instruct_ipt::DEFAULT_TILE)]
     tile: usize,
@@ -37,7 +45,17 @@ pub fn run(args: Args) -> Result<()> {
     let suite = Suite::load(&args.suite)?;
     let device = select_device(args.device).map_err(anyhow::Error::msg)?;
     let tile = (args.tile > 0).then_some(args.tile);
-    let candidates = args.weights.iter().map(|path| Candidate::load(path, &device, tile)).collect::<Result<Vec<_>, _>>()?;
+    let loaded = args.weights.iter().map(|path| Candidate::load(path, &device, tile)).collect::<Result<Vec<_>, _>>()?;
+    let mut routings = Vec::new();
+    for name in &args.routing {
+        routings.push(match name.as_str() {
+            "oracle" => Routing::Oracle,
+            "blind" => Routing::Blind,
+            "instruction" => Routing::Instruction(Arc::new(Instructions::load(&args.instructions, &device)?)),
+            other => bail!("unknown routing '{other}' (expected oracle, instruction or blind)"),
+        });
+    }
+    let candidates: Vec<Candidate> = loaded.iter().flat_map(|candidate| routings.iter().map(|routing| candidate.routed(routing.clone()))).collect();
     let out = args.out.unwrap_or_else(|| PathBuf::from("out/eval").join(&suite.name));
     let options = EvalOptions { sets_dir: args.sets, limit: args.limit, progress: true, grids: Some(out.join("grids")) };
     let report = evaluate(&suite, candidates, &options)?;

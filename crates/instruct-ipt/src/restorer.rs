@@ -72,37 +72,42 @@ impl Restorer {
     /// Restores `[3, height, width]` planar RGB samples in `[0, 1]` for `task`.
     pub fn restore_planar(&self, rgb: Vec<f32>, height: usize, width: usize, task: Option<Task>) -> Result<Vec<f32>, Error> {
         let model = self.model_for(task)?;
+        Ok(self.run(rgb, height, width, &model, None))
+    }
+
+    /// Runs `model` (whole or in tiles) on planar samples.
+    fn run(&self, rgb: Vec<f32>, height: usize, width: usize, model: &IptModel, tasks: Option<&TaskWeights>) -> Vec<f32> {
         let input = Tensor::<4>::from_data(TensorData::new(rgb, [1, 3, height, width]), &self.device);
-        let restore = |tile: Tensor<4>| model.restore(tile, None);
+        let restore = |tile: Tensor<4>| model.restore(tile, tasks);
         let output = match self.tiling {
             Some(tiling) => restore_tiled(input, tiling, restore),
             None => restore(input),
         };
-        Ok(output.into_data().try_into_vec().expect("the model outputs f32 samples"))
+        output.into_data().try_into_vec().expect("the model outputs f32 samples")
     }
 
     /// Restores `image` with a soft mix of tasks (weights summing to 1, e.g. a compound
     /// instruction's), running the task biases on the fly. A single task, or weights without
     /// task biases, fall back to [`Restorer::restore`] with the heaviest task.
     pub fn restore_mixed(&self, image: &DynamicImage, weights: &[(Task, f32)]) -> Result<DynamicImage, Error> {
+        let mut planar = Planar::from_image(image);
+        planar.rgb = self.restore_planar_mixed(std::mem::take(&mut planar.rgb), planar.height, planar.width, weights)?;
+        Ok(planar.to_image())
+    }
+
+    /// [`Restorer::restore_mixed`] on `[3, height, width]` planar RGB samples in `[0, 1]`.
+    pub fn restore_planar_mixed(&self, rgb: Vec<f32>, height: usize, width: usize, weights: &[(Task, f32)]) -> Result<Vec<f32>, Error> {
         let heaviest = weights.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(task, _)| *task);
-        let modulation = self.model.modulation().filter(|_| weights.len() > 1);
-        let Some(modulation) = modulation else { return self.restore(image, heaviest) };
+        let Some(modulation) = self.model.modulation().filter(|_| weights.len() > 1) else {
+            return self.restore_planar(rgb, height, width, heaviest);
+        };
         let mut row = vec![0f32; modulation.tasks.len()];
         for (task, weight) in weights {
             let index = modulation.index_of(*task).ok_or_else(|| Error::TaskNotTrained { task: *task, trained: self.metadata.tasks.clone() })?;
             row[index] += weight;
         }
-        let mut planar = Planar::from_image(image);
-        let input = Tensor::<4>::from_data(TensorData::new(std::mem::take(&mut planar.rgb), [1, 3, planar.height, planar.width]), &self.device);
         let tasks = TaskWeights::new(Tensor::<2>::from_data(TensorData::new(row, [1, modulation.tasks.len()]), &self.device));
-        let restore = |tile: Tensor<4>| self.model.restore(tile, Some(&tasks));
-        let output = match self.tiling {
-            Some(tiling) => restore_tiled(input, tiling, restore),
-            None => restore(input),
-        };
-        planar.rgb = output.into_data().try_into_vec().expect("the model outputs f32 samples");
-        Ok(planar.to_image())
+        Ok(self.run(rgb, height, width, &self.model, Some(&tasks)))
     }
 
     /// The plain network that restores `task`: the backbone with the task's bias merged in, the

@@ -8,11 +8,13 @@ pub mod grid;
 pub mod memory;
 pub mod metrics;
 pub mod report;
+pub mod routing;
 pub mod runner;
 pub mod suite;
 
 pub use metrics::{Channels, Protocol, Score};
 pub use report::Report;
+pub use routing::{Instructions, Routing};
 pub use runner::{Candidate, EvalOptions, evaluate};
 pub use suite::{BenchmarkEntry, Source, Suite};
 

@@ -11,13 +11,14 @@ use serde::Serialize;
 use crate::metrics::{PSNR_CAP_DB, Protocol};
 use crate::{EvalError, io_error};
 
+/// What the routings of the rows mean.
+const ROUTINGS: &str = "Routing: rows without a suffix get the benchmark's task (oracle); `· instruction` rows read a held-out instruction for it through the text router (a refused request leaves the image unchanged); `· blind` rows get no task (shared weights only).";
+
 /// Everything one evaluation measured.
 #[derive(Serialize, Clone, Debug)]
 pub struct Report {
     /// The suite's name.
     pub suite: String,
-    /// How the task reached the model.
-    pub routing: String,
     /// The columns, in order.
     pub benchmarks: Vec<BenchmarkSummary>,
     /// The rows: the identity floor first, then each checkpoint.
@@ -51,6 +52,8 @@ pub struct CheckpointRow {
     pub label: String,
     /// The weight file, if any.
     pub weights: Option<PathBuf>,
+    /// How the task reached the model: oracle, instruction or blind.
+    pub routing: String,
     /// One result per benchmark, in column order.
     pub results: Vec<BenchmarkResult>,
 }
@@ -112,7 +115,7 @@ impl Report {
 
     /// The Markdown report: PSNR / SSIM table, protocol per column, speed and memory table.
     pub fn markdown(&self) -> String {
-        let mut text = format!("# Evaluation: {}\n\nRouting: {}. Cells are mean PSNR (dB) / SSIM; identical images score {PSNR_CAP_DB} dB.\n\n", self.suite, self.routing);
+        let mut text = format!("# Evaluation: {}\n\n{ROUTINGS}\n\nCells are mean PSNR (dB) / SSIM; identical images score {PSNR_CAP_DB} dB.\n\n", self.suite);
         let cell = |result: &BenchmarkResult| match (result.psnr, result.ssim) {
             (Some(psnr), Some(ssim)) => format!("{psnr:.2} / {ssim:.4}"),
             _ => "—".into(),

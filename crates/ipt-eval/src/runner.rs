@@ -1,6 +1,7 @@
 //! Runs every checkpoint (and the identity floor) over every benchmark of a suite.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::tensor::Device;
@@ -12,6 +13,7 @@ use ipt_model::Task;
 use crate::grid::{CROP, center_crop, compose};
 use crate::memory::{peak_mib, reset_peak};
 use crate::metrics::score;
+use crate::routing::Routing;
 use crate::report::{BenchmarkResult, BenchmarkSummary, CheckpointRow, ImageScore, Report};
 use crate::suite::{Opener, Suite};
 use crate::{EvalError, io_error};
@@ -19,21 +21,23 @@ use crate::{EvalError, io_error};
 /// Label of the row that scores the degraded input itself.
 pub const IDENTITY: &str = "identity (input)";
 
-/// One row of the results: a loaded checkpoint, or the identity floor.
+/// One row of the results: a loaded checkpoint with a task routing, or the identity floor.
+#[derive(Clone)]
 pub struct Candidate {
     label: String,
     weights: Option<PathBuf>,
-    restorer: Option<Restorer>,
+    restorer: Option<Arc<Restorer>>,
+    routing: Routing,
 }
 
 impl Candidate {
     /// The degraded input, unchanged: the floor every checkpoint must beat.
     pub fn identity() -> Self {
-        Self { label: IDENTITY.into(), weights: None, restorer: None }
+        Self { label: IDENTITY.into(), weights: None, restorer: None, routing: Routing::Oracle }
     }
 
     /// Loads the weight file at `path` onto `device`, restoring in tiles of `tile` pixels
-    /// (`None`: whole images).
+    /// (`None`: whole images), with the oracle routing.
     pub fn load(path: &Path, device: &Device, tile: Option<usize>) -> Result<Self, EvalError> {
         let label = path.display().to_string();
         let restorer = Restorer::load(path, device).map_err(|source| EvalError::Restore { checkpoint: label.clone(), source })?;
@@ -42,7 +46,15 @@ impl Candidate {
 
     /// Wraps a restorer already in memory (a model just trained, a test's model).
     pub fn from_restorer(label: String, weights: Option<PathBuf>, restorer: Restorer) -> Self {
-        Self { label, weights, restorer: Some(restorer) }
+        Self { label, weights, restorer: Some(Arc::new(restorer)), routing: Routing::Oracle }
+    }
+
+    /// The same checkpoint with another routing (sharing the loaded model); the label names
+    /// the routing unless it is the oracle.
+    pub fn routed(&self, routing: Routing) -> Self {
+        let base = self.weights.as_ref().map_or_else(|| self.label.clone(), |path| path.display().to_string());
+        let label = if matches!(routing, Routing::Oracle) { base } else { format!("{base} · {routing}") };
+        Self { label, weights: self.weights.clone(), restorer: self.restorer.clone(), routing }
     }
 
     /// The row's label.
@@ -50,12 +62,25 @@ impl Candidate {
         &self.label
     }
 
-    /// Restores `input` for `task` (the oracle routing); `Ok(None)` when the weights were not
-    /// trained for it.
-    fn restore(&self, input: &Rgb, task: Task) -> Result<Option<Rgb>, EvalError> {
+    /// Restores image `index` of a `task` benchmark under the row's routing; `Ok(None)` when
+    /// the oracle routing asks for a task the weights were not trained for.
+    fn restore(&self, input: &Rgb, task: Task, index: usize) -> Result<Option<Rgb>, EvalError> {
         let Some(restorer) = &self.restorer else { return Ok(Some(input.clone())) };
-        match restorer.restore_planar(input.data.clone(), input.height, input.width, Some(task)) {
-            Ok(data) => Ok(Some(Rgb { width: input.width, height: input.height, data })),
+        let (rgb, height, width) = (input.data.clone(), input.height, input.width);
+        let result = match &self.routing {
+            Routing::Oracle => restorer.restore_planar(rgb, height, width, Some(task)),
+            Routing::Blind => restorer.restore_planar(rgb, height, width, None),
+            Routing::Instruction(instructions) => match instructions.weights(task, index) {
+                Some(weights) => match restorer.restore_planar_mixed(rgb, height, width, &weights) {
+                    // The router chose a task these weights lack: the image stays as it is.
+                    Err(instruct_ipt::Error::TaskNotTrained { .. }) => return Ok(Some(input.clone())),
+                    other => other,
+                },
+                None => return Ok(Some(input.clone())),
+            },
+        };
+        match result {
+            Ok(data) => Ok(Some(Rgb { width, height, data })),
             Err(instruct_ipt::Error::TaskNotTrained { .. }) => Ok(None),
             Err(source) => Err(EvalError::Restore { checkpoint: self.label.clone(), source }),
         }
@@ -75,12 +100,15 @@ pub struct EvalOptions {
     pub grids: Option<PathBuf>,
 }
 
-/// Evaluates the identity row and `candidates` on every benchmark of `suite`, with the
-/// benchmark's task given to the model (oracle routing).
+/// Evaluates the identity row and `candidates` (each with its routing) on every benchmark of
+/// `suite`.
 pub fn evaluate(suite: &Suite, candidates: Vec<Candidate>, options: &EvalOptions) -> Result<Report, EvalError> {
     let candidates: Vec<Candidate> = std::iter::once(Candidate::identity()).chain(candidates).collect();
     let mut rows: Vec<CheckpointRow> =
-        candidates.iter().map(|candidate| CheckpointRow { label: candidate.label.clone(), weights: candidate.weights.clone(), results: Vec::new() }).collect();
+        candidates
+            .iter()
+            .map(|candidate| CheckpointRow { label: candidate.label.clone(), weights: candidate.weights.clone(), routing: candidate.routing.to_string(), results: Vec::new() })
+            .collect();
     let mut benchmarks = Vec::new();
     let mut images = Vec::new();
     let mut opener = Opener::new(suite, &options.sets_dir);
@@ -96,7 +124,7 @@ pub fn evaluate(suite: &Suite, candidates: Vec<Candidate>, options: &EvalOptions
             for index in 0..count {
                 let image = set.load(index)?;
                 let started = Instant::now();
-                let Some(output) = candidate.restore(&image.input, task)? else {
+                let Some(output) = candidate.restore(&image.input, task, index)? else {
                     skipped = Some(format!("not trained for {task}"));
                     break;
                 };
@@ -143,7 +171,7 @@ pub fn evaluate(suite: &Suite, candidates: Vec<Candidate>, options: &EvalOptions
             source: entry.describe(),
         });
     }
-    Ok(Report { suite: suite.name.clone(), routing: "oracle: the benchmark's task is given to the model".into(), benchmarks, checkpoints: rows, images })
+    Ok(Report { suite: suite.name.clone(), benchmarks, checkpoints: rows, images })
 }
 
 /// Adds one image's crops to the grid: the identity pass starts the row with the input and
