@@ -143,3 +143,12 @@ fn an_instruction_routes_the_restoration_and_an_off_topic_one_writes_nothing() {
     assert!(String::from_utf8_lossy(&restored.stdout).contains("derain"));
     assert_eq!(read_image(&output).unwrap().width(), 30);
 }
+
+#[test]
+fn a_missing_minilm_encoder_names_the_fix() {
+    let output = instruct_ipt(&["parse", "remove the rain", "--text-encoder", "minilm", "--minilm-dir", "no/such/folder"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("no/such/folder/model.safetensors") && stderr(&output).contains("cargo xtask fetch-minilm"), "{}", stderr(&output));
+    let unknown = instruct_ipt(&["parse", "remove the rain", "--text-encoder", "bert"]);
+    assert!(stderr(&unknown).contains("unknown text encoder 'bert'"), "{}", stderr(&unknown));
+}

@@ -1,13 +1,14 @@
-//! `cargo xtask train-router` (fits the default router head on the training corpus and writes
-//! it into the text crate's assets) and `cargo xtask eval-text` (scores routers on the held-out
+//! `cargo xtask train-router` (fits a router head on the training corpus: the default one into
+//! the text crate's assets, the MiniLM one beside MiniLM's weights) and `cargo xtask eval-text` (scores routers on the held-out
 //! corpus: accuracy, confusion matrix, `none` rejection at 95% in-domain acceptance).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use ipt_text::corpus::load;
+use ipt_text::router::MINILM_HEAD;
 use ipt_text::{Fitting, MiniLm, Router, SentenceEncoder, assess, fit_router};
 
 use crate::parity::workspace_root;
@@ -18,9 +19,13 @@ pub struct TrainArgs {
     /// The training split.
     #[arg(long, default_value = "datasets/instructions/train")]
     corpus: PathBuf,
-    /// Where the head goes.
-    #[arg(long, default_value = "crates/ipt-text/assets/router-static.safetensors")]
-    out: PathBuf,
+    /// The encoder: `static` (the default router, written into ipt-text's assets) or `minilm`
+    /// (written beside MiniLM's weights, for `--text-encoder minilm`).
+    #[arg(long, default_value = "static")]
+    encoder: String,
+    /// MiniLM's weights folder (`cargo xtask fetch-minilm`), for `--encoder minilm`.
+    #[arg(long, default_value = "models/minilm")]
+    minilm: PathBuf,
 }
 
 /// Options of `cargo xtask eval-text`.
@@ -32,24 +37,29 @@ pub struct EvalArgs {
     /// The training split (to fit the MiniLM router, when its weights are there).
     #[arg(long, default_value = "datasets/instructions/train")]
     corpus: PathBuf,
-    /// MiniLM's weights (`cargo xtask fetch-minilm`); skipped when absent.
-    #[arg(long, default_value = "models/minilm/model.safetensors")]
+    /// MiniLM's weights folder (`cargo xtask fetch-minilm`); skipped when absent.
+    #[arg(long, default_value = "models/minilm")]
     minilm: PathBuf,
 }
 
-/// Fits the static-encoder router and writes its head.
+/// Fits a router on the training split and writes its head.
 pub fn train(args: TrainArgs) -> Result<()> {
     let root = workspace_root();
     let device = Device::flex();
     let examples = load(&root.join(&args.corpus))?;
+    let (encoder, out) = match args.encoder.as_str() {
+        "static" => (SentenceEncoder::bundled(), PathBuf::from("crates/ipt-text/assets/router-static.safetensors")),
+        "minilm" => (SentenceEncoder::MiniLm(Box::new(MiniLm::load(&root.join(&args.minilm).join("model.safetensors"), &device)?)), args.minilm.join(MINILM_HEAD)),
+        other => bail!("unknown encoder '{other}' (expected static or minilm)"),
+    };
     let started = Instant::now();
-    let router = fit_router(SentenceEncoder::bundled(), &examples, &Fitting::default(), &device);
+    let router = fit_router(encoder, &examples, &Fitting::default(), &device);
     println!("fitted on {} sentences in {:.1} s; threshold {:.3}", examples.len(), started.elapsed().as_secs_f64(), router.threshold);
     let provenance = format!("cargo xtask train-router on {} ({} sentences)", args.corpus.display(), examples.len());
     let bytes = router.to_bytes(&provenance).map_err(anyhow::Error::msg)?;
-    let out = root.join(&args.out);
-    ipt_model::write_atomically(&out, &bytes).with_context(|| out.display().to_string())?;
-    println!("wrote {} ({} KB)", args.out.display(), bytes.len() / 1024);
+    let path = root.join(&out);
+    ipt_model::write_atomically(&path, &bytes).with_context(|| path.display().to_string())?;
+    println!("wrote {} ({} KB)", out.display(), bytes.len() / 1024);
     Ok(())
 }
 
@@ -61,7 +71,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let examples = load(&root.join(&args.split))?;
     println!("{} held-out sentences from {}\n", examples.len(), args.split.display());
     report(&Router::bundled(&device), &examples);
-    let minilm = root.join(&args.minilm);
+    let minilm = root.join(&args.minilm).join("model.safetensors");
     if minilm.is_file() {
         let model = MiniLm::load(&minilm, &device)?;
         let started = Instant::now();

@@ -28,6 +28,8 @@ enum Command {
     Parse {
         /// The instruction, e.g. "please get rid of the rain".
         instruction: String,
+        #[command(flatten)]
+        encoder: instruction::EncoderArgs,
     },
     /// Print a weight file's metadata and parameter counts per layer group.
     Info {
@@ -54,6 +56,8 @@ struct RestoreArgs {
     /// are not a restoration leave the image untouched and say why.
     #[arg(long)]
     instruction: Option<String>,
+    #[command(flatten)]
+    encoder: instruction::EncoderArgs,
     /// Tile side in pixels for large images; 0 restores the whole image at once.
     #[arg(long, default_value_t = instruct_ipt::DEFAULT_TILE)]
     tile: usize,
@@ -67,10 +71,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Restore(args) => restore::run(args),
-        Command::Parse { instruction } => {
-            instruction::parse(&instruction);
-            Ok(())
-        }
+        Command::Parse { instruction, encoder } => encoder.router().map(|router| instruction::parse(&router, &instruction)),
         Command::Info { weights } => {
             select_device(DeviceChoice::Cpu).map_err(anyhow::Error::msg).and_then(|device| info::run(&weights, &device))
         }

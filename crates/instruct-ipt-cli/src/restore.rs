@@ -15,7 +15,7 @@ const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "tif", "tiff", "bmp",
 /// Restores `args.input` into `args.output`.
 pub fn run(args: RestoreArgs) -> Result<()> {
     let tasks = match &args.instruction {
-        Some(instruction) => match crate::instruction::route(instruction) {
+        Some(instruction) => match crate::instruction::route(&args.encoder.router()?, instruction) {
             Some(tasks) => tasks,
             None => return Ok(()),
         },

@@ -3,6 +3,7 @@
 //! requests split between their two tasks.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use burn::tensor::Device;
 use burn_store::{ModuleSnapshot, SafetensorsStore};
@@ -12,9 +13,13 @@ use safetensors::SafeTensors;
 use crate::encoder::SentenceEncoder;
 use crate::head::RouterHead;
 use crate::intent::Intent;
+use crate::minilm::MiniLm;
 use crate::tokenizer::WordPiece;
 
 const BUNDLED_HEAD: &[u8] = include_bytes!("../assets/router-static.safetensors");
+
+/// File name of the MiniLM router's head beside MiniLM's weights.
+pub const MINILM_HEAD: &str = "router-minilm.safetensors";
 
 /// A second task is mixed in when its probability reaches this share of the first's.
 pub const SECOND_TASK_SHARE: f32 = 0.5;
@@ -76,6 +81,15 @@ impl Router {
     /// The default router: the compiled-in static encoder and its trained head.
     pub fn bundled(device: &Device) -> Self {
         Self::load(SentenceEncoder::bundled(), BUNDLED_HEAD, device).expect("the bundled router head loads")
+    }
+
+    /// The MiniLM router: `model.safetensors` (`cargo xtask fetch-minilm`) and
+    /// `router-minilm.safetensors` (`cargo xtask train-router --encoder minilm`) in `dir`.
+    pub fn minilm(dir: &Path, device: &Device) -> Result<Self, String> {
+        let model = MiniLm::load(&dir.join("model.safetensors"), device).map_err(|error| error.to_string())?;
+        let head_path = dir.join(MINILM_HEAD);
+        let head = std::fs::read(&head_path).map_err(|error| format!("{}: {error} (train it with `cargo xtask train-router --encoder minilm`)", head_path.display()))?;
+        Self::load(SentenceEncoder::MiniLm(Box::new(model)), &head, device).map_err(|error| format!("{}: {error}", head_path.display()))
     }
 
     /// A router from an encoder and a head file written by [`Router::to_bytes`] for that encoder.
