@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use ipt_text::corpus::load;
 use ipt_text::router::MINILM_HEAD;
+use ipt_text::head::HeadTraining;
 use ipt_text::{Fitting, MiniLm, Router, SentenceEncoder, assess, fit_router};
 
 use crate::parity::workspace_root;
@@ -26,6 +27,21 @@ pub struct TrainArgs {
     /// MiniLM's weights folder (`cargo xtask fetch-minilm`), for `--encoder minilm`.
     #[arg(long, default_value = "models/minilm")]
     minilm: PathBuf,
+    /// Hidden units of the head.
+    #[arg(long, default_value_t = HeadTraining::default().hidden)]
+    hidden: usize,
+    /// Training epochs.
+    #[arg(long, default_value_t = HeadTraining::default().epochs)]
+    epochs: usize,
+    /// Dropout.
+    #[arg(long, default_value_t = HeadTraining::default().dropout)]
+    dropout: f64,
+    /// Typo-ridden copies per sentence.
+    #[arg(long, default_value_t = Fitting::default().typo_copies)]
+    typo_copies: usize,
+    /// Write nothing: only print the cross-validation figures (for choosing settings).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Options of `cargo xtask eval-text`.
@@ -37,7 +53,8 @@ pub struct EvalArgs {
     /// The training split (to fit the MiniLM router, when its weights are there).
     #[arg(long, default_value = "datasets/instructions/train")]
     corpus: PathBuf,
-    /// MiniLM's weights folder (`cargo xtask fetch-minilm`); skipped when absent.
+    /// MiniLM's weights folder (`cargo xtask fetch-minilm`; its stored router head is used when
+    /// present, else one is fitted on the training split); skipped when absent.
     #[arg(long, default_value = "models/minilm")]
     minilm: PathBuf,
 }
@@ -52,10 +69,34 @@ pub fn train(args: TrainArgs) -> Result<()> {
         "minilm" => (SentenceEncoder::MiniLm(Box::new(MiniLm::load(&root.join(&args.minilm).join("model.safetensors"), &device)?)), args.minilm.join(MINILM_HEAD)),
         other => bail!("unknown encoder '{other}' (expected static or minilm)"),
     };
+    let fitting = Fitting {
+        head: HeadTraining { hidden: args.hidden, epochs: args.epochs, dropout: args.dropout, ..HeadTraining::default() },
+        typo_copies: args.typo_copies,
+        ..Fitting::default()
+    };
     let started = Instant::now();
-    let router = fit_router(encoder, &examples, &Fitting::default(), &device);
-    println!("fitted on {} sentences in {:.1} s; threshold {:.3}", examples.len(), started.elapsed().as_secs_f64(), router.threshold);
-    let provenance = format!("cargo xtask train-router on {} ({} sentences)", args.corpus.display(), examples.len());
+    let (router, validation) = fit_router(encoder, &examples, &fitting, &device);
+    println!(
+        "fitted on {} sentences in {:.1} s; 5-fold cross-validation on the training split: accuracy {:.1}%, none rejected {:.1}% at threshold {:.3}",
+        examples.len(),
+        started.elapsed().as_secs_f64(),
+        100.0 * validation.accuracy,
+        100.0 * validation.none_rejection,
+        validation.threshold
+    );
+    if args.dry_run {
+        return Ok(());
+    }
+    let provenance = format!(
+        "cargo xtask train-router --encoder {} --hidden {} --epochs {} --dropout {} --typo-copies {} on {} ({} sentences)",
+        args.encoder,
+        args.hidden,
+        args.epochs,
+        args.dropout,
+        args.typo_copies,
+        args.corpus.display(),
+        examples.len()
+    );
     let bytes = router.to_bytes(&provenance).map_err(anyhow::Error::msg)?;
     let path = root.join(&out);
     ipt_model::write_atomically(&path, &bytes).with_context(|| path.display().to_string())?;
@@ -71,15 +112,17 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let examples = load(&root.join(&args.split))?;
     println!("{} held-out sentences from {}\n", examples.len(), args.split.display());
     report(&Router::bundled(&device), &examples);
-    let minilm = root.join(&args.minilm).join("model.safetensors");
-    if minilm.is_file() {
-        let model = MiniLm::load(&minilm, &device)?;
+    let minilm = root.join(&args.minilm);
+    if minilm.join(MINILM_HEAD).is_file() {
+        report(&Router::minilm(&minilm, &device).map_err(anyhow::Error::msg)?, &examples);
+    } else if minilm.join("model.safetensors").is_file() {
+        let model = MiniLm::load(&minilm.join("model.safetensors"), &device)?;
         let started = Instant::now();
-        let router = fit_router(SentenceEncoder::MiniLm(Box::new(model)), &load(&root.join(&args.corpus))?, &Fitting::default(), &device);
-        println!("(MiniLM router fitted on {} in {:.0} s)\n", args.corpus.display(), started.elapsed().as_secs_f64());
+        let (router, _) = fit_router(SentenceEncoder::MiniLm(Box::new(model)), &load(&root.join(&args.corpus))?, &Fitting::default(), &device);
+        println!("(MiniLM router fitted on {} in {:.0} s; `cargo xtask train-router --encoder minilm` stores it)\n", args.corpus.display(), started.elapsed().as_secs_f64());
         report(&router, &examples);
     } else {
-        println!("{} is missing: `cargo xtask fetch-minilm` to score the MiniLM encoder too", args.minilm.display());
+        println!("{} has no MiniLM: `cargo xtask fetch-minilm` to score the MiniLM encoder too", args.minilm.display());
     }
     Ok(())
 }

@@ -32,8 +32,9 @@ impl Default for Fitting {
 }
 
 /// Fits a router on `examples`: the threshold accepts `acceptance` of the in-domain sentences
-/// in `folds`-fold cross-validation, then the head is trained on every example.
-pub fn fit_router(encoder: SentenceEncoder, examples: &[Example], fitting: &Fitting, device: &Device) -> Router {
+/// in `folds`-fold cross-validation, then the head is trained on every example. Returns the
+/// cross-validation figures too.
+pub fn fit_router(encoder: SentenceEncoder, examples: &[Example], fitting: &Fitting, device: &Device) -> (Router, CrossValidation) {
     let tokenizer = WordPiece::minilm();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(fitting.head.seed);
     let mut owner = Vec::new();
@@ -49,17 +50,46 @@ pub fn fit_router(encoder: SentenceEncoder, examples: &[Example], fitting: &Fitt
     let targets: Vec<[f32; 7]> = owner.iter().map(|&index| examples[index].label.target()).collect();
 
     let fold_of = |index: usize| index % fitting.folds;
-    let mut scores = Vec::new();
+    let (mut in_domain, mut none) = (Vec::new(), Vec::new());
+    let (mut correct, mut singles) = (0usize, 0usize);
     for fold in 0..fitting.folds {
         let train: Vec<usize> = (0..owner.len()).filter(|&row| fold_of(owner[row]) != fold).collect();
         let head = train_head(&pick(&features, &train), &pick(&targets, &train), &fitting.head, device);
-        let held: Vec<usize> = (0..examples.len()).filter(|&index| fold_of(index) == fold && examples[index].label != Label::Single(Intent::None)).collect();
+        let held: Vec<usize> = (0..examples.len()).filter(|&index| fold_of(index) == fold).collect();
         let held_features: Vec<Vec<f32>> = held.iter().map(|&index| features[index * (fitting.typo_copies + 1)].clone()).collect();
-        scores.extend(head.probabilities(&held_features, device).iter().map(|probabilities| 1.0 - probabilities[Intent::None.index()]));
+        for (&index, probabilities) in held.iter().zip(head.probabilities(&held_features, device)) {
+            let restoration = 1.0 - probabilities[Intent::None.index()];
+            match examples[index].label {
+                Label::Single(Intent::None) => none.push(restoration),
+                _ => in_domain.push(restoration),
+            }
+            if let Label::Single(intent) = examples[index].label {
+                let best = (0..7).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b])).expect("seven intents");
+                correct += usize::from(best == intent.index());
+                singles += 1;
+            }
+        }
     }
-    let threshold = quantile(&mut scores, 1.0 - fitting.acceptance);
+    let threshold = quantile(&mut in_domain, 1.0 - fitting.acceptance);
+    let validation = CrossValidation {
+        accuracy: correct as f32 / singles.max(1) as f32,
+        none_rejection: none.iter().filter(|&&score| score < threshold).count() as f32 / none.len().max(1) as f32,
+        threshold,
+    };
     let head = train_head(&features, &targets, &fitting.head, device);
-    Router::new(encoder, head, threshold, device)
+    (Router::new(encoder, head, threshold, device), validation)
+}
+
+/// What cross-validation on the training split measured while fitting (the only figures
+/// settings may be chosen on).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CrossValidation {
+    /// Accuracy on single-intent sentences of the held-back folds.
+    pub accuracy: f32,
+    /// Share of held-back `none` sentences below the threshold.
+    pub none_rejection: f32,
+    /// The threshold accepting `acceptance` of held-back restoration requests.
+    pub threshold: f32,
 }
 
 fn pick<T: Clone>(values: &[T], rows: &[usize]) -> Vec<T> {
