@@ -127,3 +127,14 @@ fn a_limit_scores_the_first_images_only_and_bad_suites_name_the_key() {
     let message = Suite::load(&bad).unwrap_err().to_string();
     assert!(message.contains("bad.toml") && message.contains("colour"), "{message}");
 }
+
+#[test]
+fn a_missing_or_broken_weight_file_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.safetensors");
+    std::fs::write(&broken, b"not a weight file").unwrap();
+    for path in [dir.path().join("missing.safetensors"), broken] {
+        let message = Candidate::load(&path, &Device::flex(), None).err().expect("refused").to_string();
+        assert_eq!(message.matches(path.to_str().unwrap()).count(), 1, "{message}");
+    }
+}

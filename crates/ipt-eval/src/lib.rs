@@ -52,7 +52,10 @@ pub enum EvalError {
         /// Why.
         source: metrics::MetricError,
     },
-    /// A checkpoint failed to load or to restore.
+    /// A weight file could not be loaded (the message names it).
+    #[error(transparent)]
+    Load(instruct_ipt::Error),
+    /// A checkpoint failed to restore.
     #[error("{checkpoint}: {source}")]
     Restore {
         /// The checkpoint's label (its weight file).

@@ -39,9 +39,8 @@ impl Candidate {
     /// Loads the weight file at `path` onto `device`, restoring in tiles of `tile` pixels
     /// (`None`: whole images), with the oracle routing.
     pub fn load(path: &Path, device: &Device, tile: Option<usize>) -> Result<Self, EvalError> {
-        let label = path.display().to_string();
-        let restorer = Restorer::load(path, device).map_err(|source| EvalError::Restore { checkpoint: label.clone(), source })?;
-        Ok(Self::from_restorer(label, Some(path.into()), restorer.with_tile(tile)))
+        let restorer = Restorer::load(path, device).map_err(EvalError::Load)?;
+        Ok(Self::from_restorer(path.display().to_string(), Some(path.into()), restorer.with_tile(tile)))
     }
 
     /// Wraps a restorer already in memory (a model just trained, a test's model).
