@@ -6,6 +6,9 @@ use crate::ngrams::{BUCKETS, char_ngrams};
 use crate::static_table::StaticTable;
 use crate::tokenizer::WordPiece;
 
+/// Sentences MiniLM embeds per forward pass.
+const MINILM_BATCH: usize = 128;
+
 const STATIC_TABLE: &[u8] = include_bytes!("../assets/static-table.safetensors");
 
 /// Which sentence vector the features start with.
@@ -43,10 +46,14 @@ impl SentenceEncoder {
     pub fn features(&self, tokenizer: &WordPiece, texts: &[&str]) -> Vec<Vec<f32>> {
         let sentence: Vec<Vec<f32>> = match self {
             Self::Static(table) => texts.iter().map(|text| table.embed(&tokenizer.encode(text).ids)).collect(),
-            Self::MiniLm(model) => {
-                let values: Vec<f32> = model.embed(tokenizer, texts).into_data().try_to_vec().expect("f32 embeddings");
-                values.chunks(WIDTH).map(<[f32]>::to_vec).collect()
-            }
+            // Batches bound the attention tensor (batch x 12 x tokens²) when a whole corpus is encoded.
+            Self::MiniLm(model) => texts
+                .chunks(MINILM_BATCH)
+                .flat_map(|batch| {
+                    let values: Vec<f32> = model.embed(tokenizer, batch).into_data().try_to_vec().expect("f32 embeddings");
+                    values.chunks(WIDTH).map(<[f32]>::to_vec).collect::<Vec<_>>()
+                })
+                .collect(),
         };
         sentence.into_iter().zip(texts).map(|(mut features, text)| {
             features.extend(char_ngrams(text));

@@ -32,8 +32,9 @@ impl StaticTable {
             return Err(format!("expected {IDS}: I32 [n] and {VECTORS}: F16 [n, d], got {:?} {:?} and {:?} {:?}", ids.dtype(), ids.shape(), vectors.dtype(), vectors.shape()));
         }
         let rows = ids.data().chunks_exact(4).enumerate().map(|(row, bytes)| (i32::from_le_bytes(bytes.try_into().expect("4 bytes")) as u32, row)).collect();
+        let dims = vectors.shape()[1];
         let vectors = vectors.data().chunks_exact(2).map(|bytes| f16::from_le_bytes([bytes[0], bytes[1]]).to_f32()).collect();
-        Ok(Self { rows, vectors, dims: file.tensor(VECTORS).expect("checked").shape()[1] })
+        Ok(Self { rows, vectors, dims })
     }
 
     /// Length of the vectors.
