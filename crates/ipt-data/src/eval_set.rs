@@ -15,7 +15,7 @@ use crate::spec::{anchor_root, check_tasks, list_images, read_spec, resolve_data
 use crate::{Degradation, DegradationParams, Rgb};
 
 /// Format version of `manifest.json`.
-pub const MANIFEST_VERSION: u32 = 1;
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// Which photos to degrade, how, and with which seed (`datasets/eval-*.toml`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -56,7 +56,7 @@ pub struct EvalSetManifest {
 pub struct EvalSetEntry {
     /// File name under `input/` and `target/`.
     pub name: String,
-    /// The clean source photo.
+    /// The clean source photo, relative to the data root (so committed sets stay portable).
     pub source: PathBuf,
     /// SHA-256 of the source file.
     pub source_sha256: String,
@@ -79,12 +79,21 @@ impl EvalSetSpec {
 
     /// The clean source photos, sorted by folder then name.
     pub fn photos(&self) -> Result<Vec<PathBuf>> {
-        let root = resolve_data_root(self.root.as_deref())?;
+        let root = self.data_root()?;
         let mut photos = Vec::new();
         for folder in &self.sources {
             photos.extend(list_images(&root.join(folder))?);
         }
         Ok(photos)
+    }
+
+    fn data_root(&self) -> Result<PathBuf> {
+        resolve_data_root(self.root.as_deref())
+    }
+
+    /// `photo` relative to the data root, as manifests record it.
+    fn source_name(&self, photo: &Path) -> Result<PathBuf> {
+        Ok(photo.strip_prefix(self.data_root()?).unwrap_or(photo).to_path_buf())
     }
 
     /// Writes (or reuses) every task's set under `out/<name>/<task>/`; returns the manifests.
@@ -113,7 +122,7 @@ impl EvalSetSpec {
         }
         for (entry, photo) in manifest.images.iter().zip(photos) {
             let current = |path: &Path| -> Result<Option<String>> { if path.is_file() { sha256_file(path).map(Some) } else { Ok(None) } };
-            if entry.source != *photo
+            if entry.source != self.source_name(photo)?
                 || current(photo)?.as_deref() != Some(entry.source_sha256.as_str())
                 || current(&dir.join("input").join(&entry.name))?.as_deref() != Some(entry.input_sha256.as_str())
                 || current(&dir.join("target").join(&entry.name))?.as_deref() != Some(entry.target_sha256.as_str())
@@ -136,7 +145,7 @@ impl EvalSetSpec {
             clean.write_png(&target_path)?;
             images.push(EvalSetEntry {
                 name,
-                source: photo.clone(),
+                source: self.source_name(photo)?,
                 source_sha256: sha256_file(photo)?,
                 params,
                 input_sha256: sha256_file(&input_path)?,
