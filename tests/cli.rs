@@ -32,16 +32,36 @@ fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// A bundled sample degraded for `task`: (input, target).
+fn sample(task: &str, photo: &str) -> (PathBuf, PathBuf) {
+    let set = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/samples/degraded").join(task);
+    (set.join("input").join(photo), set.join("target").join(photo))
+}
+
+fn psnr(image: &Path, target: &Path) -> f64 {
+    let read = |path: &Path| ipt_data::Rgb::read(path).unwrap();
+    ipt_eval::metrics::score(&read(image), &read(target), &ipt_eval::metrics::Protocol::default()).unwrap().psnr
+}
+
 #[test]
-fn restore_without_weights_refuses_and_writes_nothing() {
+fn the_bundled_weights_restore_a_bundled_sample_from_an_instruction() {
     let folder = tempfile::tempdir().unwrap();
-    let input = folder.path().join("in.png");
-    colour_image(20, 10).save(&input).unwrap();
-    let output = folder.path().join("out.png");
-    let result = instruct_ipt(&["restore", path_str(&input), "-o", path_str(&output)]);
-    assert!(!result.status.success());
-    assert!(stderr(&result).contains("--weights"), "{}", stderr(&result));
-    assert!(!output.exists());
+    let output = folder.path().join("restored.png");
+    for (task, instruction) in [("low_light", "way too dark, brighten it please"), ("denoise", "pls remove the nois")] {
+        let (input, target) = sample(task, "chelsea.png");
+        let result = instruct_ipt(&["restore", path_str(&input), "-o", path_str(&output), "--instruction", instruction]);
+        assert!(result.status.success(), "{}", stderr(&result));
+        let (before, after) = (psnr(&input, &target), psnr(&output, &target));
+        assert!(after > before + 2.0, "{task}: {before:.2} dB degraded, {after:.2} dB restored");
+    }
+}
+
+#[test]
+fn info_without_a_file_describes_the_bundled_weights() {
+    let result = instruct_ipt(&["info"]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let text = String::from_utf8_lossy(&result.stdout);
+    assert!(text.contains("(bundled)") && text.contains("tasks:           denoise, deblur, derain, dehaze, desnow, low_light"), "{text}");
 }
 
 /// Restores `image` with random tiny weights for `task`, returning the run and the output path.

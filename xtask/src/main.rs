@@ -12,6 +12,7 @@ mod plot;
 mod presets;
 mod pypi;
 mod samples;
+mod showcase;
 mod text;
 mod timing;
 mod train;
@@ -52,6 +53,8 @@ enum Verb {
     Data(data::Args),
     /// Rebuild datasets/samples/: photos from scikit-image's PyPI wheel, degraded per task.
     Samples,
+    /// The README's before/after picture of the bundled samples, restored from instructions.
+    Showcase,
     /// Parameter counts of each preset and the share each task's bias adds.
     Presets,
     /// Install the PyTorch twin and check numerical parity with it.
@@ -79,5 +82,6 @@ fn main() -> anyhow::Result<()> {
         Verb::Parity => parity::run(),
         Verb::Presets => presets::run(),
         Verb::Samples => samples::run(),
+        Verb::Showcase => showcase::run(),
     }
 }

@@ -3,14 +3,15 @@
 use std::path::Path;
 
 use anyhow::Result;
-use instruct_ipt::{Device, ParameterReport, Restorer};
+use instruct_ipt::{BUNDLED_WEIGHTS, Device, ParameterReport};
 
-/// Prints the metadata of the weight file at `path` and its parameter counts per layer group.
-pub fn run(path: &Path, device: &Device) -> Result<()> {
-    let restorer = Restorer::load(path, device)?;
+/// Prints the metadata of the weight file at `path` (the bundled weights when `None`) and its
+/// parameter counts per layer group.
+pub fn run(path: Option<&Path>, device: &Device) -> Result<()> {
+    let restorer = crate::load_restorer(path, device)?;
     let metadata = restorer.metadata();
     let tasks: Vec<&str> = metadata.tasks.iter().map(|task| task.name()).collect();
-    println!("file:            {}", path.display());
+    println!("file:            {}", path.map_or(BUNDLED_WEIGHTS.into(), |path| path.display().to_string()));
     println!("format version:  {}", metadata.format_version);
     println!("content:         {:?}", metadata.content);
     println!("tasks:           {}", tasks.join(", "));

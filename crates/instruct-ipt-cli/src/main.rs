@@ -4,11 +4,11 @@ mod info;
 mod instruction;
 mod restore;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use instruct_ipt::Task;
+use instruct_ipt::{Device, Restorer, Task};
 use instruct_ipt::backend::{DeviceChoice, select_device};
 
 /// All-in-one image restoration: denoise, deblur, derain, dehaze, desnow, low-light.
@@ -33,8 +33,8 @@ enum Command {
     },
     /// Print a weight file's metadata and parameter counts per layer group.
     Info {
-        /// The weight file (.safetensors).
-        weights: PathBuf,
+        /// The weight file (.safetensors); the bundled default weights when omitted.
+        weights: Option<PathBuf>,
     },
 }
 
@@ -46,7 +46,7 @@ struct RestoreArgs {
     /// Output file (format from its extension), or folder when the input is a folder.
     #[arg(short, long)]
     output: PathBuf,
-    /// Weight file (.safetensors).
+    /// Weight file (.safetensors); the bundled default weights (tiny, six tasks) when omitted.
     #[arg(long)]
     weights: Option<PathBuf>,
     /// The restoration to apply: denoise, deblur, derain, dehaze, desnow or low_light.
@@ -66,6 +66,14 @@ struct RestoreArgs {
     device: DeviceChoice,
 }
 
+/// The weight file at `path`, or the bundled default weights when none is given.
+fn load_restorer(path: Option<&Path>, device: &Device) -> anyhow::Result<Restorer> {
+    Ok(match path {
+        Some(path) => Restorer::load(path, device)?,
+        None => Restorer::bundled(device)?,
+    })
+}
+
 fn main() -> ExitCode {
     instruct_ipt::allocator::keep_freed_memory();
     let cli = Cli::parse();
@@ -73,7 +81,7 @@ fn main() -> ExitCode {
         Command::Restore(args) => restore::run(args),
         Command::Parse { instruction, encoder } => encoder.router().map(|router| instruction::parse(&router, &instruction)),
         Command::Info { weights } => {
-            select_device(DeviceChoice::Cpu).map_err(anyhow::Error::msg).and_then(|device| info::run(&weights, &device))
+            select_device(DeviceChoice::Cpu).map_err(anyhow::Error::msg).and_then(|device| info::run(weights.as_deref(), &device))
         }
     };
     match outcome {

@@ -21,12 +21,9 @@ pub fn run(args: RestoreArgs) -> Result<()> {
         },
         None => args.task.map(|task| vec![(task, 1.0)]).unwrap_or_default(),
     };
-    let Some(weights) = &args.weights else {
-        bail!("no trained default weights are shipped yet: pass --weights <file.safetensors> (random weights would only produce noise)");
-    };
     let device = select_device(args.device).map_err(anyhow::Error::msg)?;
     let tile = (args.tile > 0).then_some(args.tile);
-    let restorer = Restorer::load(weights, &device)?.with_tile(tile);
+    let restorer = crate::load_restorer(args.weights.as_deref(), &device)?.with_tile(tile);
     if args.input.is_dir() {
         restore_folder(&restorer, &args.input, &args.output, &tasks)
     } else {

@@ -6,12 +6,19 @@ use std::sync::{Arc, Mutex};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use image::DynamicImage;
-use ipt_model::{IptModel, Task, TaskWeights, Tiling, WeightMetadata, load_weights, restore_tiled};
+use ipt_model::{IptModel, Task, TaskWeights, Tiling, WeightMetadata, load_weights, load_weights_from_bytes, restore_tiled};
 
 use crate::{Error, Planar};
 
 /// Tile side used unless the caller asks otherwise: bounds memory on 4K photos.
 pub const DEFAULT_TILE: usize = 512;
+
+/// How errors and `info` name the bundled default weights.
+pub const BUNDLED_WEIGHTS: &str = "instruct-ipt-tiny.safetensors (bundled)";
+
+/// The shipped default weights: the `tiny` preset trained on all six tasks (see
+/// `crates/instruct-ipt/assets/MODEL_CARD.md`), compiled in so the library works anywhere.
+static BUNDLED_BYTES: &[u8] = include_bytes!("../assets/instruct-ipt-tiny.safetensors");
 
 /// A loaded model ready to restore images on one device.
 ///
@@ -30,6 +37,12 @@ impl Restorer {
     /// Loads the weight file at `path` onto `device`.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self, Error> {
         let (model, metadata) = load_weights(path.as_ref(), device)?;
+        Ok(Self::from_model(model, metadata, device))
+    }
+
+    /// Loads the shipped default weights (see [`BUNDLED_WEIGHTS`]) onto `device`.
+    pub fn bundled(device: &Device) -> Result<Self, Error> {
+        let (model, metadata) = load_weights_from_bytes(BUNDLED_BYTES.to_vec(), Path::new(BUNDLED_WEIGHTS), device)?;
         Ok(Self::from_model(model, metadata, device))
     }
 

@@ -216,7 +216,12 @@ pub fn read_metadata(path: &Path) -> Result<WeightMetadata, WeightError> {
 /// Loads the model (whole, or a backbone) stored at `path` onto `device`, checking every key
 /// and shape.
 pub fn load_weights(path: &Path, device: &Device) -> Result<(IptModel, WeightMetadata), WeightError> {
-    let bytes = read(path)?;
+    load_weights_from_bytes(read(path)?, path, device)
+}
+
+/// Loads a weight file already in memory (weights embedded in a binary, say); `path` names its
+/// origin in errors.
+pub fn load_weights_from_bytes(bytes: Vec<u8>, path: &Path, device: &Device) -> Result<(IptModel, WeightMetadata), WeightError> {
     let metadata = parse_metadata(path, &bytes)?;
     let mut model = match (&metadata.content, &metadata.modulation) {
         (WeightContent::TaskBiases, _) => {
