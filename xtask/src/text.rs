@@ -42,6 +42,9 @@ pub struct TrainArgs {
     /// Write nothing: only print the cross-validation figures (for choosing settings).
     #[arg(long)]
     dry_run: bool,
+    /// Also list the training sentences cross-validation routed wrongly.
+    #[arg(long)]
+    show_mistakes: bool,
 }
 
 /// Options of `cargo xtask eval-text`.
@@ -84,6 +87,12 @@ pub fn train(args: TrainArgs) -> Result<()> {
         100.0 * validation.none_rejection,
         validation.threshold
     );
+    if args.show_mistakes {
+        for mistake in &validation.mistakes {
+            let example = &examples[mistake.example];
+            println!("  {:?} -> {}: {}", example.label, mistake.predicted, example.text);
+        }
+    }
     if args.dry_run {
         return Ok(());
     }

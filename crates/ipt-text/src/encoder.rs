@@ -1,8 +1,9 @@
 //! Sentence features for the router head: a sentence vector (the distilled static table, or
-//! MiniLM itself) followed by hashed character n-grams (typo-robust, vocabulary-free).
+//! MiniLM itself) followed by hashed character n-grams (typo-robust, vocabulary-free) and word
+//! n-grams (word order).
 
 use crate::minilm::{MiniLm, WIDTH};
-use crate::ngrams::{BUCKETS, char_ngrams};
+use crate::ngrams::{NGRAM_FEATURES, ngram_features};
 use crate::static_table::StaticTable;
 use crate::tokenizer::WordPiece;
 
@@ -35,7 +36,7 @@ impl SentenceEncoder {
 
     /// Length of the feature vectors.
     pub fn feature_len(&self) -> usize {
-        BUCKETS
+        NGRAM_FEATURES
             + match self {
                 Self::Static(table) => table.dims(),
                 Self::MiniLm(_) => WIDTH,
@@ -56,7 +57,7 @@ impl SentenceEncoder {
                 .collect(),
         };
         sentence.into_iter().zip(texts).map(|(mut features, text)| {
-            features.extend(char_ngrams(text));
+            features.extend(ngram_features(text));
             features
         }).collect()
     }

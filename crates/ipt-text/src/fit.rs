@@ -52,6 +52,8 @@ pub fn fit_router(encoder: SentenceEncoder, examples: &[Example], fitting: &Fitt
     let fold_of = |index: usize| index % fitting.folds;
     let (mut in_domain, mut none) = (Vec::new(), Vec::new());
     let (mut correct, mut singles) = (0usize, 0usize);
+    let mut mistakes = Vec::new();
+    let mut none_scores = Vec::new();
     for fold in 0..fitting.folds {
         let train: Vec<usize> = (0..owner.len()).filter(|&row| fold_of(owner[row]) != fold).collect();
         let head = train_head(&pick(&features, &train), &pick(&targets, &train), &fitting.head, device);
@@ -59,19 +61,34 @@ pub fn fit_router(encoder: SentenceEncoder, examples: &[Example], fitting: &Fitt
         let held_features: Vec<Vec<f32>> = held.iter().map(|&index| features[index * (fitting.typo_copies + 1)].clone()).collect();
         for (&index, probabilities) in held.iter().zip(head.probabilities(&held_features, device)) {
             let restoration = 1.0 - probabilities[Intent::None.index()];
+            let best = (0..7).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b])).expect("seven intents");
             match examples[index].label {
-                Label::Single(Intent::None) => none.push(restoration),
+                Label::Single(Intent::None) => {
+                    none.push(restoration);
+                    let task = (0..6).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b])).expect("six tasks");
+                    none_scores.push((index, restoration, Intent::ALL[task]));
+                }
                 _ => in_domain.push(restoration),
             }
             if let Label::Single(intent) = examples[index].label {
-                let best = (0..7).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b])).expect("seven intents");
                 correct += usize::from(best == intent.index());
                 singles += 1;
+                if best != intent.index() {
+                    mistakes.push(Mistake { example: index, predicted: Intent::ALL[best] });
+                }
             }
         }
     }
     let threshold = quantile(&mut in_domain, 1.0 - fitting.acceptance);
+    let accepted_none: Vec<Mistake> = none_scores
+        .iter()
+        .filter(|&&(index, score, _)| score >= threshold && !mistakes.iter().any(|mistake| mistake.example == index))
+        .map(|&(example, _, predicted)| Mistake { example, predicted })
+        .collect();
+    mistakes.extend(accepted_none);
+    mistakes.sort_by_key(|mistake| mistake.example);
     let validation = CrossValidation {
+        mistakes,
         accuracy: correct as f32 / singles.max(1) as f32,
         none_rejection: none.iter().filter(|&&score| score < threshold).count() as f32 / none.len().max(1) as f32,
         threshold,
@@ -82,14 +99,26 @@ pub fn fit_router(encoder: SentenceEncoder, examples: &[Example], fitting: &Fitt
 
 /// What cross-validation on the training split measured while fitting (the only figures
 /// settings may be chosen on).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CrossValidation {
+    /// Held-back training sentences routed wrongly: misclassified single-intent requests, and
+    /// `none` sentences the threshold accepts (the corpus's weak spots, to write more for).
+    pub mistakes: Vec<Mistake>,
     /// Accuracy on single-intent sentences of the held-back folds.
     pub accuracy: f32,
     /// Share of held-back `none` sentences below the threshold.
     pub none_rejection: f32,
     /// The threshold accepting `acceptance` of held-back restoration requests.
     pub threshold: f32,
+}
+
+/// One training sentence that cross-validation routed wrongly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mistake {
+    /// Index into the examples given to [`fit_router`].
+    pub example: usize,
+    /// What the held-back head chose (for an accepted `none` sentence: its most likely task).
+    pub predicted: Intent,
 }
 
 fn pick<T: Clone>(values: &[T], rows: &[usize]) -> Vec<T> {

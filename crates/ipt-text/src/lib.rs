@@ -21,7 +21,7 @@ pub mod tokenizer;
 
 pub use assess::{TextScores, assess};
 pub use encoder::SentenceEncoder;
-pub use fit::{CrossValidation, Fitting, fit_router};
+pub use fit::{CrossValidation, Fitting, Mistake, fit_router};
 pub use router::{Decision, Router, Routing};
 pub use intent::Intent;
 pub use minilm::{MiniLm, MiniLmError};

@@ -1,9 +1,49 @@
-//! Hashed character n-grams: typo-robust features that need no vocabulary (3- and 4-grams of
-//! the lower-cased text with word boundaries marked, hashed into a fixed number of buckets).
+//! Hashed n-grams: features that need no vocabulary. Character 3- and 4-grams of the
+//! lower-cased text with word boundaries marked are typo-robust; word unigrams and bigrams keep
+//! word order ("make it rain" against "remove the rain"). Both are hashed into fixed buckets.
 
-/// Number of hash buckets.
+/// Number of character n-gram buckets.
 pub const BUCKETS: usize = 2048;
+/// Number of word n-gram buckets.
+pub const WORD_BUCKETS: usize = 1024;
+/// Length of [`ngram_features`].
+pub const NGRAM_FEATURES: usize = BUCKETS + WORD_BUCKETS;
 const SIZES: [usize; 2] = [3, 4];
+
+/// Character n-grams followed by word n-grams.
+pub fn ngram_features(text: &str) -> Vec<f32> {
+    let mut features = char_ngrams(text);
+    features.extend(word_ngrams(text));
+    features
+}
+
+/// L2-normalised bucket counts of the words and word pairs of `text` (lower-cased, split at
+/// anything but letters, digits and apostrophes); all zeros for a text without words.
+pub fn word_ngrams(text: &str) -> Vec<f32> {
+    let lower = text.to_lowercase();
+    let words: Vec<Vec<char>> = lower
+        .split(|character: char| !(character.is_alphanumeric() || character == '\''))
+        .filter(|word| !word.is_empty())
+        .map(|word| word.chars().collect())
+        .collect();
+    let mut counts = vec![0f32; WORD_BUCKETS];
+    for word in &words {
+        counts[bucket(word, WORD_BUCKETS)] += 1.0;
+    }
+    for pair in words.windows(2) {
+        let joined: Vec<char> = pair[0].iter().chain(&[' ']).chain(&pair[1]).copied().collect();
+        counts[bucket(&joined, WORD_BUCKETS)] += 1.0;
+    }
+    unit_length(counts)
+}
+
+fn unit_length(mut counts: Vec<f32>) -> Vec<f32> {
+    let norm = counts.iter().map(|count| count * count).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        counts.iter_mut().for_each(|count| *count /= norm);
+    }
+    counts
+}
 
 /// L2-normalised bucket counts of the character 3- and 4-grams of `text`; all zeros when the
 /// text has no n-gram.
@@ -13,18 +53,14 @@ pub fn char_ngrams(text: &str) -> Vec<f32> {
     let mut counts = vec![0f32; BUCKETS];
     for size in SIZES {
         for window in chars.windows(size) {
-            counts[bucket(window)] += 1.0;
+            counts[bucket(window, BUCKETS)] += 1.0;
         }
     }
-    let norm = counts.iter().map(|count| count * count).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        counts.iter_mut().for_each(|count| *count /= norm);
-    }
-    counts
+    unit_length(counts)
 }
 
-/// FNV-1a of the n-gram's UTF-8 bytes: stable across platforms and releases.
-fn bucket(gram: &[char]) -> usize {
+/// FNV-1a of the n-gram's UTF-8 bytes, modulo `buckets`: stable across platforms and releases.
+fn bucket(gram: &[char], buckets: usize) -> usize {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut buffer = [0u8; 4];
     for character in gram {
@@ -32,7 +68,7 @@ fn bucket(gram: &[char]) -> usize {
             hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
-    (hash % BUCKETS as u64) as usize
+    (hash % buckets as u64) as usize
 }
 
 #[cfg(test)]
@@ -49,6 +85,17 @@ mod tests {
         assert!((features.iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-6);
         assert_eq!(features, char_ngrams("remove the rain"));
         assert!(char_ngrams("").iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn word_pairs_keep_the_order_that_changes_the_meaning() {
+        let remove = word_ngrams("remove the rain!");
+        assert!((remove.iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(remove, word_ngrams("Remove  the RAIN"), "case and punctuation are ignored");
+        assert!(word_ngrams("...").iter().all(|&v| v == 0.0));
+        let (rain_it_make, make_it_rain) = (word_ngrams("rain it make"), word_ngrams("make it rain"));
+        assert!(cosine(&rain_it_make, &make_it_rain) < 0.99, "same words, other pairs");
+        assert_eq!(ngram_features("make it rain").len(), NGRAM_FEATURES);
     }
 
     #[test]
