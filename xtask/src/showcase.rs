@@ -35,7 +35,7 @@ pub fn run() -> Result<()> {
             bail!("the bundled router leaves '{instruction}' unchanged");
         };
         let input = instruct_ipt::read_image(&input_path)?;
-        let restored = Rgb::from_rgb8(&restorer.restore_mixed(&input, &weights)?.to_rgb8());
+        let restored = Rgb::from_rgb8(&restorer.restore_requested(&input, &weights)?.to_rgb8());
         let (input, target) = (Rgb::read(&input_path)?, Rgb::read(&target_path)?);
         let psnr = |image: &Rgb| score(image, &target, &Protocol::default()).map(|score| score.psnr).context("scoring");
         let routed: Vec<String> = weights.iter().map(|(task, weight)| format!("{task} {:.0}%", weight * 100.0)).collect();

@@ -34,10 +34,10 @@ pub fn run(args: RestoreArgs) -> Result<()> {
     }
 }
 
-/// Restores one file with `tasks` (none: the general weights; two: a soft mix).
+/// Restores one file with `tasks` (none: the general weights; two: one after the other).
 fn restore_file(restorer: &Restorer, input: &Path, output: &Path, tasks: &[(Task, f32)]) -> Result<()> {
     let image = read_image(input)?;
-    let restored = restorer.restore_mixed(&image, tasks).with_context(|| format!("{}", input.display()))?;
+    let restored = restorer.restore_requested(&image, tasks).with_context(|| format!("{}", input.display()))?;
     write_image(output, &restored)?;
     Ok(())
 }

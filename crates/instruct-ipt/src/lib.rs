@@ -38,5 +38,5 @@ pub use ipt_model::{
     save_weights,
 };
 pub use picture::{Planar, SampleFormat, read_image, write_image};
-pub use restorer::{BUNDLED_WEIGHTS, DEFAULT_TILE, Restorer};
+pub use restorer::{BUNDLED_WEIGHTS, DEFAULT_TILE, Restorer, application_order};
 pub use ipt_text::{Decision, Intent, Router, Routing};

@@ -99,6 +99,27 @@ impl Restorer {
         output.into_data().try_into_vec().expect("the model outputs f32 samples")
     }
 
+    /// Restores `image` as a routed instruction asks: nothing given, the general weights; one
+    /// task, that task; several, each task in turn, in [`application_order`]. Sequential
+    /// application beat a soft 50/50 mix by 0.7-6 dB on doubly-degraded photos
+    /// (`cargo xtask compound`), so compound requests run one task after the other.
+    pub fn restore_requested(&self, image: &DynamicImage, tasks: &[(Task, f32)]) -> Result<DynamicImage, Error> {
+        let mut planar = Planar::from_image(image);
+        planar.rgb = self.restore_planar_requested(std::mem::take(&mut planar.rgb), planar.height, planar.width, tasks)?;
+        Ok(planar.to_image())
+    }
+
+    /// [`Restorer::restore_requested`] on `[3, height, width]` planar RGB samples in `[0, 1]`.
+    pub fn restore_planar_requested(&self, mut rgb: Vec<f32>, height: usize, width: usize, tasks: &[(Task, f32)]) -> Result<Vec<f32>, Error> {
+        if tasks.is_empty() {
+            return self.restore_planar(rgb, height, width, None);
+        }
+        for task in application_order(tasks) {
+            rgb = self.restore_planar(rgb, height, width, Some(task))?;
+        }
+        Ok(rgb)
+    }
+
     /// Restores `image` with a soft mix of tasks (weights summing to 1, e.g. a compound
     /// instruction's), running the task biases on the fly. A single task, or weights without
     /// task biases, fall back to [`Restorer::restore`] with the heaviest task.
@@ -141,5 +162,27 @@ impl Restorer {
         let model = Arc::new(self.model.merge_task(task).map_err(|_| not_trained())?);
         merged.insert(task, model.clone());
         Ok(model)
+    }
+}
+
+/// The order in which several requested tasks are applied: degradations that sit on top of the
+/// scene (noise, rain, snow, blur) before those that change it as a whole (haze, darkness).
+/// Undoing the top layer first scored 0.0-0.2 dB better on `cargo xtask compound`'s pairs.
+pub fn application_order(tasks: &[(Task, f32)]) -> Vec<Task> {
+    const ORDER: [Task; 6] = [Task::Denoise, Task::Derain, Task::Desnow, Task::Deblur, Task::Dehaze, Task::LowLight];
+    ORDER.into_iter().filter(|task| tasks.iter().any(|(requested, _)| requested == task)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_layer_degradations_are_undone_before_global_ones_whatever_the_request_order() {
+        let requested = [(Task::LowLight, 0.6), (Task::Denoise, 0.4)];
+        assert_eq!(application_order(&requested), [Task::Denoise, Task::LowLight]);
+        assert_eq!(application_order(&[(Task::Dehaze, 0.5), (Task::Desnow, 0.5)]), [Task::Desnow, Task::Dehaze]);
+        assert_eq!(application_order(&[(Task::Deblur, 1.0)]), [Task::Deblur]);
+        assert!(application_order(&[]).is_empty());
     }
 }

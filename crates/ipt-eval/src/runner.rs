@@ -70,7 +70,7 @@ impl Candidate {
             Routing::Oracle => restorer.restore_planar(rgb, height, width, Some(task)),
             Routing::Blind => restorer.restore_planar(rgb, height, width, None),
             Routing::Instruction(instructions) => match instructions.weights(task, index) {
-                Some(weights) => match restorer.restore_planar_mixed(rgb, height, width, &weights) {
+                Some(weights) => match restorer.restore_planar_requested(rgb, height, width, &weights) {
                     // The router chose a task these weights lack: the image stays as it is.
                     Err(instruct_ipt::Error::TaskNotTrained { .. }) => return Ok(Some(input.clone())),
                     other => other,
