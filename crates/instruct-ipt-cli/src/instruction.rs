@@ -58,6 +58,13 @@ pub fn parse(router: &Router, instruction: &str) {
     }
 }
 
+/// "derain (100%)", or for a compound request the tasks in the order they are applied.
 fn describe(weights: &[(Task, f32)]) -> String {
-    weights.iter().map(|(task, weight)| format!("{task} ({:.0}%)", 100.0 * weight)).collect::<Vec<_>>().join(" + ")
+    match weights {
+        [(task, weight)] => format!("{task} ({:.0}%)", 100.0 * weight),
+        _ => {
+            let order: Vec<String> = instruct_ipt::application_order(weights).iter().map(Task::to_string).collect();
+            format!("{}, one after the other", order.join(" then "))
+        }
+    }
 }
