@@ -36,10 +36,7 @@ const PAIRS: [(Task, Task); 4] =
 pub fn run(args: Args) -> Result<()> {
     let root = workspace_root();
     let device = Device::flex();
-    let restorer = match &args.weights {
-        Some(path) => Restorer::load(root.join(path), &device)?,
-        None => Restorer::bundled(&device)?,
-    };
+    let restorer = Restorer::load_or_bundled(args.weights.map(|path| root.join(path)).as_deref(), &device)?;
     let spec = DatasetSpec::load(&root.join(&args.spec))?;
     let (_, validation) = spec.split()?;
     let photos: Vec<(String, Rgb)> =
@@ -56,7 +53,7 @@ pub fn run(args: Args) -> Result<()> {
             let degraded = degrade(&degrade(clean, first), second);
             let restore = |image: &Rgb, weights: &[(Task, f32)]| -> Result<Rgb> {
                 let data = restorer.restore_planar_mixed(image.data.clone(), image.height, image.width, weights)?;
-                Ok(Rgb { data, ..image.clone() })
+                Ok(Rgb { data, width: image.width, height: image.height })
             };
             let outputs = [
                 degraded.clone(),

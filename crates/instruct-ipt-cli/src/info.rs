@@ -3,12 +3,12 @@
 use std::path::Path;
 
 use anyhow::Result;
-use instruct_ipt::{BUNDLED_WEIGHTS, Device, ParameterReport};
+use instruct_ipt::{BUNDLED_WEIGHTS, Device, ParameterReport, Restorer};
 
 /// Prints the metadata of the weight file at `path` (the bundled weights when `None`) and its
 /// parameter counts per layer group.
 pub fn run(path: Option<&Path>, device: &Device) -> Result<()> {
-    let restorer = crate::load_restorer(path, device)?;
+    let restorer = Restorer::load_or_bundled(path, device)?;
     let metadata = restorer.metadata();
     let tasks: Vec<&str> = metadata.tasks.iter().map(|task| task.name()).collect();
     println!("file:            {}", path.map_or(BUNDLED_WEIGHTS.into(), |path| path.display().to_string()));

@@ -4,11 +4,11 @@ mod info;
 mod instruction;
 mod restore;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use instruct_ipt::{Device, Restorer, Task};
+use instruct_ipt::Task;
 use instruct_ipt::backend::{DeviceChoice, select_device};
 
 /// All-in-one image restoration: denoise, deblur, derain, dehaze, desnow, low-light.
@@ -64,14 +64,6 @@ struct RestoreArgs {
     /// Where to run: cpu, cuda or wgpu (GPU backends need a build with their feature).
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
-}
-
-/// The weight file at `path`, or the bundled default weights when none is given.
-fn load_restorer(path: Option<&Path>, device: &Device) -> anyhow::Result<Restorer> {
-    Ok(match path {
-        Some(path) => Restorer::load(path, device)?,
-        None => Restorer::bundled(device)?,
-    })
 }
 
 fn main() -> ExitCode {

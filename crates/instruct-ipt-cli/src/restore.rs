@@ -23,7 +23,7 @@ pub fn run(args: RestoreArgs) -> Result<()> {
     };
     let device = select_device(args.device).map_err(anyhow::Error::msg)?;
     let tile = (args.tile > 0).then_some(args.tile);
-    let restorer = crate::load_restorer(args.weights.as_deref(), &device)?.with_tile(tile);
+    let restorer = Restorer::load_or_bundled(args.weights.as_deref(), &device)?.with_tile(tile);
     if args.input.is_dir() {
         restore_folder(&restorer, &args.input, &args.output, &tasks)
     } else {

@@ -46,6 +46,14 @@ impl Restorer {
         Ok(Self::from_model(model, metadata, device))
     }
 
+    /// Loads the weight file at `path`, or the bundled default weights when there is none.
+    pub fn load_or_bundled(path: Option<&Path>, device: &Device) -> Result<Self, Error> {
+        match path {
+            Some(path) => Self::load(path, device),
+            None => Self::bundled(device),
+        }
+    }
+
     /// Wraps an in-memory model (for example one just trained).
     pub fn from_model(model: IptModel, metadata: WeightMetadata, device: &Device) -> Self {
         Self {
