@@ -31,8 +31,12 @@ pub struct IptBlock {
 impl IptBlock {
     /// A block at `level` of `config`; `shifted` shifts its focal windows by half a window.
     pub(crate) fn new(config: &IptConfig, level: usize, shifted: bool, layers: &LayerBuilder) -> Self {
-        let channels = config.channels(level);
-        let heads = config.heads[level];
+        Self::with_channels(config, config.channels(level), config.heads[level], shifted, layers)
+    }
+
+    /// A block of `config`'s kind over `channels` channels with `heads` heads (for conditioning
+    /// layers that widen the features, as PromptIR's prompt concatenation does).
+    pub(crate) fn with_channels(config: &IptConfig, channels: usize, heads: usize, shifted: bool, layers: &LayerBuilder) -> Self {
         Self {
             norm_focal: ChannelNorm::new(channels, layers.device),
             focal: FocalContextAttention::new(channels, heads, config.window_size, shifted, layers),
@@ -47,9 +51,19 @@ impl IptBlock {
     /// - input: `[batch, C, H, W]`
     /// - output: `[batch, C, H, W]`
     pub fn forward(&self, x: Tensor<4>, tasks: Option<&TaskWeights>) -> Tensor<4> {
+        self.forward_with(x, tasks, None)
+    }
+
+    /// [`IptBlock::forward`] with an optional branch parallel to the FFN, fed the same
+    /// normalised input and added to its output (AdaptIR's adapter).
+    pub(crate) fn forward_with(&self, x: Tensor<4>, tasks: Option<&TaskWeights>, ffn_side: Option<&dyn Fn(Tensor<4>) -> Tensor<4>>) -> Tensor<4> {
         let x = x.clone() + self.focal.forward(self.norm_focal.forward(x), tasks);
         let x = x.clone() + self.grid.forward(self.norm_grid.forward(x), tasks);
-        x.clone() + self.ffn.forward(self.norm_ffn.forward(x), tasks)
+        let normed = self.norm_ffn.forward(x.clone());
+        match ffn_side {
+            Some(side) => x + self.ffn.forward(normed.clone(), tasks) + side(normed),
+            None => x + self.ffn.forward(normed, tasks),
+        }
     }
 }
 
@@ -74,5 +88,13 @@ impl Stage {
     /// - output: `[batch, C, H, W]`
     pub fn forward(&self, x: Tensor<4>, tasks: Option<&TaskWeights>) -> Tensor<4> {
         self.blocks.iter().fold(x, |x, block| block.forward(x, tasks))
+    }
+
+    /// [`Stage::forward`] with a branch parallel to each block's FFN: `ffn_side(block, input)`.
+    pub(crate) fn forward_with(&self, x: Tensor<4>, tasks: Option<&TaskWeights>, ffn_side: Option<&dyn Fn(usize, Tensor<4>) -> Tensor<4>>) -> Tensor<4> {
+        self.blocks.iter().enumerate().fold(x, |x, (index, block)| match ffn_side {
+            Some(side) => block.forward_with(x, tasks, Some(&|normed| side(index, normed))),
+            None => block.forward(x, tasks),
+        })
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use burn_store::ModuleSnapshot;
 use serde::{Deserialize, Serialize};
 
-use crate::task_ops::parse_bias_name;
+use crate::task_ops::{CONDITIONING, parse_bias_name};
 use crate::{IptModel, Task};
 
 /// A group of layers that behave alike under task fine-tuning (paper Table 2).
@@ -90,6 +90,8 @@ pub struct ParameterReport {
     pub bias_groups: Vec<(LayerGroup, usize)>,
     /// Task-bias parameters of each task.
     pub tasks: Vec<(Task, usize)>,
+    /// Parameters of the feature-conditioning layers (all tasks together).
+    pub conditioning: usize,
 }
 
 impl ParameterReport {
@@ -98,7 +100,12 @@ impl ParameterReport {
         let mut groups = BTreeMap::new();
         let mut bias_groups = BTreeMap::new();
         let mut tasks = vec![0; model.tasks().len()];
+        let mut conditioning = 0;
         for tensor in model.collect(None, None, false) {
+            if tensor.name.starts_with(CONDITIONING) {
+                conditioning += tensor.shape.num_elements();
+                continue;
+            }
             let group = LayerGroup::of_path(&tensor.name)
                 .ok_or_else(|| format!("parameter '{}' belongs to no layer group", tensor.name))?;
             let count = tensor.shape.num_elements();
@@ -113,7 +120,8 @@ impl ParameterReport {
         Ok(Self {
             groups: groups.into_iter().collect(),
             bias_groups: bias_groups.into_iter().collect(),
-            tasks: model.tasks().iter().copied().zip(tasks).collect(),
+            tasks: model.modulation().map_or(&[][..], |modulation| &modulation.tasks).iter().copied().zip(tasks).collect(),
+            conditioning,
         })
     }
 

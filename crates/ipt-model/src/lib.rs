@@ -34,6 +34,7 @@
 
 mod attention;
 mod block;
+pub mod conditioning;
 mod config;
 mod ffn;
 mod groups;
@@ -49,6 +50,7 @@ mod weights;
 
 pub use attention::{FocalContextAttention, GridAttention};
 pub use block::{IptBlock, Stage};
+pub use conditioning::{Conditioner, FeatureConditioning, FeatureMethod};
 pub use config::{IptConfig, LEVELS, Preset};
 pub use ffn::LocallyEnhancedFfn;
 pub use groups::{LayerGroup, ParameterReport};

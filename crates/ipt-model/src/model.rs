@@ -5,6 +5,7 @@ use burn::tensor::{Device, Tensor};
 use ipt_modulation::{ModulatedConv2d, TaskWeights};
 
 use crate::block::Stage;
+use crate::conditioning::{Conditioner, FeatureConditioning, Hooks, StagePlace};
 use crate::config::{IptConfig, LEVELS};
 use crate::modulation::{LayerBuilder, ModulationConfig};
 use crate::padding::{crop, reflect_pad};
@@ -15,7 +16,9 @@ use crate::{LayerGroup, Task};
 ///
 /// Field names are the checkpoint keys and the paper's layer groups, so weight modulation and
 /// parameter reports can target them by path. With a [`ModulationConfig`], the targeted
-/// convolutions carry one low-rank bias per task; without, the model is the plain backbone.
+/// convolutions carry one low-rank bias per task; with a [`FeatureConditioning`], one of the
+/// peers' feature-adaptation methods conditions it (see [`crate::conditioning`]); with neither,
+/// the model is the plain backbone.
 #[derive(Module, Debug)]
 pub struct IptModel {
     /// 3x3 conv `image -> width` (paper group: image embedder; never task-biased).
@@ -32,18 +35,23 @@ pub struct IptModel {
     pub decoder: Vec<Stage>,
     /// Full-resolution blocks after the decoder.
     pub refinement: Stage,
-    /// 3x3 conv `width -> image` predicting the residual (paper group: output layer).
-    pub output: ModulatedConv2d,
+    /// 3x3 conv `width -> image` predicting the residual (paper group: output layer); `None`
+    /// when the conditioning replaces it with one output layer per task.
+    pub output: Option<ModulatedConv2d>,
+    /// The feature-adaptation layers, if any (checkpoint keys `conditioning.<Method>.`).
+    pub conditioning: Option<Conditioner>,
     #[module(skip)]
     config: IptConfig,
     #[module(skip)]
     modulation: Option<ModulationConfig>,
+    #[module(skip)]
+    feature: Option<FeatureConditioning>,
 }
 
 impl IptConfig {
     /// Builds a randomly initialised plain backbone; panics if [`IptConfig::validate`] fails.
     pub fn init(&self, device: &Device) -> IptModel {
-        self.build(None, device)
+        self.build(None, None, device)
     }
 
     /// Builds a randomly initialised model whose targeted layers carry zero task biases (so it
@@ -52,10 +60,28 @@ impl IptConfig {
         if let Err(problem) = modulation.validate() {
             panic!("invalid ModulationConfig: {problem}");
         }
-        self.build(Some(modulation), device)
+        self.build(Some(modulation), None, device)
     }
 
-    fn build(&self, modulation: Option<&ModulationConfig>, device: &Device) -> IptModel {
+    /// Builds a randomly initialised backbone with a feature-adaptation method; panics if either
+    /// config is invalid.
+    pub fn init_conditioned(&self, conditioning: &FeatureConditioning, device: &Device) -> IptModel {
+        if let Err(problem) = conditioning.validate() {
+            panic!("invalid FeatureConditioning: {problem}");
+        }
+        self.build(None, Some(conditioning), device)
+    }
+
+    /// The model a weight file's set-up describes: plain, modulated or conditioned.
+    pub(crate) fn init_with(&self, modulation: Option<&ModulationConfig>, feature: Option<&FeatureConditioning>, device: &Device) -> IptModel {
+        match (modulation, feature) {
+            (Some(modulation), _) => self.init_modulated(modulation, device),
+            (None, Some(feature)) => self.init_conditioned(feature, device),
+            (None, None) => self.init(device),
+        }
+    }
+
+    fn build(&self, modulation: Option<&ModulationConfig>, feature: Option<&FeatureConditioning>, device: &Device) -> IptModel {
         if let Err(problem) = self.validate() {
             panic!("invalid IptConfig: {problem}");
         }
@@ -86,9 +112,12 @@ impl IptConfig {
             channel_reduction,
             decoder,
             refinement: Stage::new(self, 0, self.refinement_blocks, &layers),
-            output: layers.conv(LayerGroup::Output, self.width, self.image_channels, 3, 1, true),
+            output: (!feature.is_some_and(FeatureConditioning::replaces_output))
+                .then(|| layers.conv(LayerGroup::Output, self.width, self.image_channels, 3, 1, true)),
+            conditioning: feature.map(|feature| Conditioner::new(self, feature, device)),
             config: self.clone(),
             modulation: modulation.cloned(),
+            feature: feature.cloned(),
         }
     }
 }
@@ -109,19 +138,33 @@ impl IptModel {
         self.modulation.as_ref()
     }
 
-    /// The tasks with biases, in task-weight column order (empty for a plain backbone).
-    pub fn tasks(&self) -> &[Task] {
-        self.modulation.as_ref().map_or(&[], |modulation| &modulation.tasks)
+    /// The feature-adaptation set-up, or `None`.
+    pub fn feature_conditioning(&self) -> Option<&FeatureConditioning> {
+        self.feature.as_ref()
     }
 
-    /// One-hot task weights selecting `tasks[b]` for sample `b`, or why a task has no bias here.
+    /// The tasks the model is conditioned on (by task biases or feature adaptation), in
+    /// task-weight column order; empty for a plain backbone.
+    pub fn tasks(&self) -> &[Task] {
+        match (&self.modulation, &self.feature) {
+            (Some(modulation), _) => &modulation.tasks,
+            (None, Some(feature)) => &feature.tasks,
+            (None, None) => &[],
+        }
+    }
+
+    /// One-hot task weights selecting `tasks[b]` for sample `b`, or why a task is not one of
+    /// the model's.
     pub fn task_weights(&self, tasks: &[Task], device: &Device) -> Result<TaskWeights, String> {
-        let modulation = self.modulation.as_ref().ok_or("this model has no task biases")?;
+        let own = self.tasks();
+        if own.is_empty() {
+            return Err("this model has no task conditioning".into());
+        }
         let indices = tasks
             .iter()
-            .map(|&task| modulation.index_of(task).ok_or_else(|| format!("this model has no bias for '{task}'")))
+            .map(|&task| own.iter().position(|&t| t == task).ok_or_else(|| format!("this model is not conditioned on '{task}'")))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(TaskWeights::one_hot(&indices, modulation.tasks.len(), device))
+        Ok(TaskWeights::one_hot(&indices, own.len(), device))
     }
 
     /// Restores images of any size: reflect-pads to [`IptModel::size_multiple`], runs
@@ -149,22 +192,36 @@ impl IptModel {
             height % multiple == 0 && width % multiple == 0,
             "forward needs sides that are multiples of {multiple} (got {height}x{width}); use restore"
         );
+        let hooks = Hooks::new(self.conditioning.as_ref(), &image, tasks, self.tasks().len());
+        let stage = |stage: &Stage, place: StagePlace, x: Tensor<4>| match hooks.ffn_side(place) {
+            Some(side) => stage.forward_with(x, tasks, Some(&side)),
+            None => stage.forward(x, tasks),
+        };
         let mut x = self.embedder.forward(image.clone(), tasks); // [B, C, H, W]
         let mut skips = Vec::with_capacity(LEVELS - 1);
-        for level in 0..LEVELS - 1 {
-            x = self.encoder[level].forward(x, tasks);
-            skips.push(x.clone());
-            x = self.downsample[level].forward(x, tasks); // [B, 2C, H/2, W/2]
+        for level in 0..LEVELS {
+            x = stage(&self.encoder[level], StagePlace::Encoder(level), x);
+            x = hooks.after_encoder(level, x);
+            if level < LEVELS - 1 {
+                skips.push(x.clone());
+                x = self.downsample[level].forward(x, tasks); // [B, 2C, H/2, W/2]
+            }
         }
-        x = self.encoder[LEVELS - 1].forward(x, tasks); // bottleneck
         for level in (0..LEVELS - 1).rev() {
             let skip = skips.pop().expect("one skip per encoder level");
+            x = hooks.before_upsample(level + 1, x);
             x = self.upsample[level].forward(x, tasks); // [B, C_level, H_level, W_level]
             x = self.channel_reduction[level].forward(Tensor::cat(vec![x, skip], 1), tasks);
-            x = self.decoder[level].forward(x, tasks);
+            x = stage(&self.decoder[level], StagePlace::Decoder(level), x);
+            x = hooks.after_decoder(level, x);
         }
-        let x = self.refinement.forward(x, tasks);
-        self.output.forward(x, tasks) + image
+        let x = stage(&self.refinement, StagePlace::Refinement, x);
+        let residual = match (&self.output, hooks.output(&x)) {
+            (_, Some(replaced)) => replaced,
+            (Some(output), None) => output.forward(x, tasks),
+            (None, None) => unreachable!("a model without a shared output layer has per-task ones"),
+        };
+        residual + image
     }
 }
 

@@ -47,17 +47,20 @@ impl ModulationConfig {
                 return Err(format!("targets: '{}' holds no convolution weight to modulate", group.name()));
             }
         }
-        for (index, task) in self.tasks.iter().enumerate() {
-            if self.tasks[..index].contains(task) {
-                return Err(format!("tasks: '{task}' is listed twice"));
-            }
-        }
-        Ok(())
+        check_unique(&self.tasks)
     }
 
     /// Index of `task` among the task-weight columns.
     pub fn index_of(&self, task: Task) -> Option<usize> {
         self.tasks.iter().position(|&t| t == task)
+    }
+}
+
+/// Fails naming the first task listed twice.
+pub(crate) fn check_unique(tasks: &[Task]) -> Result<(), String> {
+    match tasks.iter().enumerate().find(|(index, task)| tasks[..*index].contains(task)) {
+        Some((_, task)) => Err(format!("tasks: '{task}' is listed twice")),
+        None => Ok(()),
     }
 }
 

@@ -15,6 +15,9 @@ use crate::{IptModel, ModulationConfig, Task};
 /// The path segment under which a layer keeps its task biases.
 pub(crate) const TASK_BIASES: &str = ".task_biases.";
 
+/// The path prefix of the feature-conditioning layers.
+pub(crate) const CONDITIONING: &str = "conditioning.";
+
 /// Which parameters a training phase updates.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -26,6 +29,10 @@ pub enum TrainableSet {
         /// The tasks whose biases train.
         tasks: Vec<Task>,
     },
+    /// The backbone learns; task biases and conditioning layers are frozen.
+    BackboneOnly,
+    /// Only the feature-conditioning layers learn (AdaptIR's adapters on a frozen backbone).
+    ConditioningOnly,
 }
 
 /// `(layer prefix, task index, "b1" | "b2")` of a task-bias tensor name.
@@ -43,8 +50,19 @@ impl IptModel {
 
     /// Sets which parameters require gradients, or says which task has no bias here.
     pub fn with_trainable(self, set: &TrainableSet) -> Result<Self, String> {
+        let group = |pattern: &str| ParamGroup::from_regex(pattern).map_err(|error| format!("{error:?}"));
         match set {
             TrainableSet::Synchronous => Ok(self.set_require_grad(true)),
+            TrainableSet::BackboneOnly => {
+                let extras = group(r"\.task_biases\.|^conditioning\.")?;
+                Ok(self.set_require_grad(true).set_require_grad_group(extras, false))
+            }
+            TrainableSet::ConditioningOnly => {
+                if self.conditioning.is_none() {
+                    return Err("conditioning-only training: the model has no feature conditioning".into());
+                }
+                Ok(self.set_require_grad(false).set_require_grad_group(group(r"^conditioning\.")?, true))
+            }
             TrainableSet::BiasOnly { tasks } => {
                 let indices = tasks
                     .iter()
@@ -56,8 +74,7 @@ impl IptModel {
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let pattern = format!(r"\.task_biases\.({})\.", indices.join("|"));
-                let group = ParamGroup::from_regex(&pattern).map_err(|error| format!("{error:?}"))?;
-                Ok(self.set_require_grad(false).set_require_grad_group(group, true))
+                Ok(self.set_require_grad(false).set_require_grad_group(group(&pattern)?, true))
             }
         }
     }
@@ -65,6 +82,9 @@ impl IptModel {
     /// The plain backbone with `W + B_task` folded in: same output as the modulated model with
     /// task `task`, and exactly the backbone's inference cost.
     pub fn merge_task(&self, task: Task) -> Result<IptModel, String> {
+        if self.feature_conditioning().is_some() {
+            return Err(format!("cannot merge '{task}': feature conditioning has no bias to fold into the weights"));
+        }
         let index = self
             .modulation()
             .and_then(|modulation| modulation.index_of(task))
@@ -77,6 +97,7 @@ impl IptModel {
     /// The plain backbone with `W + sum_t mix[t] B_t` folded in (a soft task vector, e.g. from an
     /// instruction); `mix` has one weight per task.
     pub fn merge(&self, mix: &[f32]) -> IptModel {
+        assert!(self.feature_conditioning().is_none(), "feature conditioning cannot be merged into the backbone");
         assert_eq!(mix.len(), self.tasks().len(), "merge needs one weight per task");
         let device = self.device();
         let mut general = Vec::new();
@@ -121,6 +142,9 @@ impl IptModel {
     /// general model (`B1 = 0`); existing weights and biases are kept bit for bit. A plain
     /// backbone gets biases on the paper's targets with the default rank.
     pub fn with_added_task(&self, task: Task) -> Result<IptModel, String> {
+        if self.feature_conditioning().is_some() {
+            return Err("tasks can be added to task biases only, not to feature conditioning".into());
+        }
         let mut modulation = self.modulation().cloned().unwrap_or_else(|| ModulationConfig::new(Vec::new()));
         if modulation.tasks.contains(&task) {
             return Err(format!("the model already has a bias for '{task}'"));

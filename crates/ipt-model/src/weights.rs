@@ -4,7 +4,8 @@
 //! Metadata keys (all JSON strings, so `safe_open(...).metadata()` in Python reads them):
 //! `instruct_ipt.format_version`, `instruct_ipt.content`, `instruct_ipt.config`,
 //! `instruct_ipt.config_hash`, `instruct_ipt.modulation`, `instruct_ipt.tasks`,
-//! `instruct_ipt.provenance`.
+//! `instruct_ipt.provenance`, and `instruct_ipt.conditioning` (absent in files written before
+//! feature conditioning existed, read as none).
 //!
 //! A file holds a whole model ([`WeightContent::Full`]), the backbone alone
 //! ([`WeightContent::Backbone`]) or some tasks' biases alone ([`WeightContent::TaskBiases`]);
@@ -20,8 +21,8 @@ use burn_store::{ApplyError, ApplyResult, ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::task_ops::{TASK_BIASES, parse_bias_name};
-use crate::{IptConfig, IptModel, ModulationConfig, Task};
+use crate::task_ops::{CONDITIONING, TASK_BIASES, parse_bias_name};
+use crate::{FeatureConditioning, IptConfig, IptModel, ModulationConfig, Task};
 
 /// Version of the weight-file layout this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -29,6 +30,7 @@ pub const FORMAT_VERSION: u32 = 1;
 const KEY_VERSION: &str = "instruct_ipt.format_version";
 const KEY_CONTENT: &str = "instruct_ipt.content";
 const KEY_MODULATION: &str = "instruct_ipt.modulation";
+const KEY_CONDITIONING: &str = "instruct_ipt.conditioning";
 const KEY_CONFIG: &str = "instruct_ipt.config";
 const KEY_CONFIG_HASH: &str = "instruct_ipt.config_hash";
 const KEY_TASKS: &str = "instruct_ipt.tasks";
@@ -57,6 +59,8 @@ pub struct WeightMetadata {
     pub config: IptConfig,
     /// The task biases' set-up, `None` for a plain backbone (taken from the model when saving).
     pub modulation: Option<ModulationConfig>,
+    /// The feature-adaptation set-up, `None` without one (taken from the model when saving).
+    pub conditioning: Option<FeatureConditioning>,
     /// The tasks the weights were trained for.
     pub tasks: Vec<Task>,
     /// Where the weights come from: free-form key/values (config, data, steps, wall time, hardware).
@@ -66,7 +70,7 @@ pub struct WeightMetadata {
 impl WeightMetadata {
     /// Metadata for `config` and `tasks` with empty provenance.
     pub fn new(config: IptConfig, tasks: Vec<Task>) -> Self {
-        Self { format_version: FORMAT_VERSION, content: WeightContent::Full, config, modulation: None, tasks, provenance: BTreeMap::new() }
+        Self { format_version: FORMAT_VERSION, content: WeightContent::Full, config, modulation: None, conditioning: None, tasks, provenance: BTreeMap::new() }
     }
 
     /// Adds one provenance entry.
@@ -150,6 +154,7 @@ pub fn save_weights(model: &IptModel, metadata: &WeightMetadata, path: &Path) ->
         content: WeightContent::Full,
         config: model.config().clone(),
         modulation: model.modulation().cloned(),
+        conditioning: model.feature_conditioning().cloned(),
         ..metadata.clone()
     };
     write_store(model, store_with_metadata(&metadata), path)
@@ -161,9 +166,14 @@ pub fn save_backbone(model: &IptModel, metadata: &WeightMetadata, path: &Path) -
         content: WeightContent::Backbone,
         config: model.config().clone(),
         modulation: None,
+        conditioning: None,
         ..metadata.clone()
     };
-    let store = store_with_metadata(&metadata).with_predicate(|path, _| !path.contains(TASK_BIASES));
+    if model.output.is_none() {
+        return Err(mismatch(path, "the model has no shared output layer (weight replacement): it has no backbone of its own".into()));
+    }
+    let store = store_with_metadata(&metadata)
+        .with_predicate(|path, _| !path.contains(TASK_BIASES) && !path.starts_with(CONDITIONING));
     write_store(model, store, path)
 }
 
@@ -196,6 +206,7 @@ fn store_with_metadata(metadata: &WeightMetadata) -> SafetensorsStore {
         .metadata(KEY_CONFIG, json(&metadata.config))
         .metadata(KEY_CONFIG_HASH, config_hash(&metadata.config))
         .metadata(KEY_MODULATION, json(&metadata.modulation))
+        .metadata(KEY_CONDITIONING, json(&metadata.conditioning))
         .metadata(KEY_TASKS, json(&metadata.tasks))
         .metadata(KEY_PROVENANCE, json(&metadata.provenance))
 }
@@ -230,8 +241,7 @@ pub fn load_weights_from_bytes(bytes: Vec<u8>, path: &Path, device: &Device) -> 
                 problem: "holds task biases only: load its backbone, then these biases with load_task_biases".into(),
             });
         }
-        (_, Some(modulation)) => metadata.config.init_modulated(modulation, device),
-        (_, None) => metadata.config.init(device),
+        (_, modulation) => metadata.config.init_with(modulation.as_ref(), metadata.conditioning.as_ref(), device),
     };
     let mut store = SafetensorsStore::from_bytes(Some(bytes)).validate(false).allow_partial(true);
     let result = model.load_from(&mut store).map_err(|error| mismatch(path, error.to_string()))?;
@@ -339,9 +349,19 @@ fn parse_metadata(path: &Path, bytes: &[u8]) -> Result<WeightMetadata, WeightErr
     if let Some(modulation) = &modulation {
         modulation.validate().map_err(|problem| bad(KEY_MODULATION, problem))?;
     }
+    let conditioning: Option<FeatureConditioning> = match entries.get(KEY_CONDITIONING) {
+        Some(text) => serde_json::from_str(text).map_err(|error| bad(KEY_CONDITIONING, error.to_string()))?,
+        None => None,
+    };
+    if let Some(conditioning) = &conditioning {
+        conditioning.validate().map_err(|problem| bad(KEY_CONDITIONING, problem))?;
+    }
+    if modulation.is_some() && conditioning.is_some() {
+        return Err(bad(KEY_CONDITIONING, "a model has task biases or feature conditioning, not both".into()));
+    }
     let tasks = serde_json::from_str(field(KEY_TASKS)?).map_err(|error| bad(KEY_TASKS, error.to_string()))?;
     let provenance = serde_json::from_str(field(KEY_PROVENANCE)?).map_err(|error| bad(KEY_PROVENANCE, error.to_string()))?;
-    Ok(WeightMetadata { format_version, content, config, modulation, tasks, provenance })
+    Ok(WeightMetadata { format_version, content, config, modulation, conditioning, tasks, provenance })
 }
 
 fn json<T: Serialize>(value: &T) -> String {
