@@ -205,3 +205,49 @@ fn every_shipped_training_config_loads() {
     }
     assert!(checked >= 5, "{checked} configs");
 }
+
+#[test]
+fn a_feature_conditioned_run_trains_in_phases_and_exports_its_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let phases = "[[schedule.phases]]\nsteps = 3\ntasks = [\"denoise\", \"deblur\"]\ntrainable = \"backbone_only\"\n\
+                  [[schedule.phases]]\nsteps = 3\ntasks = [\"denoise\", \"deblur\"]\ntrainable = \"conditioning_only\"\n";
+    let path = write_config(dir.path(), MICRO, 6, phases);
+    let config = TrainConfig::load(&path, &["conditioning.kind=adapt_ir".into()]).unwrap();
+    let summary = train(&config, &options(dir.path(), false, None), &Device::default(), &AtomicBool::new(false)).unwrap();
+    assert!(summary.losses.iter().all(|loss| loss.is_finite()), "{:?}", summary.losses);
+    let (model, metadata) = load_weights(summary.weights.as_ref().unwrap(), &Device::default()).unwrap();
+    let conditioning = metadata.conditioning.expect("the export records its conditioning");
+    assert_eq!(conditioning.method.name(), "adapt_ir");
+    assert_eq!(model.tasks(), [ipt_model::Task::Denoise, ipt_model::Task::Deblur]);
+
+    let mismatch = TrainConfig::load(&path, &["conditioning.kind=none".into()]).unwrap_err().to_string();
+    assert!(mismatch.contains("backbone_only") && mismatch.contains("none"), "{mismatch}");
+    let typo = TrainConfig::load(&path, &["conditioning.kind=prompt_irr".into()]).unwrap_err().to_string();
+    assert!(typo.contains("train.toml") && typo.contains("'prompt_irr'") && typo.contains("adapt_ir"), "{typo}");
+    let field = TrainConfig::load(&path, &["conditioning.ranc=2".into()]).unwrap_err().to_string();
+    assert!(field.contains("ranc"), "{field}");
+}
+
+#[test]
+fn a_config_extends_another_key_by_key_and_a_cycle_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), MICRO, 10, "");
+    let child = dir.path().join("child.toml");
+    std::fs::write(&child, "extends = \"train.toml\"\nname = \"child\"\nconditioning = { kind = \"pip\", tokens = 2 }\n[optim]\nlr = 0.25\n").unwrap();
+    let config = TrainConfig::load(&child, &[]).unwrap();
+    let base = TrainConfig::load(&dir.path().join("train.toml"), &[]).unwrap();
+    assert_eq!((config.name.as_str(), config.optim.lr), ("child", 0.25));
+    assert_eq!((config.optim.min_lr, &config.data), (base.optim.min_lr, &base.data), "untouched keys come from the base");
+    assert_eq!(config.conditioning.name(), "pip");
+
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("nested.toml"), "extends = \"../child.toml\"\nname = \"nested\"\n").unwrap();
+    let nested = TrainConfig::load(&sub.join("nested.toml"), &[]).unwrap();
+    assert!(nested.data.spec.is_file(), "the base's data spec is found from a sub-folder: {}", nested.data.spec.display());
+
+    std::fs::write(dir.path().join("a.toml"), "extends = \"b.toml\"\n").unwrap();
+    std::fs::write(dir.path().join("b.toml"), "extends = \"a.toml\"\n").unwrap();
+    let cycle = TrainConfig::load(&dir.path().join("a.toml"), &[]).unwrap_err().to_string();
+    assert!(cycle.contains("extends") && cycle.contains("cycle"), "{cycle}");
+}

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ipt_model::{IptConfig, LayerGroup, ModulationConfig, Preset, RankPolicy, Task};
+use ipt_model::{FeatureMethod, IptConfig, LayerGroup, ModulationConfig, Preset, RankPolicy, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -66,21 +66,31 @@ impl ModelChoice {
     }
 }
 
-/// How the task reaches the network.
+/// How the task reaches the network: `conditioning = { kind = "..." }` with `none`,
+/// `weight_modulation` or one of the peers' methods ([`FeatureMethod`]: `instruct_ir_icb`,
+/// `prompt_ir`, `external_control`, `pip`, `adapt_ir`, `weight_replacement`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Conditioning {
     /// No task conditioning: plain mixed training of one backbone (the baseline).
     None,
     /// Instruct-IPT: low-rank task biases on the task-sensitive weights.
-    WeightModulation {
-        /// Rank of every task bias.
-        #[serde(default)]
-        rank: RankPolicy,
-        /// The layer groups that get task biases (default: the paper's Table 2 groups).
-        #[serde(default = "ModulationConfig::paper_targets")]
-        targets: Vec<LayerGroup>,
-    },
+    WeightModulation(ModulationChoice),
+    /// One of the peers' feature-adaptation methods.
+    #[serde(untagged)]
+    Feature(FeatureMethod),
+}
+
+/// The rank and targets of Instruct-IPT's task biases (the tasks come from the data spec).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModulationChoice {
+    /// Rank of every task bias.
+    #[serde(default)]
+    pub rank: RankPolicy,
+    /// The layer groups that get task biases (default: the paper's Table 2 groups).
+    #[serde(default = "ModulationConfig::paper_targets")]
+    pub targets: Vec<LayerGroup>,
 }
 
 /// Where patches come from.
@@ -203,6 +213,31 @@ pub enum Trainable {
     BackboneOnly,
     /// Only the phase's tasks' biases: fine-tuning downstream tasks on a trained backbone.
     BiasOnly,
+    /// Only the feature-conditioning layers (AdaptIR's adapters on a frozen backbone).
+    ConditioningOnly,
+}
+
+impl Trainable {
+    /// The config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Trainable::Synchronous => "synchronous",
+            Trainable::BackboneOnly => "backbone_only",
+            Trainable::BiasOnly => "bias_only",
+            Trainable::ConditioningOnly => "conditioning_only",
+        }
+    }
+}
+
+impl Conditioning {
+    /// The config's `kind`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Conditioning::None => "none",
+            Conditioning::WeightModulation(_) => "weight_modulation",
+            Conditioning::Feature(method) => method.name(),
+        }
+    }
 }
 
 /// Exponential moving average of the weights (validated and exported).
@@ -232,14 +267,18 @@ pub struct Intervals {
 }
 
 impl TrainConfig {
-    /// Reads `path`, applies `a.b=c` overrides, checks the result. Errors name the file and key.
+    /// Reads `path` (and the files it `extends`), applies `a.b=c` overrides, checks the result.
+    /// Errors name the file and key.
+    ///
+    /// `extends = "other.toml"` (relative to the file) starts from that config and overrides it
+    /// key by key (tables merge, other values replace), so an ablation states only what differs.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io { path: path.into(), source })?;
         let config_error = |message: String| TrainError::Config { path: path.into(), message };
-        let mut value: toml::Value = toml::from_str(&text).map_err(|error| config_error(error.to_string()))?;
+        let mut value = read_tree(path, 0)?;
         for assignment in overrides {
             apply_override(&mut value, assignment).map_err(config_error)?;
         }
+        check_conditioning(&value).map_err(config_error)?;
         let mut config: Self = value.try_into().map_err(|error: toml::de::Error| config_error(error.to_string()))?;
         if config.data.spec.is_relative() {
             config.data.spec = path.parent().unwrap_or(Path::new(".")).join(&config.data.spec);
@@ -268,9 +307,23 @@ impl TrainConfig {
         if !self.schedule.phases.is_empty() && phase_steps != self.schedule.steps {
             return Err(format!("schedule.phases add up to {phase_steps} steps but schedule.steps is {}", self.schedule.steps));
         }
-        let modulated = matches!(self.conditioning, Conditioning::WeightModulation { .. });
-        if !modulated && self.schedule.phases.iter().any(|phase| phase.trainable != Trainable::Synchronous) {
-            return Err("schedule.phases: backbone_only / bias_only need conditioning.kind = \"weight_modulation\"".into());
+        if let Conditioning::Feature(method) = &self.conditioning {
+            method.validate().map_err(|problem| format!("conditioning: {problem}"))?;
+        }
+        for (index, phase) in self.schedule.phases.iter().enumerate() {
+            let fits = match phase.trainable {
+                Trainable::Synchronous => true,
+                Trainable::BiasOnly => matches!(self.conditioning, Conditioning::WeightModulation(_)),
+                Trainable::BackboneOnly => !matches!(self.conditioning, Conditioning::None),
+                Trainable::ConditioningOnly => matches!(self.conditioning, Conditioning::Feature(_)),
+            };
+            if !fits {
+                return Err(format!(
+                    "schedule.phases[{index}]: trainable = \"{}\" does not fit conditioning.kind = \"{}\"",
+                    phase.trainable.name(),
+                    self.conditioning.name()
+                ));
+            }
         }
         Ok(())
     }
@@ -279,6 +332,72 @@ impl TrainConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("train configs serialise to TOML")
     }
+}
+
+/// Longest `extends` chain followed (a longer one is taken for a cycle).
+const MAX_EXTENDS: usize = 8;
+
+/// The TOML tree of `path` merged over the tree of the file it extends, if any; a relative
+/// `data.spec` of an extended file is rewritten relative to the extending one.
+fn read_tree(path: &Path, depth: usize) -> Result<toml::Value, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io { path: path.into(), source })?;
+    let config_error = |message: String| TrainError::Config { path: path.into(), message };
+    let mut value: toml::Value = toml::from_str(&text).map_err(|error| config_error(error.to_string()))?;
+    let table = value.as_table_mut().ok_or_else(|| config_error("not a TOML table".into()))?;
+    let Some(extends) = table.remove("extends") else { return Ok(value) };
+    let extends = extends.as_str().map(PathBuf::from).ok_or_else(|| config_error("extends: expected a file name".into()))?;
+    if depth >= MAX_EXTENDS {
+        return Err(config_error(format!("extends: more than {MAX_EXTENDS} files deep (a cycle?)")));
+    }
+    let mut base = read_tree(&path.parent().unwrap_or(Path::new(".")).join(&extends), depth + 1)?;
+    if let Some(spec) = base.get_mut("data").and_then(|data| data.get_mut("spec")) {
+        if let Some(relative) = spec.as_str().map(Path::new).filter(|spec| spec.is_relative()) {
+            let moved = extends.parent().unwrap_or(Path::new("")).join(relative);
+            *spec = toml::Value::String(moved.to_string_lossy().into_owned());
+        }
+    }
+    merge(&mut base, value);
+    Ok(base)
+}
+
+/// Writes `over` into `base`: tables merge key by key, anything else replaces, and so does a
+/// table naming a `kind` (another variant: `conditioning = { kind = "pip" }` drops the base's
+/// weight-modulation rank).
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(base), toml::Value::Table(over)) if !over.contains_key("kind") => {
+            for (key, value) in over {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over,
+    }
+}
+
+/// Names an unknown `conditioning.kind`, or the bad field of a feature method, before serde's
+/// untagged fallback would blur both into "did not match any variant".
+fn check_conditioning(root: &toml::Value) -> Result<(), String> {
+    let Some(table) = root.get("conditioning") else { return Ok(()) };
+    let kind = table.get("kind").and_then(toml::Value::as_str).unwrap_or_default();
+    let features = FeatureMethod::all().map(|method| method.name());
+    let problem = |error: toml::de::Error| format!("conditioning: {error}");
+    if features.contains(&kind) {
+        return table.clone().try_into::<FeatureMethod>().map(drop).map_err(problem);
+    }
+    let mut fields = table.as_table().cloned().unwrap_or_default();
+    fields.remove("kind");
+    match kind {
+        "weight_modulation" => return toml::Value::Table(fields).try_into::<ModulationChoice>().map(drop).map_err(problem),
+        "none" if fields.is_empty() => return Ok(()),
+        "none" => return Err(format!("conditioning: kind \"none\" takes no other field (found {})", fields.keys().cloned().collect::<Vec<_>>().join(", "))),
+        _ => {}
+    }
+    Err(format!("conditioning.kind: unknown kind '{kind}' (expected none, weight_modulation, {})", features.join(", ")))
 }
 
 /// Sets `a.b.c = value` in a TOML tree; `value` is parsed as TOML, else taken as a string.

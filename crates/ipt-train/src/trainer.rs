@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::module::{Module, ParamGroup};
+use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ipt_data::random::mix;
 use ipt_data::sampler::{read_photos, validation_samples};
 use ipt_data::{DatasetSpec, PatchSampler, SamplerConfig};
-use ipt_model::{IptModel, ModulationConfig, Task, TrainableSet, WeightMetadata, save_weights};
+use ipt_model::{FeatureConditioning, IptModel, ModulationConfig, Task, TrainableSet, WeightMetadata, save_weights};
 use serde_json::json;
 
 use crate::checkpoint::{self, TrainState};
@@ -123,7 +123,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
             let shape = [batch.tasks.len(), 3, size, size];
             let input = Tensor::<4>::from_data(TensorData::new(batch.degraded, shape), &autodiff);
             let target = Tensor::<4>::from_data(TensorData::new(batch.clean, shape), &autodiff);
-            let weights = (!tasks.is_empty() && model.modulation().is_some())
+            let weights = (!model.tasks().is_empty())
                 .then(|| model.task_weights(&batch.tasks, &autodiff).expect("sampled tasks are the model's tasks"));
             let loss = restoration_loss(model.forward(input, weights.as_ref()), target, &config.loss);
             let value: f32 = loss.clone().into_scalar();
@@ -247,15 +247,16 @@ fn sampler_config(config: &TrainConfig, phase_index: usize) -> SamplerConfig {
     }
 }
 
-/// The backbone, with task biases for every task when the conditioning asks for them.
+/// The backbone, conditioned on every task as the config asks.
 fn build_model(config: &TrainConfig, tasks: &[Task], device: &Device) -> IptModel {
     let architecture = config.model.config();
     match &config.conditioning {
         Conditioning::None => architecture.init(device),
-        Conditioning::WeightModulation { rank, targets } => {
-            let modulation = ModulationConfig { tasks: tasks.to_vec(), rank: *rank, targets: targets.clone() };
+        Conditioning::WeightModulation(choice) => {
+            let modulation = ModulationConfig { tasks: tasks.to_vec(), rank: choice.rank, targets: choice.targets.clone() };
             architecture.init_modulated(&modulation, device)
         }
+        Conditioning::Feature(method) => architecture.init_conditioned(&FeatureConditioning { tasks: tasks.to_vec(), method: method.clone() }, device),
     }
 }
 
@@ -271,14 +272,13 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
 }
 
 fn set_trainable(model: IptModel, phase: &Phase) -> Result<IptModel, TrainError> {
-    match phase.trainable {
-        Trainable::Synchronous => Ok(model.set_require_grad(true)),
-        Trainable::BiasOnly => model.with_trainable(&TrainableSet::BiasOnly { tasks: phase.tasks.clone() }).map_err(TrainError::Invalid),
-        Trainable::BackboneOnly => {
-            let biases = ParamGroup::from_regex(r"\.task_biases\.").map_err(|error| TrainError::Invalid(format!("{error:?}")))?;
-            Ok(model.set_require_grad(true).set_require_grad_group(biases, false))
-        }
-    }
+    let set = match phase.trainable {
+        Trainable::Synchronous => TrainableSet::Synchronous,
+        Trainable::BiasOnly => TrainableSet::BiasOnly { tasks: phase.tasks.clone() },
+        Trainable::BackboneOnly => TrainableSet::BackboneOnly,
+        Trainable::ConditioningOnly => TrainableSet::ConditioningOnly,
+    };
+    model.with_trainable(&set).map_err(TrainError::Invalid)
 }
 
 /// Creates the run folder and writes the resolved config, or checks it against a resumed run's.
