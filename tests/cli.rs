@@ -123,6 +123,12 @@ fn info_prints_metadata_and_parameter_groups() {
     for expected in ["tasks:           denoise, derain", "provenance.data: cli test", "qkv", "channel_reduction", "embedder"] {
         assert!(text.contains(expected), "missing '{expected}' in:\n{text}");
     }
+    // One line per conditioning option with the parameters it would add for the file's tasks.
+    for kind in ["weight_modulation", "instruct_ir_icb", "prompt_ir", "external_control", "pip", "adapt_ir", "weight_replacement"] {
+        let line = text.lines().find(|line| line.trim_start().starts_with(kind)).unwrap_or_else(|| panic!("no '{kind}' line in:\n{text}"));
+        let extra: i64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(extra > 0, "{line}");
+    }
 }
 
 #[test]

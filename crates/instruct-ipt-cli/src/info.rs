@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use instruct_ipt::{BUNDLED_WEIGHTS, Device, ParameterReport, Restorer};
+use instruct_ipt::{BUNDLED_WEIGHTS, Device, ParameterReport, Restorer, option_costs};
 
 /// Prints the metadata of the weight file at `path` (the bundled weights when `None`) and its
 /// parameter counts per layer group.
@@ -24,6 +24,9 @@ pub fn run(path: Option<&Path>, device: &Device) -> Result<()> {
         let targets: Vec<&str> = modulation.targets.iter().map(|group| group.name()).collect();
         println!("task biases:     rank {:?} on {}", modulation.rank, targets.join(", "));
     }
+    if let Some(conditioning) = restorer.model().feature_conditioning() {
+        println!("conditioning:    {:?}", conditioning.method);
+    }
     let report = ParameterReport::of(restorer.model()).map_err(anyhow::Error::msg)?;
     println!("backbone parameters: {}", report.backbone());
     for (group, count) in &report.groups {
@@ -35,7 +38,24 @@ pub fn run(path: Option<&Path>, device: &Device) -> Result<()> {
     for (group, count) in &report.bias_groups {
         println!("  biases on {:<12} {count:>10}  (all tasks)", group.name());
     }
+    if report.conditioning > 0 {
+        println!("conditioning parameters: {} ({:.1}% of the backbone)", report.conditioning, report.percent_of_backbone(report.conditioning));
+    }
+    print_option_costs(&metadata.config, &metadata.tasks, device);
     Ok(())
+}
+
+/// What each conditioning option would add to this backbone for these tasks (configs choose one
+/// with `conditioning = { kind = "..." }`).
+fn print_option_costs(config: &instruct_ipt::IptConfig, tasks: &[instruct_ipt::Task], device: &Device) {
+    if tasks.is_empty() {
+        return;
+    }
+    let (plain, costs) = option_costs(config, tasks, device);
+    println!("conditioning options on this backbone ({plain} parameters) for {} tasks, extra parameters:", tasks.len());
+    for (kind, extra) in costs {
+        println!("  {kind:<20} {extra:>10}  {:+6.1}%", 100.0 * extra as f64 / plain as f64);
+    }
 }
 
 fn describe_config(config: &instruct_ipt::IptConfig) -> String {

@@ -23,7 +23,8 @@ static BUNDLED_BYTES: &[u8] = include_bytes!("../assets/instruct-ipt-tiny.safete
 /// A loaded model ready to restore images on one device.
 ///
 /// For a model with task biases, restoring with a task uses the backbone with that task's bias
-/// merged in (computed once per task and kept), so inference costs exactly the backbone's.
+/// merged in (computed once per task and kept), so inference costs exactly the backbone's. A
+/// model with feature conditioning (a peer's method) runs whole, with the task's weights.
 #[derive(Debug)]
 pub struct Restorer {
     model: IptModel,
@@ -92,8 +93,19 @@ impl Restorer {
 
     /// Restores `[3, height, width]` planar RGB samples in `[0, 1]` for `task`.
     pub fn restore_planar(&self, rgb: Vec<f32>, height: usize, width: usize, task: Option<Task>) -> Result<Vec<f32>, Error> {
+        if self.model.feature_conditioning().is_some() {
+            let weights = task.map(|task| self.one_hot(task)).transpose()?;
+            return Ok(self.run(rgb, height, width, &self.model, weights.as_ref()));
+        }
         let model = self.model_for(task)?;
         Ok(self.run(rgb, height, width, &model, None))
+    }
+
+    /// Task weights selecting `task` alone.
+    fn one_hot(&self, task: Task) -> Result<TaskWeights, Error> {
+        self.model
+            .task_weights(&[task], &self.device)
+            .map_err(|_| Error::TaskNotTrained { task, trained: self.metadata.tasks.clone() })
     }
 
     /// Runs `model` (whole or in tiles) on planar samples.
@@ -129,8 +141,8 @@ impl Restorer {
     }
 
     /// Restores `image` with a soft mix of tasks (weights summing to 1, e.g. a compound
-    /// instruction's), running the task biases on the fly. A single task, or weights without
-    /// task biases, fall back to [`Restorer::restore`] with the heaviest task.
+    /// instruction's), running the task conditioning on the fly. A single task, or a model
+    /// without task conditioning, fall back to [`Restorer::restore`] with the heaviest task.
     pub fn restore_mixed(&self, image: &DynamicImage, weights: &[(Task, f32)]) -> Result<DynamicImage, Error> {
         let mut planar = Planar::from_image(image);
         planar.rgb = self.restore_planar_mixed(std::mem::take(&mut planar.rgb), planar.height, planar.width, weights)?;
@@ -140,15 +152,16 @@ impl Restorer {
     /// [`Restorer::restore_mixed`] on `[3, height, width]` planar RGB samples in `[0, 1]`.
     pub fn restore_planar_mixed(&self, rgb: Vec<f32>, height: usize, width: usize, weights: &[(Task, f32)]) -> Result<Vec<f32>, Error> {
         let heaviest = weights.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(task, _)| *task);
-        let Some(modulation) = self.model.modulation().filter(|_| weights.len() > 1) else {
+        let own = self.model.tasks();
+        if own.is_empty() || weights.len() < 2 {
             return self.restore_planar(rgb, height, width, heaviest);
-        };
-        let mut row = vec![0f32; modulation.tasks.len()];
+        }
+        let mut row = vec![0f32; own.len()];
         for (task, weight) in weights {
-            let index = modulation.index_of(*task).ok_or_else(|| Error::TaskNotTrained { task: *task, trained: self.metadata.tasks.clone() })?;
+            let index = own.iter().position(|t| t == task).ok_or_else(|| Error::TaskNotTrained { task: *task, trained: self.metadata.tasks.clone() })?;
             row[index] += weight;
         }
-        let tasks = TaskWeights::new(Tensor::<2>::from_data(TensorData::new(row, [1, modulation.tasks.len()]), &self.device));
+        let tasks = TaskWeights::new(Tensor::<2>::from_data(TensorData::new(row, [1, own.len()]), &self.device));
         Ok(self.run(rgb, height, width, &self.model, Some(&tasks)))
     }
 
@@ -184,6 +197,25 @@ pub fn application_order(tasks: &[(Task, f32)]) -> Vec<Task> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ipt_model::{FeatureConditioning, FeatureMethod, IptConfig, Preset};
+
+    #[test]
+    fn a_feature_conditioned_model_restores_with_its_task_and_refuses_others() {
+        let device = Device::flex();
+        let config = IptConfig { width: 8, heads: [1, 1, 2, 2], window_size: 2, grid_size: 2, ..Preset::Tiny.config() };
+        let tasks = vec![Task::Denoise, Task::Derain];
+        let conditioning = FeatureConditioning { tasks: tasks.clone(), method: FeatureMethod::WeightReplacement };
+        let model = config.init_conditioned(&conditioning, &device);
+        let restorer = Restorer::from_model(model, WeightMetadata::new(config, tasks), &device).with_tile(None);
+        let rgb: Vec<f32> = (0..3 * 20 * 24).map(|index| (index % 17) as f32 / 17.0).collect();
+        // Without a task no per-task output layer speaks: the image passes unchanged.
+        let general = restorer.restore_planar(rgb.clone(), 20, 24, None).unwrap();
+        assert!(general.iter().zip(&rgb).all(|(a, b)| (a - b).abs() < 1e-6));
+        let denoised = restorer.restore_planar(rgb.clone(), 20, 24, Some(Task::Denoise)).unwrap();
+        assert!(denoised.iter().zip(&rgb).any(|(a, b)| (a - b).abs() > 1e-4));
+        let refused = restorer.restore_planar(rgb, 20, 24, Some(Task::Dehaze)).unwrap_err();
+        assert!(matches!(refused, Error::TaskNotTrained { task: Task::Dehaze, .. }), "{refused}");
+    }
 
     #[test]
     fn top_layer_degradations_are_undone_before_global_ones_whatever_the_request_order() {

@@ -50,7 +50,7 @@ mod weights;
 
 pub use attention::{FocalContextAttention, GridAttention};
 pub use block::{IptBlock, Stage};
-pub use conditioning::{Conditioner, FeatureConditioning, FeatureMethod};
+pub use conditioning::{Conditioner, FeatureConditioning, FeatureMethod, option_costs};
 pub use config::{IptConfig, LEVELS, Preset};
 pub use ffn::LocallyEnhancedFfn;
 pub use groups::{LayerGroup, ParameterReport};

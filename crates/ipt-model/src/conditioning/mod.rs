@@ -322,3 +322,19 @@ pub(crate) fn mix_tasks(tasks: &TaskWeights, shape: [usize; 4], device: &Device,
         .reduce(|sum, term| sum + term)
         .unwrap_or_else(|| Tensor::zeros(shape, device))
 }
+
+/// The plain backbone's parameter count and what each conditioning option adds to it for
+/// `tasks` (weight modulation with its defaults, then every feature method with its defaults),
+/// as `(kind, extra parameters)`; weight replacement counts its per-task output layers minus
+/// the shared one it removes.
+pub fn option_costs(config: &IptConfig, tasks: &[Task], device: &Device) -> (usize, Vec<(&'static str, i64)>) {
+    let plain = config.init(device).num_params() as i64;
+    let modulated = config.init_modulated(&crate::ModulationConfig::new(tasks.to_vec()), device).num_params() as i64;
+    let mut costs = vec![("none", 0), ("weight_modulation", modulated - plain)];
+    for method in FeatureMethod::all() {
+        let name = method.name();
+        let model = config.init_conditioned(&FeatureConditioning { tasks: tasks.to_vec(), method }, device);
+        costs.push((name, model.num_params() as i64 - plain));
+    }
+    (plain as usize, costs)
+}
