@@ -1,7 +1,7 @@
 //! `cargo xtask <verb>`: the project's automation, one subcommand per task.
 
 mod bench;
-mod bench_modulation;
+mod bench_conditioning;
 mod bench_data;
 mod compound;
 mod data;
@@ -32,8 +32,8 @@ struct Cli {
 enum Verb {
     /// Restore throughput (megapixels/s) and peak memory of each preset on the CPU.
     Bench(bench::BenchArgs),
-    /// Cost of weight modulation: modulated vs merged inference, mixed 6-task vs plain training step.
-    BenchModulation(bench_modulation::Args),
+    /// Cost of each conditioning option: parameters, inference, a mixed 6-task training step.
+    BenchConditioning(bench_conditioning::Args),
     /// Patches per second of the training sampler, against the tiny model's training step.
     BenchData(bench_data::Args),
     /// Train a model from a config in configs/ (checkpoints, resume, validation, export).
@@ -72,7 +72,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().verb {
         Verb::Bench(args) => bench::run(args),
         Verb::BenchCase(args) => bench::run_case(args),
-        Verb::BenchModulation(args) => bench_modulation::run(args),
+        Verb::BenchConditioning(args) => bench_conditioning::run(args),
         Verb::Data(args) => data::run(args),
         Verb::Train(args) => train::run(args),
         Verb::BenchData(args) => bench_data::run(args),
