@@ -251,3 +251,29 @@ fn a_config_extends_another_key_by_key_and_a_cycle_is_refused() {
     let cycle = TrainConfig::load(&dir.path().join("a.toml"), &[]).unwrap_err().to_string();
     assert!(cycle.contains("extends") && cycle.contains("cycle"), "{cycle}");
 }
+
+#[test]
+fn a_run_can_start_from_a_trained_backbone() {
+    let dir = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let config = TrainConfig::load(&write_config(dir.path(), MICRO, 6, ""), &[]).unwrap();
+    let trained = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap().weights.unwrap();
+    // One step at learning rate 0 keeps the loaded backbone; external control starts at zero.
+    let overrides = [
+        format!("init_backbone={}", trained.display()),
+        "name=continued".into(),
+        "conditioning.kind=external_control".into(),
+        "optim.lr=0".into(),
+        "schedule.steps=1".into(),
+    ];
+    let config = TrainConfig::load(&dir.path().join("train.toml"), &overrides).unwrap();
+    let continued = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap().weights.unwrap();
+    let (before, _) = load_weights(&trained, &Device::default()).unwrap();
+    let (after, _) = load_weights(&continued, &Device::default()).unwrap();
+    assert!(after.feature_conditioning().is_some());
+    let x = burn::tensor::Tensor::<4>::ones([1, 3, 32, 32], &Device::default()) * 0.3;
+    let difference = (before.forward(x.clone(), None) - after.forward(x, None)).abs().max().into_scalar::<f32>();
+    assert!(difference < 1e-6, "{difference}");
+    let missing = TrainConfig::load(&dir.path().join("train.toml"), &["init_backbone=no/such.safetensors".into()]).unwrap_err().to_string();
+    assert!(missing.contains("init_backbone") && missing.contains("no/such.safetensors"), "{missing}");
+}

@@ -289,6 +289,33 @@ pub fn load_task_biases(model: &IptModel, path: &Path) -> Result<IptModel, Weigh
     Ok(grown)
 }
 
+/// Loads the general (backbone) tensors of the weight file at `path` into `model` and keeps
+/// the model's own task biases and conditioning layers: training that starts from a trained
+/// backbone. The file must hold every backbone tensor of a model of the same config; its task
+/// biases or conditioning layers, if any, are left out.
+pub fn load_backbone_into(mut model: IptModel, path: &Path) -> Result<IptModel, WeightError> {
+    let bytes = read(path)?;
+    let metadata = parse_metadata(path, &bytes)?;
+    if metadata.content == WeightContent::TaskBiases {
+        return Err(mismatch(path, "holds task biases only, no backbone".into()));
+    }
+    let (expected, found) = (config_hash(model.config()), config_hash(&metadata.config));
+    if expected != found {
+        return Err(mismatch(path, format!("its backbone has config hash {found}, this model's is {expected}")));
+    }
+    fn general(name: &str) -> bool {
+        !name.contains(TASK_BIASES) && !name.starts_with(CONDITIONING)
+    }
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
+        .validate(false)
+        .allow_partial(true)
+        .with_predicate(|name, _| general(name));
+    let result = model.load_from(&mut store).map_err(|error| mismatch(path, error.to_string()))?;
+    let result = ApplyResult { unused: result.unused.into_iter().filter(|name| general(name)).collect(), ..result };
+    check_complete(path, &result, |name| !general(name))?;
+    Ok(model)
+}
+
 fn mismatch(path: &Path, problem: String) -> WeightError {
     WeightError::Mismatch { path: path.to_owned(), problem }
 }
@@ -466,6 +493,29 @@ mod tests {
         let other = IptConfig { width: 8, ..crate::test_support::micro_config() }.init(&device);
         let message = load_task_biases(&other, &path).unwrap_err().to_string();
         assert!(message.contains("config hash"), "{message}");
+    }
+
+    #[test]
+    fn a_backbone_loads_under_other_conditioning_and_keeps_it() {
+        let device = Device::flex();
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("modulated.safetensors");
+        let trained = crate::test_support::modulated_micro_model(&device);
+        save_weights(&trained, &metadata(), &path).unwrap();
+        let conditioning = crate::FeatureConditioning { tasks: vec![Task::Denoise], method: crate::FeatureMethod::ExternalControl };
+        let fresh = crate::test_support::micro_config().init_conditioned(&conditioning, &device);
+        let control_before = fresh.conditioning.as_ref().unwrap().collect(None, None, false);
+        let loaded = load_backbone_into(fresh, &path).unwrap();
+        let x = burn::tensor::Tensor::<4>::ones([1, 3, 16, 16], &device) * 0.5;
+        // External control starts at zero, so the model now computes the trained backbone.
+        loaded.forward(x.clone(), None).into_data().assert_approx_eq::<f32>(&trained.forward(x, None).into_data(), burn::tensor::Tolerance::absolute(1e-6));
+        let control_after = loaded.conditioning.as_ref().unwrap().collect(None, None, false);
+        for (a, b) in control_before.iter().zip(&control_after) {
+            assert_eq!(a.to_bytes().unwrap(), b.to_bytes().unwrap(), "{}", a.name);
+        }
+        let other = IptConfig { width: 8, ..crate::test_support::micro_config() }.init(&device);
+        let message = load_backbone_into(other, &path).unwrap_err().to_string();
+        assert!(message.contains("modulated.safetensors") && message.contains("config hash"), "{message}");
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct TrainConfig {
     /// Non-finite losses tolerated in a row before training stops.
     #[serde(default = "default_nonfinite")]
     pub max_consecutive_nonfinite: usize,
+    /// Start from the backbone of this weight file (relative to the config file) instead of
+    /// random weights; task biases or conditioning layers keep their fresh initialisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_backbone: Option<PathBuf>,
 }
 
 fn default_nonfinite() -> usize {
@@ -280,10 +284,16 @@ impl TrainConfig {
         }
         check_conditioning(&value).map_err(config_error)?;
         let mut config: Self = value.try_into().map_err(|error: toml::de::Error| config_error(error.to_string()))?;
-        if config.data.spec.is_relative() {
-            config.data.spec = path.parent().unwrap_or(Path::new(".")).join(&config.data.spec);
+        let folder = path.parent().unwrap_or(Path::new("."));
+        for file in std::iter::once(&mut config.data.spec).chain(config.init_backbone.as_mut()) {
+            if file.is_relative() {
+                *file = folder.join(&*file);
+            }
         }
         config.check().map_err(config_error)?;
+        if let Some(weights) = config.init_backbone.as_ref().filter(|weights| !weights.is_file()) {
+            return Err(config_error(format!("init_backbone: {} is not a file", weights.display())));
+        }
         Ok(config)
     }
 
@@ -337,8 +347,11 @@ impl TrainConfig {
 /// Longest `extends` chain followed (a longer one is taken for a cycle).
 const MAX_EXTENDS: usize = 8;
 
-/// The TOML tree of `path` merged over the tree of the file it extends, if any; a relative
-/// `data.spec` of an extended file is rewritten relative to the extending one.
+/// Keys holding file paths, relative to the config file that sets them.
+const PATH_KEYS: [&[&str]; 2] = [&["data", "spec"], &["init_backbone"]];
+
+/// The TOML tree of `path` merged over the tree of the file it extends, if any; the relative
+/// paths ([`PATH_KEYS`]) of an extended file are rewritten relative to the extending one.
 fn read_tree(path: &Path, depth: usize) -> Result<toml::Value, TrainError> {
     let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io { path: path.into(), source })?;
     let config_error = |message: String| TrainError::Config { path: path.into(), message };
@@ -350,10 +363,11 @@ fn read_tree(path: &Path, depth: usize) -> Result<toml::Value, TrainError> {
         return Err(config_error(format!("extends: more than {MAX_EXTENDS} files deep (a cycle?)")));
     }
     let mut base = read_tree(&path.parent().unwrap_or(Path::new(".")).join(&extends), depth + 1)?;
-    if let Some(spec) = base.get_mut("data").and_then(|data| data.get_mut("spec")) {
-        if let Some(relative) = spec.as_str().map(Path::new).filter(|spec| spec.is_relative()) {
+    for key in PATH_KEYS {
+        let Some(file) = key.iter().try_fold(&mut base, |node, part| node.get_mut(*part)) else { continue };
+        if let Some(relative) = file.as_str().map(Path::new).filter(|file| file.is_relative()) {
             let moved = extends.parent().unwrap_or(Path::new("")).join(relative);
-            *spec = toml::Value::String(moved.to_string_lossy().into_owned());
+            *file = toml::Value::String(moved.to_string_lossy().into_owned());
         }
     }
     merge(&mut base, value);

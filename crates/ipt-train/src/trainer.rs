@@ -77,7 +77,10 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     let validation = validation_samples(&validation, &spec.tasks, spec.validation.crop, spec.validation.seed)?;
 
     let tasks = spec.task_list();
-    let initial = seeded_init(|| build_model(config, &tasks, device), device, config.seed);
+    let mut initial = seeded_init(|| build_model(config, &tasks, device), device, config.seed);
+    if let Some(weights) = &config.init_backbone {
+        initial = ipt_model::load_backbone_into(initial, weights).map_err(|error| TrainError::Invalid(error.to_string()))?;
+    }
     let autodiff = device.clone().autodiff();
     let fresh = TrainState { step: 0, best_psnr: None, wall_seconds: 0.0, rng: RNG_NOTE.into() };
     let resumed = if options.resume {
