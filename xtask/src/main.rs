@@ -7,6 +7,7 @@ mod compound;
 mod data;
 mod distil_text;
 mod eval;
+mod experiment;
 mod fetch_minilm;
 mod parity;
 mod plot;
@@ -40,6 +41,8 @@ enum Verb {
     Train(train::Args),
     /// Evaluate weight files on a benchmark suite: results.json, a Markdown table, per-image CSV, grids.
     Eval(eval::Args),
+    /// Reproduce a finding of the paper at small scale: train the arms, score them, write reports/<experiment>/.
+    Experiment(experiment::Args),
     /// Distil MiniLM into the static token table of the default text encoder.
     DistilText(distil_text::Args),
     /// Fit the default text router's head on the instruction corpus (written into ipt-text's assets).
@@ -77,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         Verb::Train(args) => train::run(args),
         Verb::BenchData(args) => bench_data::run(args),
         Verb::Eval(args) => eval::run(args),
+        Verb::Experiment(args) => experiment::run(args),
         Verb::DistilText(args) => distil_text::run(args),
         Verb::TrainRouter(args) => text::train(args),
         Verb::EvalText(args) => text::eval(args),

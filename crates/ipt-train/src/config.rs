@@ -37,7 +37,8 @@ pub struct TrainConfig {
     /// Non-finite losses tolerated in a row before training stops.
     #[serde(default = "default_nonfinite")]
     pub max_consecutive_nonfinite: usize,
-    /// Start from the backbone of this weight file (relative to the config file) instead of
+    /// Start from the backbone of this weight file (relative to the config file, or to the
+    /// working folder when given with `--set`) instead of
     /// random weights; task biases or conditioning layers keep their fresh initialisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_backbone: Option<PathBuf>,
@@ -284,9 +285,12 @@ impl TrainConfig {
         }
         check_conditioning(&value).map_err(config_error)?;
         let mut config: Self = value.try_into().map_err(|error: toml::de::Error| config_error(error.to_string()))?;
+        // Paths in files are relative to the file; paths given with `--set`, to the working folder.
         let folder = path.parent().unwrap_or(Path::new("."));
-        for file in std::iter::once(&mut config.data.spec).chain(config.init_backbone.as_mut()) {
-            if file.is_relative() {
+        let overridden = |key: &str| overrides.iter().any(|assignment| assignment.split_once('=').is_some_and(|(name, _)| name.trim() == key));
+        let files = [("data.spec", Some(&mut config.data.spec)), ("init_backbone", config.init_backbone.as_mut())];
+        for (key, file) in files {
+            if let Some(file) = file.filter(|file| file.is_relative() && !overridden(key)) {
                 *file = folder.join(&*file);
             }
         }

@@ -120,6 +120,98 @@ impl Curves {
     }
 }
 
+/// The training losses of several runs on one log axis (experiment reports compare arms).
+pub fn render_losses(runs: &[(String, Curves)], title: &str) -> Result<Rgb, String> {
+    register_font();
+    let (width, height) = (SIZE.0 * 2 / 3, SIZE.1);
+    let mut buffer = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|error| error.to_string())?;
+        draw_losses(&root, runs, title).map_err(|error| error.to_string())?;
+        root.present().map_err(|error| error.to_string())?;
+    }
+    let image = image::RgbImage::from_raw(width, height, buffer).expect("the buffer holds width x height RGB pixels");
+    Ok(Rgb::from_rgb8(&image))
+}
+
+fn draw_losses<'a>(area: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>, runs: &[(String, Curves)], title: &str) -> Result<(), Box<dyn std::error::Error + 'a>> {
+    let last = runs.iter().map(|(_, curves)| curves.last_step()).max().unwrap_or(1).max(1);
+    let (low, high) = padded_range(runs.iter().flat_map(|(_, curves)| curves.loss.values().copied()), 1.0, 1.15);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..last as f64, (low..high).log_scale())?;
+    chart.configure_mesh().x_desc("step").x_label_formatter(&|step| format!("{step:.0}")).y_desc("training loss").y_label_formatter(&|value| format!("{value:.3}")).draw()?;
+    for (index, (label, curves)) in runs.iter().enumerate() {
+        let style = Palette99::pick(index).stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(curves.loss.iter().map(|(step, loss)| (*step as f64, *loss)), style))?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+    }
+    if !runs.is_empty() {
+        chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).position(SeriesLabelPosition::UpperRight).draw()?;
+    }
+    Ok(())
+}
+
+/// A line chart of named `(x, y)` series on linear axes, with point markers and `x_labels`
+/// naming the integer x positions (experiment reports: a value per U-Net position).
+pub fn render_series(title: &str, y_label: &str, x_labels: &[&str], series: &[(String, Vec<(f64, f64)>)]) -> Result<Rgb, String> {
+    register_font();
+    let (width, height) = (SIZE.0 * 2 / 3, SIZE.1);
+    let mut buffer = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|error| error.to_string())?;
+        draw_series(&root, title, y_label, x_labels, series).map_err(|error| error.to_string())?;
+        root.present().map_err(|error| error.to_string())?;
+    }
+    let image = image::RgbImage::from_raw(width, height, buffer).expect("the buffer holds width x height RGB pixels");
+    Ok(Rgb::from_rgb8(&image))
+}
+
+fn draw_series<'a>(
+    area: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>,
+    title: &str,
+    y_label: &str,
+    x_labels: &[&str],
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), Box<dyn std::error::Error + 'a>> {
+    let (low, high) = padded_range(series.iter().flat_map(|(_, points)| points.iter().map(|(_, y)| *y)), 0.05, 0.05);
+    let last = x_labels.len().max(1) as f64 - 1.0;
+    let labels: Vec<String> = x_labels.iter().map(|label| label.to_string()).collect();
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 20))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(-0.3..last + 0.3, low..high)?;
+    chart
+        .configure_mesh()
+        .x_labels(labels.len().max(2))
+        .x_label_formatter(&|x| {
+            let index = x.round();
+            if (x - index).abs() < 1e-6 && index >= 0.0 { labels.get(index as usize).cloned().unwrap_or_default() } else { String::new() }
+        })
+        .y_desc(y_label)
+        .draw()?;
+    for (index, (name, points)) in series.iter().enumerate() {
+        let style = Palette99::pick(index).stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), style).point_size(4))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+    }
+    if !series.is_empty() {
+        chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).position(SeriesLabelPosition::LowerRight).draw()?;
+    }
+    Ok(())
+}
+
 /// Redraws `<run_dir>/curves.png` from `<run_dir>/metrics.jsonl`, atomically.
 pub fn refresh(run_dir: &Path, title: &str) -> Result<(), TrainError> {
     let path = run_dir.join("curves.png");
@@ -182,6 +274,22 @@ mod tests {
         assert!(white > image.pixels().len() / 2, "background is white");
         assert!(dark > 2_000, "axes, labels and the mean curve are drawn ({dark} dark pixels)");
         assert!(blue > 50, "the loss curve is drawn ({blue} blue pixels)");
+    }
+
+    #[test]
+    fn render_losses_draws_one_curve_per_run() {
+        let runs = vec![("a".to_string(), Curves::parse(LOG)), ("b".to_string(), Curves::default())];
+        let image = render_losses(&runs, "arms").unwrap().to_rgb8();
+        let coloured = image.pixels().filter(|pixel| pixel.0[0].abs_diff(pixel.0[1]) > 60 || pixel.0[1].abs_diff(pixel.0[2]) > 60).count();
+        assert!(coloured > 50, "a coloured loss curve is drawn ({coloured} pixels)");
+    }
+
+    #[test]
+    fn render_series_draws_its_points() {
+        let series = vec![("energy".to_string(), vec![(0.0, 0.5), (1.0, 0.9), (2.0, 0.7)])];
+        let image = render_series("depth", "E(r)", &["a", "b", "c"], &series).unwrap().to_rgb8();
+        let coloured = image.pixels().filter(|pixel| pixel.0[0].abs_diff(pixel.0[1]) > 60 || pixel.0[1].abs_diff(pixel.0[2]) > 60).count();
+        assert!(coloured > 50, "the series is drawn ({coloured} pixels)");
     }
 
     #[test]
