@@ -178,3 +178,28 @@ fn a_missing_minilm_encoder_names_the_fix() {
     let unknown = instruct_ipt(&["parse", "remove the rain", "--text-encoder", "bert"]);
     assert!(stderr(&unknown).contains("unknown text encoder 'bert'"), "{}", stderr(&unknown));
 }
+
+#[test]
+fn a_feature_conditioned_model_is_described_and_restores_with_a_task() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("pip.safetensors");
+    let device = Device::flex();
+    let config = Preset::Tiny.config();
+    let conditioning = instruct_ipt::FeatureConditioning { tasks: vec![Task::Denoise, Task::Derain], method: instruct_ipt::FeatureMethod::all()[3].clone() };
+    let metadata = WeightMetadata::new(config.clone(), conditioning.tasks.clone());
+    save_weights(&config.init_conditioned(&conditioning, &device), &metadata, &path).unwrap();
+    let result = instruct_ipt(&["info", path_str(&path)]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let text = String::from_utf8_lossy(&result.stdout);
+    assert!(text.contains("conditioning:    Pip") && text.contains("conditioning parameters:"), "{text}");
+
+    let input = folder.path().join("input.png");
+    colour_image(70, 50).save(&input).unwrap();
+    let output = folder.path().join("out.png");
+    let result = instruct_ipt(&["restore", path_str(&input), "-o", path_str(&output), "--weights", path_str(&path), "--task", "derain"]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let restored = read_image(&output).unwrap();
+    assert_eq!((restored.width(), restored.height()), (70, 50));
+    let refused = instruct_ipt(&["restore", path_str(&input), "-o", path_str(&output), "--weights", path_str(&path), "--task", "dehaze"]);
+    assert!(!refused.status.success() && stderr(&refused).contains("dehaze"), "{}", stderr(&refused));
+}
