@@ -63,21 +63,13 @@ impl Curves {
 
     /// Draws the two panels (loss on a log axis, validation PSNR per task) as an RGB image.
     pub fn render(&self, title: &str) -> Result<Rgb, String> {
-        register_font();
-        let (width, height) = SIZE;
-        let mut buffer = vec![0u8; width as usize * height as usize * 3];
-        {
-            let root = BitMapBackend::with_buffer(&mut buffer, SIZE).into_drawing_area();
-            root.fill(&WHITE).map_err(|error| error.to_string())?;
+        draw_image(SIZE, |root| {
             let root = root.titled(title, ("sans-serif", 22)).map_err(|error| error.to_string())?;
-            let (left, right) = root.split_horizontally(width / 2);
+            let (left, right) = root.split_horizontally(SIZE.0 / 2);
             let steps = 0.0..self.last_step().max(1) as f64;
             self.draw_loss(&left, steps.clone()).map_err(|error| error.to_string())?;
-            self.draw_validation(&right, steps).map_err(|error| error.to_string())?;
-            root.present().map_err(|error| error.to_string())?;
-        }
-        let image = image::RgbImage::from_raw(width, height, buffer).expect("the buffer holds width x height RGB pixels");
-        Ok(Rgb::from_rgb8(&image))
+            self.draw_validation(&right, steps).map_err(|error| error.to_string())
+        })
     }
 
     fn draw_loss(&self, area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, steps: std::ops::Range<f64>) -> Result<(), Box<dyn std::error::Error + '_>> {
@@ -122,16 +114,23 @@ impl Curves {
 
 /// The training losses of several runs on one log axis (experiment reports compare arms).
 pub fn render_losses(runs: &[(String, Curves)], title: &str) -> Result<Rgb, String> {
+    draw_image(SINGLE, |root| draw_losses(root, runs, title).map_err(|error| error.to_string()))
+}
+
+/// Size of a single-panel chart.
+const SINGLE: (u32, u32) = (SIZE.0 * 2 / 3, SIZE.1);
+
+/// Draws on a white `size` canvas with `draw` and returns the picture.
+fn draw_image(size: (u32, u32), draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), String>) -> Result<Rgb, String> {
     register_font();
-    let (width, height) = (SIZE.0 * 2 / 3, SIZE.1);
-    let mut buffer = vec![0u8; width as usize * height as usize * 3];
+    let mut buffer = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
         root.fill(&WHITE).map_err(|error| error.to_string())?;
-        draw_losses(&root, runs, title).map_err(|error| error.to_string())?;
+        draw(&root)?;
         root.present().map_err(|error| error.to_string())?;
     }
-    let image = image::RgbImage::from_raw(width, height, buffer).expect("the buffer holds width x height RGB pixels");
+    let image = image::RgbImage::from_raw(size.0, size.1, buffer).expect("the buffer holds width x height RGB pixels");
     Ok(Rgb::from_rgb8(&image))
 }
 
@@ -161,17 +160,7 @@ fn draw_losses<'a>(area: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>
 /// A line chart of named `(x, y)` series on linear axes, with point markers and `x_labels`
 /// naming the integer x positions (experiment reports: a value per U-Net position).
 pub fn render_series(title: &str, y_label: &str, x_labels: &[&str], series: &[(String, Vec<(f64, f64)>)]) -> Result<Rgb, String> {
-    register_font();
-    let (width, height) = (SIZE.0 * 2 / 3, SIZE.1);
-    let mut buffer = vec![0u8; width as usize * height as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|error| error.to_string())?;
-        draw_series(&root, title, y_label, x_labels, series).map_err(|error| error.to_string())?;
-        root.present().map_err(|error| error.to_string())?;
-    }
-    let image = image::RgbImage::from_raw(width, height, buffer).expect("the buffer holds width x height RGB pixels");
-    Ok(Rgb::from_rgb8(&image))
+    draw_image(SINGLE, |root| draw_series(root, title, y_label, x_labels, series).map_err(|error| error.to_string()))
 }
 
 fn draw_series<'a>(
