@@ -3,6 +3,7 @@
 mod bench;
 mod bench_conditioning;
 mod bench_data;
+mod bench_ops;
 mod compound;
 mod data;
 mod distil_text;
@@ -37,6 +38,8 @@ enum Verb {
     BenchConditioning(bench_conditioning::Args),
     /// Patches per second of the training sampler, against the tiny model's training step.
     BenchData(bench_data::Args),
+    /// Single layers forward and backward, in Burn and (with --vs-pytorch) PyTorch: where a step's time goes.
+    BenchOps(bench_ops::Args),
     /// Train a model from a config in configs/ (checkpoints, resume, validation, export).
     Train(train::Args),
     /// Evaluate weight files on a benchmark suite: results.json, a Markdown table, per-image CSV, grids.
@@ -79,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         Verb::Data(args) => data::run(args),
         Verb::Train(args) => train::run(args),
         Verb::BenchData(args) => bench_data::run(args),
+        Verb::BenchOps(args) => bench_ops::run(args),
         Verb::Eval(args) => eval::run(args),
         Verb::Experiment(args) => experiment::run(args),
         Verb::DistilText(args) => distil_text::run(args),

@@ -1,0 +1,76 @@
+"""Times single layers for `cargo xtask bench-ops`; prints one JSON line per op.
+
+usage: python ops.py --batch 8 --channels 128 --size 64 --repeats 5
+
+Each op runs on a [batch, channels, size, size] input: forward alone, then forward + backward
+of the sum of the output (parameters and input require gradients), as the Burn side does.
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from instruct_ipt_twin.model import ChannelNorm
+
+
+def median_ms(repeats, work):
+    work()
+    times = []
+    for _ in range(max(repeats, 1)):
+        start = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def ops(channels):
+    dw = torch.nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+    full = torch.nn.Conv2d(channels, channels, 3, padding=1)
+    point = torch.nn.Conv2d(channels, channels, 1)
+    norm = ChannelNorm(channels)
+    return {
+        "conv 3x3": full,
+        "depthwise conv 3x3": dw,
+        "conv 1x1": point,
+        "channel LayerNorm": norm,
+        "GELU (tanh)": lambda x: F.gelu(x, approximate="tanh"),
+        "GELU (erf)": F.gelu,
+        "attention softmax(QK^T)V": lambda x: attention(x),
+    }
+
+
+def attention(x):
+    # Channel ("transposed") attention over the whole map: [B, C, HW] x [B, HW, C].
+    b, c, h, w = x.shape
+    flat = x.reshape(b, c, h * w)
+    scores = torch.softmax(flat @ flat.transpose(1, 2) / (h * w) ** 0.5, dim=-1)
+    return (scores @ flat).reshape(b, c, h, w)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--channels", type=int, default=128)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    for name, op in ops(args.channels).items():
+        x = torch.rand(args.batch, args.channels, args.size, args.size)
+        with torch.no_grad():
+            forward = median_ms(args.repeats, lambda: op(x))
+        x.requires_grad_(True)
+
+        def step():
+            op(x).sum().backward()
+
+        both = median_ms(args.repeats, step)
+        print(json.dumps({"op": name, "forward_ms": forward, "backward_ms": both - forward}))
+
+
+if __name__ == "__main__":
+    main()
