@@ -148,3 +148,24 @@ pub fn score(arms: &[TrainedArm], context: &Context) -> Result<Report> {
     let options = EvalOptions { sets_dir: context.sets.clone(), limit: None, progress: true, grids: Some(context.out.join("grids")) };
     Ok(evaluate(&suite, candidates, &options)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_split_the_steps_exactly_and_name_their_tasks() {
+        let plans = [
+            PhasePlan { share: 2.0 / 3.0, trainable: "backbone_only", tasks: None },
+            PhasePlan { share: 1.0 / 3.0, trainable: "bias_only", tasks: Some(vec![Task::Deblur]) },
+        ];
+        let text = phases(&plans, 500, &[Task::Denoise, Task::Deblur]);
+        let parsed: toml::Table = toml::from_str(&format!("phases = {text}")).unwrap();
+        let phases = parsed["phases"].as_array().unwrap();
+        let steps: Vec<i64> = phases.iter().map(|phase| phase["steps"].as_integer().unwrap()).collect();
+        assert_eq!(steps, [333, 167]);
+        assert_eq!(phases[0]["tasks"].as_array().unwrap().len(), 2);
+        assert_eq!(phases[1]["tasks"].as_array().unwrap()[0].as_str(), Some("deblur"));
+        assert_eq!(phases[1]["trainable"].as_str(), Some("bias_only"));
+    }
+}
