@@ -137,10 +137,10 @@ fn phases(plans: &[PhasePlan], steps: usize, all_tasks: &[Task]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
-/// Scores the arms (and the degraded input as the floor) on the fixed sets.
+/// Scores the arms (and, as `evaluate` always does, the degraded input as the floor) on the fixed sets.
 pub fn score(arms: &[TrainedArm], context: &Context) -> Result<Report> {
     let suite = Suite::load(Path::new(SUITE))?;
-    let mut candidates = vec![Candidate::identity()];
+    let mut candidates = Vec::new(); // `evaluate` adds the identity row itself
     for arm in arms {
         let restorer = Restorer::load(&arm.weights, &context.device)?.with_tile(Some(instruct_ipt::DEFAULT_TILE));
         candidates.push(Candidate::from_restorer(arm.label.clone(), Some(arm.weights.clone()), restorer));

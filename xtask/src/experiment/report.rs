@@ -9,6 +9,27 @@ use ipt_train::plot::{Curves, render_losses};
 
 use super::arms::{BASE_CONFIG, Context, SUITE, TrainedArm};
 
+/// Differences within this many dB are read as no change: one run per arm, so smaller gaps
+/// are within what another seed moves.
+pub const NOISE_DB: f64 = 0.05;
+
+/// How a PSNR difference reads: up, down, or within [`NOISE_DB`].
+pub fn direction(delta: f64) -> &'static str {
+    if delta > NOISE_DB {
+        "better"
+    } else if delta < -NOISE_DB {
+        "worse"
+    } else {
+        "unchanged"
+    }
+}
+
+/// The arms (among `labels`) that do not beat the degraded input on column `column`.
+pub fn not_learnt<'a>(report: &Report, labels: impl Iterator<Item = &'a str>, column: usize) -> Vec<&'a str> {
+    let floor = psnr(report, ipt_eval::runner::IDENTITY, column);
+    labels.filter(|label| matches!((psnr(report, label, column), floor), (Some(value), Some(floor)) if value <= floor + NOISE_DB)).collect()
+}
+
 /// Mean PSNR of row `label` on benchmark column `column` (`None` when not scored).
 pub fn psnr(report: &Report, label: &str, column: usize) -> Option<f64> {
     report.checkpoints.iter().find(|row| row.label == label)?.results.get(column)?.psnr
