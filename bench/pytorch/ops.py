@@ -8,23 +8,12 @@ of the sum of the output (parameters and input require gradients), as the Burn s
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
+from bench import median_ms
 from instruct_ipt_twin.model import ChannelNorm
-
-
-def median_ms(repeats, work):
-    work()
-    times = []
-    for _ in range(max(repeats, 1)):
-        start = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
 
 
 def ops(channels):
