@@ -228,50 +228,64 @@ pub(crate) enum StagePlace {
     Refinement,
 }
 
-/// The conditioning of one forward pass: the conditioner, its task weights and what it computed
-/// once from the input image. Every hook is the identity without a conditioner.
+/// The conditioning of one forward pass: the conditioner, its task weights and what it computes
+/// once per pass. Every hook is the identity without a conditioner.
 pub(crate) struct Hooks<'a> {
     active: Option<(&'a Conditioner, TaskWeights)>,
-    control: Vec<Tensor<4>>,
+    prepared: Prepared,
+}
+
+/// What a method computes once per forward pass and its hooks then read.
+enum Prepared {
+    /// Nothing.
+    Nothing,
+    /// External control's features, one per encoder level.
+    Control(Vec<Tensor<4>>),
+    /// InstructIR's task embedding, `[batch, embedding]`.
+    Embedding(Tensor<2>),
+    /// PIP's fused prompt, `[batch, S * S, D]`.
+    Prompt(Tensor<3>),
 }
 
 impl<'a> Hooks<'a> {
     /// Hooks for a pass over `image`; `tasks` are the pass's task weights (`None`: all zero).
     pub fn new(conditioner: Option<&'a Conditioner>, image: &Tensor<4>, tasks: Option<&TaskWeights>, task_count: usize) -> Self {
-        let Some(conditioner) = conditioner else { return Self { active: None, control: Vec::new() } };
+        let Some(conditioner) = conditioner else { return Self { active: None, prepared: Prepared::Nothing } };
         let weights = match tasks {
             Some(tasks) => tasks.clone(),
             None => TaskWeights::new(Tensor::zeros([image.dims()[0], task_count], &image.device())),
         };
-        let control = match conditioner {
-            Conditioner::ExternalControl(control) => control.features(image.clone(), &weights),
-            _ => Vec::new(),
+        let prepared = match conditioner {
+            Conditioner::ExternalControl(control) => Prepared::Control(control.features(image.clone(), &weights)),
+            Conditioner::InstructIrIcb(icb) => Prepared::Embedding(icb.embed(&weights)),
+            Conditioner::Pip(pip) => Prepared::Prompt(pip.fused_prompt(&weights)),
+            _ => Prepared::Nothing,
         };
-        Self { active: Some((conditioner, weights)), control }
+        Self { active: Some((conditioner, weights)), prepared }
     }
 
     /// After encoder level `level` (the bottleneck included), before its skip is taken.
     pub fn after_encoder(&self, level: usize, x: Tensor<4>) -> Tensor<4> {
-        match &self.active {
-            Some((Conditioner::InstructIrIcb(icb), tasks)) if level < LEVELS - 1 => icb.encoder[level].forward(x, &icb.embed(tasks)),
-            Some((Conditioner::ExternalControl(_), _)) => x + self.control[level].clone(),
+        match (&self.active, &self.prepared) {
+            (Some((Conditioner::InstructIrIcb(icb), _)), Prepared::Embedding(embedding)) if level < LEVELS - 1 => icb.encoder[level].forward(x, embedding),
+            (_, Prepared::Control(features)) => x + features[level].clone(),
             _ => x,
         }
     }
 
     /// On level `level`'s features just before they are up-sampled to `level - 1`.
     pub fn before_upsample(&self, level: usize, x: Tensor<4>) -> Tensor<4> {
-        match &self.active {
-            Some((Conditioner::PromptIr(prompts), _)) => prompts.levels[level - 1].forward(x),
-            Some((Conditioner::Pip(pip), tasks)) => pip.inject[level - 1].forward(x, pip.fused_prompt(tasks)),
+        match (&self.active, &self.prepared) {
+            (Some((Conditioner::PromptIr(prompts), _)), _) => prompts.levels[level - 1].forward(x),
+            (Some((Conditioner::Pip(pip), _)), Prepared::Prompt(prompt)) => pip.inject[level - 1].forward(x, prompt.clone()),
             _ => x,
         }
     }
 
     /// After decoder level `level`.
     pub fn after_decoder(&self, level: usize, x: Tensor<4>) -> Tensor<4> {
-        match &self.active {
-            Some((Conditioner::InstructIrIcb(icb), tasks)) => icb.decoder[level].forward(x, &icb.embed(tasks)),
+        match (&self.active, &self.prepared) {
+            (Some((Conditioner::InstructIrIcb(icb), _)), Prepared::Embedding(embedding)) => icb.decoder[level].forward(x, embedding),
             _ => x,
         }
     }
