@@ -276,4 +276,8 @@ fn a_run_can_start_from_a_trained_backbone() {
     assert!(difference < 1e-6, "{difference}");
     let missing = TrainConfig::load(&dir.path().join("train.toml"), &["init_backbone=no/such.safetensors".into()]).unwrap_err().to_string();
     assert!(missing.contains("init_backbone") && missing.contains("no/such.safetensors"), "{missing}");
+    let empty = dir.path().join("empty.safetensors");
+    std::fs::write(&empty, b"").unwrap();
+    let error = TrainConfig::load(&dir.path().join("train.toml"), &[format!("init_backbone={}", empty.display())]).unwrap_err().to_string();
+    assert!(error.contains("init_backbone") && error.contains("empty.safetensors"), "{error}");
 }

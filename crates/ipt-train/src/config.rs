@@ -295,8 +295,9 @@ impl TrainConfig {
             }
         }
         config.check().map_err(config_error)?;
-        if let Some(weights) = config.init_backbone.as_ref().filter(|weights| !weights.is_file()) {
-            return Err(config_error(format!("init_backbone: {} is not a file", weights.display())));
+        if let Some(weights) = &config.init_backbone {
+            // Read the header now, so a bad file fails before a run folder is created.
+            ipt_model::read_metadata(weights).map_err(|error| config_error(format!("init_backbone: {error}")))?;
         }
         Ok(config)
     }
