@@ -165,7 +165,7 @@ class LocallyEnhancedFfn(nn.Module):
 
     def forward(self, x, tasks=None):
         gate, value = self.dwconv(self.project_in(x, tasks), tasks).chunk(2, dim=1)
-        return self.project_out(F.gelu(gate, approximate="tanh") * value, tasks)
+        return self.project_out(F.gelu(gate) * value, tasks)
 
 
 class IptBlock(nn.Module):

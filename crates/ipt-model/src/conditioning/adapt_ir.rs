@@ -1,7 +1,7 @@
 //! AdaptIR: parameter-efficient adapters beside the FFNs of a frozen backbone (Guo et al., 2024).
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::{gelu_approximate, sigmoid};
+use burn::tensor::activation::{gelu, sigmoid};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -122,7 +122,7 @@ impl Adapter {
         let local = self.local(h.clone());
         let global = self.global(h.clone());
         let pooled = h.mean_dim(2).mean_dim(3); // [B, d, 1, 1]
-        let scores = sigmoid(self.channel_scores.forward(gelu_approximate(self.channel_hidden.forward(pooled, None)), None));
+        let scores = sigmoid(self.channel_scores.forward(gelu(self.channel_hidden.forward(pooled, None)), None));
         let gated = local.clone() * sigmoid(global.clone()) + global * sigmoid(local);
         self.up.forward(gated * scores, None)
     }
