@@ -102,6 +102,15 @@ impl Router {
         }
         let hidden: usize = field(KEY_HIDDEN)?.parse().map_err(|_| "malformed 'hidden' metadata".to_string())?;
         let threshold: f32 = field(KEY_THRESHOLD)?.parse().map_err(|_| "malformed 'threshold' metadata".to_string())?;
+        let inputs = SafeTensors::deserialize(head_bytes).map_err(|error| error.to_string())?.tensor("hidden.weight").map_err(|error| error.to_string())?.shape()[0];
+        if inputs != encoder.feature_len() {
+            return Err(format!(
+                "the head reads {inputs} features but this version's '{}' encoder makes {}: the head is stale, retrain it with `cargo xtask train-router --encoder {}`",
+                encoder.name(),
+                encoder.feature_len(),
+                encoder.name()
+            ));
+        }
         let mut head = RouterHead::new(encoder.feature_len(), hidden, 0.0, device);
         let mut store = SafetensorsStore::from_bytes(Some(head_bytes.to_vec()));
         let result = head.load_from(&mut store).map_err(|error| error.to_string())?;
