@@ -36,6 +36,9 @@ pub struct BenchArgs {
     /// Compare with the PyTorch twin (bench/pytorch; `cargo xtask parity` installs it).
     #[arg(long)]
     vs_pytorch: bool,
+    /// Where Burn runs: `cpu` (flex) or `libtorch` (an xtask built with `--features tch`).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
     /// With --vs-pytorch: alternating Burn/PyTorch rounds per case.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
@@ -46,6 +49,8 @@ pub struct BenchArgs {
 pub struct CaseArgs {
     #[arg(long)]
     preset: Preset,
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
     #[arg(long, default_value_t = 256)]
     width: usize,
     #[arg(long, default_value_t = 256)]
@@ -75,7 +80,11 @@ const TRAIN_PATCH: usize = 64;
 
 /// Runs the requested comparison.
 pub fn run(args: BenchArgs) -> Result<()> {
-    println!("backend: flex (CPU), {} threads available", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "device: {} (cpu = flex), {} threads available",
+        args.device.name(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     if args.vs_pytorch { run_vs_pytorch(&args) } else { run_throughput(&args) }
 }
 
@@ -88,7 +97,7 @@ fn run_throughput(args: &BenchArgs) -> Result<()> {
         }
         for (width, height, tile, repeats) in cases {
             let case = ["--width", &width.to_string(), "--height", &height.to_string(), "--tile", &tile.to_string()];
-            let result = burn_case(preset, &case, repeats)?;
+            let result = burn_case(preset, args.device, &case, repeats)?;
             let tile = if tile == 0 { "whole".to_string() } else { tile.to_string() };
             println!(
                 "{:<7} {:>11} {tile:>6} {:>12.1} {:>10.3} {:>14.1}",
@@ -132,7 +141,7 @@ fn run_vs_pytorch(args: &BenchArgs) -> Result<()> {
             let (mut burn_ms, mut torch_ms, mut steps) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..args.rounds.max(1) {
                 let burn_args: Vec<&str> = burn_args.iter().map(String::as_str).collect();
-                let result = burn_case(preset, &burn_args, args.repeats)?;
+                let result = burn_case(preset, args.device, &burn_args, args.repeats)?;
                 burn_ms.push(result.median_ms);
                 steps.extend(result.step);
                 torch_ms.push(torch_case(&python, preset, &torch_args, args.repeats)?);
@@ -150,10 +159,11 @@ fn run_vs_pytorch(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn burn_case(preset: Preset, case: &[&str], repeats: usize) -> Result<CaseResult> {
+fn burn_case(preset: Preset, device: DeviceChoice, case: &[&str], repeats: usize) -> Result<CaseResult> {
     let executable = std::env::current_exe().context("cannot find the xtask executable")?;
     let output = Command::new(executable)
         .args(["bench-case", "--preset", preset.name(), "--repeats", &repeats.to_string()])
+        .args(["--device", device.name()])
         .args(case)
         .output()
         .context("cannot start a benchmark case")?;
@@ -182,7 +192,7 @@ fn torch_case(python: &std::path::Path, preset: Preset, case: &[String], repeats
 
 /// Runs one case (a restoration or a training step) and prints JSON.
 pub fn run_case(args: CaseArgs) -> Result<()> {
-    let device = select_device(DeviceChoice::Cpu).map_err(anyhow::Error::msg)?;
+    let device = select_device(args.device).map_err(anyhow::Error::msg)?;
     let config = args.preset.config();
     if args.train {
         let step = training_step(config.init(&device), None, TRAIN_BATCH, TRAIN_PATCH, args.repeats, &device.clone().autodiff());

@@ -61,7 +61,7 @@ struct RestoreArgs {
     /// Tile side in pixels for large images; 0 restores the whole image at once.
     #[arg(long, default_value_t = instruct_ipt::DEFAULT_TILE)]
     tile: usize,
-    /// Where to run: cpu, cuda or wgpu (GPU backends need a build with their feature).
+    /// Where to run: cpu, libtorch, cuda or wgpu (all but cpu need a build with their feature).
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
 }
