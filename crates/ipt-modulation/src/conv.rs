@@ -5,6 +5,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 
+use crate::depthwise::depthwise_conv2d;
 use crate::task_bias::{merged_weight, per_sample_weights};
 use crate::{TaskBias, TaskBiased, TaskWeights};
 
@@ -63,6 +64,9 @@ impl ModulatedConv2d {
             let weights = self.weight.val().reshape([1, out, in_per_group]);
             return self.pointwise(weights, x);
         }
+        if self.is_depthwise() {
+            return self.add_bias(depthwise_conv2d(x, self.weight.val()));
+        }
         conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), self.options(self.groups))
     }
 
@@ -75,11 +79,7 @@ impl ModulatedConv2d {
     fn pointwise(&self, weights: Tensor<3>, x: Tensor<4>) -> Tensor<4> {
         let [batch, channels_in, height, width] = x.dims();
         let [_, out, _] = weights.dims();
-        let y = weights.matmul(x.reshape([batch, channels_in, height * width])).reshape([batch, out, height, width]);
-        match &self.bias {
-            Some(bias) => y + bias.val().reshape([1, out, 1, 1]),
-            None => y,
-        }
+        self.add_bias(weights.matmul(x.reshape([batch, channels_in, height * width])).reshape([batch, out, height, width]))
     }
 
     fn forward_modulated(&self, x: Tensor<4>, tasks: &TaskWeights) -> Tensor<4> {
@@ -94,9 +94,26 @@ impl ModulatedConv2d {
         // Per-sample weights as one grouped conv: sample b's channels form groups of their own.
         let x = x.reshape([1, batch * channels_in, height, width]);
         let weights = weights.reshape([batch * out, in_per_group, kernel, kernel]);
-        let y = conv2d(x, weights, None, self.options(batch * self.groups)).reshape([batch, out, height, width]);
+        let y = if self.is_depthwise() {
+            depthwise_conv2d(x, weights)
+        } else {
+            conv2d(x, weights, None, self.options(batch * self.groups))
+        };
+        self.add_bias(y.reshape([batch, out, height, width]))
+    }
+
+    /// One input channel per output channel: run by [`depthwise_conv2d`].
+    fn is_depthwise(&self) -> bool {
+        let [out, in_per_group, _, _] = self.weight.dims();
+        in_per_group == 1 && self.groups == out
+    }
+
+    fn add_bias(&self, y: Tensor<4>) -> Tensor<4> {
         match &self.bias {
-            Some(bias) => y + bias.val().reshape([1, out, 1, 1]),
+            Some(bias) => {
+                let [_, out, _, _] = y.dims();
+                y + bias.val().reshape([1, out, 1, 1])
+            }
             None => y,
         }
     }

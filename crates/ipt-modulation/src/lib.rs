@@ -13,6 +13,7 @@
 //! cost is exactly the backbone's.
 
 mod conv;
+pub mod depthwise;
 mod linear;
 mod rank;
 mod task_bias;

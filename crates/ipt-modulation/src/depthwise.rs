@@ -1,0 +1,155 @@
+//! Depth-wise "same" convolution with a fast weight gradient on the CPU backends.
+//!
+//! Burn 0.22.1 computes every grouped convolution's weight gradient with a generic fallback
+//! that runs one convolution per group: per channel for a depth-wise layer (per sample and
+//! channel in the modulated path), on flex and libtorch alike; it was the largest single cost of
+//! a training step (README, Benchmarks). On those backends this op records its own backward:
+//! the input gradient is a depth-wise conv of the output gradient with the flipped kernel (the
+//! backend's fast forward path), the weight gradient one pass over the data
+//! (`dW[c, i, j] = sum over n, h, w of grad[n, c, h, w] * x[n, c, h + i - p, w + j - p]`).
+//! Elsewhere (GPUs, inference) it is plain `conv2d`.
+
+use burn::tensor::Tensor;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+
+/// `conv2d(x, weight)` for a depth-wise weight `[C, 1, k, k]` (odd `k`, stride 1, padding
+/// `k / 2`) on `x` `[N, C, H, W]`; with a fast weight gradient when training on flex or libtorch.
+pub fn depthwise_conv2d(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
+    let [channels, _, kernel, _] = weight.dims();
+    let options = ConvOptions::new([1, 1], [kernel / 2, kernel / 2], [1, 1], channels);
+    #[cfg(feature = "flex")]
+    if let Some(y) = custom::tracked::<burn::backend::Flex>(&x, &weight, &options) {
+        return y;
+    }
+    #[cfg(feature = "tch")]
+    if let Some(y) = custom::tracked::<burn::backend::LibTorch>(&x, &weight, &options) {
+        return y;
+    }
+    conv2d(x, weight, None, options)
+}
+
+#[cfg(any(feature = "flex", feature = "tch"))]
+mod custom {
+    use burn::backend::autodiff::NodeId;
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::tensor::FloatTensor;
+    use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::{Tensor, TensorData, read_sync};
+    use rayon::prelude::*;
+
+    /// The op on `B`'s autodiff tensors, or `None` when `x` and `weight` are not both there.
+    pub(super) fn tracked<B: Backend>(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Option<Tensor<4>>
+    where
+        DispatchTensor: DispatchKindConversion<Autodiff<B>>,
+    {
+        let x = x.clone().try_into_primitive::<Autodiff<B>>().ok()?;
+        let weight = weight.clone().try_into_primitive::<Autodiff<B>>().ok()?;
+        let output = match DepthwiseConv.prepare::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>([x.node(), weight.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
+                prep.finish(state, B::conv2d(x.into_primitive(), weight.into_primitive(), None, options.clone()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::conv2d(x.into_primitive(), weight.into_primitive(), None, options.clone())),
+        };
+        Some(Tensor::from_primitive::<Autodiff<B>>(output))
+    }
+
+    #[derive(Debug)]
+    struct DepthwiseConv;
+
+    impl<B: Backend> Backward<B, 2> for DepthwiseConv {
+        type State = (NodeId, NodeId, ConvOptions<2>);
+
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+            let [node_x, node_weight] = ops.parents;
+            let grad = grads.consume::<B>(&ops.node);
+            let (x_state, weight_state, options) = ops.state;
+            let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+            let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
+            if let Some(node) = node_x {
+                // Stride 1 and "same" padding: the transposed conv is the conv with the kernel
+                // flipped, which runs on the backend's fast depth-wise forward path.
+                grads.register::<B>(node.id, B::conv2d(grad.clone(), B::float_flip(weight.clone(), &[2, 3]), None, options));
+            }
+            if let Some(node) = node_weight {
+                let kernel = weight.shape().dims::<4>()[2];
+                grads.register::<B>(node.id, weight_gradient::<B>(x, grad, kernel));
+            }
+        }
+    }
+
+    /// `dW` `[C, 1, k, k]` of a stride-1, `k / 2`-padded depth-wise conv, from its input and output
+    /// gradient (both `[N, C, H, W]`), computed on the host: one pass, channels in parallel.
+    fn weight_gradient<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>, kernel: usize) -> FloatTensor<B> {
+        let device = x.device();
+        let [batch, channels, height, width] = x.shape().dims::<4>();
+        let values = |tensor: FloatTensor<B>| -> Vec<f32> {
+            read_sync(B::float_into_data(tensor)).expect("a CPU tensor reads back").convert::<f32>().try_into_vec::<f32>().expect("f32 values")
+        };
+        let (x, grad) = (values(x), values(grad));
+        let plane = height * width;
+        let pad = kernel / 2;
+        let gradient: Vec<f32> = (0..channels)
+            .into_par_iter()
+            .flat_map_iter(|channel| {
+                let mut taps = vec![0f32; kernel * kernel];
+                for sample in 0..batch {
+                    let offset = (sample * channels + channel) * plane;
+                    let (x, grad) = (&x[offset..offset + plane], &grad[offset..offset + plane]);
+                    for (tap, total) in taps.iter_mut().enumerate() {
+                        let (dy, dx) = ((tap / kernel) as isize - pad as isize, (tap % kernel) as isize - pad as isize);
+                        let columns = dx.unsigned_abs()..width;
+                        let rows = (-dy).max(0) as usize..(height as isize - dy.max(0)) as usize;
+                        for row in rows {
+                            let source = (row as isize + dy) as usize;
+                            let (grad_row, x_row) = (&grad[row * width..(row + 1) * width], &x[source * width..(source + 1) * width]);
+                            let (grad_part, x_part) = if dx >= 0 {
+                                (&grad_row[..width - columns.start], &x_row[columns.start..])
+                            } else {
+                                (&grad_row[columns.start..], &x_row[..width - columns.start])
+                            };
+                            *total += grad_part.iter().zip(x_part).map(|(g, v)| g * v).sum::<f32>();
+                        }
+                    }
+                }
+                taps
+            })
+            .collect();
+        B::float_from_data(TensorData::new(gradient, [channels, 1, kernel, kernel]), &device)
+    }
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Distribution, Tolerance};
+
+    /// The op's forward and both gradients equal the generic `conv2d`'s, including the borders
+    /// and a non-square input; the op is the custom one on flex's autodiff tensors only.
+    #[test]
+    fn gradients_equal_the_generic_convolution() {
+        let device = Device::flex().autodiff();
+        for kernel in [3, 5] {
+            let x = Tensor::<4>::random([2, 5, 7, 6], Distribution::Normal(0.0, 1.0), &device).require_grad();
+            let weight = Tensor::<4>::random([5, 1, kernel, kernel], Distribution::Normal(0.0, 1.0), &device).require_grad();
+            let upstream = Tensor::<4>::random([2, 5, 7, 6], Distribution::Normal(0.0, 1.0), &device);
+            let options = ConvOptions::new([1, 1], [kernel / 2, kernel / 2], [1, 1], 5);
+            assert!(custom::tracked::<burn::backend::Flex>(&x, &weight, &options).is_some());
+            assert!(custom::tracked::<burn::backend::Flex>(&x.clone().inner(), &weight.clone().inner(), &options).is_none());
+            let fast = depthwise_conv2d(x.clone(), weight.clone());
+            let generic = conv2d(x.clone(), weight.clone(), None, options);
+            let tolerance = Tolerance::rel_abs(1e-4, 1e-5);
+            fast.clone().into_data().assert_approx_eq::<f32>(&generic.clone().into_data(), tolerance);
+            let fast_grads = (fast * upstream.clone()).sum().backward();
+            let generic_grads = (generic * upstream).sum().backward();
+            for parameter in [&x, &weight] {
+                let (ours, theirs) = (parameter.grad(&fast_grads).unwrap(), parameter.grad(&generic_grads).unwrap());
+                ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), tolerance);
+            }
+        }
+    }
+}
