@@ -12,7 +12,7 @@ pub enum DeviceChoice {
     /// The CPU: `flex`, else `tch` (libtorch), else `ndarray`.
     Cpu,
     /// The CPU through libtorch (feature `tch`), even when `flex` is built in too: it trains the
-    /// tiny preset ~1.7x faster than flex (README, Benchmarks).
+    /// tiny and small presets ~1.5-1.7x faster than flex (README, Benchmarks).
     LibTorch,
     /// An NVIDIA GPU through CUDA.
     Cuda,

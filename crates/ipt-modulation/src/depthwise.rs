@@ -22,7 +22,9 @@ pub fn depthwise_conv2d(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
     if let Some(y) = custom::tracked::<burn::backend::Flex>(&x, &weight, &options) {
         return y;
     }
+    // Deprecated in Burn 0.22, still the fastest CPU backend for training (README, Benchmarks).
     #[cfg(feature = "tch")]
+    #[allow(deprecated)]
     if let Some(y) = custom::tracked::<burn::backend::LibTorch>(&x, &weight, &options) {
         return y;
     }
