@@ -65,7 +65,7 @@ impl ModulatedConv2d {
             return self.pointwise(weights, x);
         }
         if self.is_depthwise() {
-            return self.add_bias(depthwise_conv2d(x, self.weight.val()));
+            return depthwise_conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val));
         }
         conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), self.options(self.groups))
     }
@@ -95,7 +95,7 @@ impl ModulatedConv2d {
         let x = x.reshape([1, batch * channels_in, height, width]);
         let weights = weights.reshape([batch * out, in_per_group, kernel, kernel]);
         let y = if self.is_depthwise() {
-            depthwise_conv2d(x, weights)
+            depthwise_conv2d(x, weights, None)
         } else {
             conv2d(x, weights, None, self.options(batch * self.groups))
         };

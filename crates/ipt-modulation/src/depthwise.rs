@@ -13,22 +13,26 @@ use burn::tensor::Tensor;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 
-/// `conv2d(x, weight)` for a depth-wise weight `[C, 1, k, k]` (odd `k`, stride 1, padding
-/// `k / 2`) on `x` `[N, C, H, W]`; with a fast weight gradient when training on flex or libtorch.
-pub fn depthwise_conv2d(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
+/// `conv2d(x, weight, bias)` for a depth-wise weight `[C, 1, k, k]` (odd `k`, stride 1, padding
+/// `k / 2`) on `x` `[N, C, H, W]`; with a fast backward when training on flex or libtorch.
+pub fn depthwise_conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
     let [channels, _, kernel, _] = weight.dims();
     let options = ConvOptions::new([1, 1], [kernel / 2, kernel / 2], [1, 1], channels);
+    let with_bias = |y: Tensor<4>| match &bias {
+        Some(bias) => y + bias.clone().reshape([1, channels, 1, 1]),
+        None => y,
+    };
     #[cfg(feature = "flex")]
     if let Some(y) = custom::tracked::<burn::backend::Flex>(&x, &weight, &options) {
-        return y;
+        return with_bias(y);
     }
     // Deprecated in Burn 0.22, still the fastest CPU backend for training (README, Benchmarks).
     #[cfg(feature = "tch")]
     #[allow(deprecated)]
     if let Some(y) = custom::tracked::<burn::backend::LibTorch>(&x, &weight, &options) {
-        return y;
+        return with_bias(y);
     }
-    conv2d(x, weight, None, options)
+    conv2d(x, weight, bias, options)
 }
 
 #[cfg(any(feature = "flex", feature = "tch"))]
@@ -142,8 +146,9 @@ mod tests {
             let options = ConvOptions::new([1, 1], [kernel / 2, kernel / 2], [1, 1], 5);
             assert!(custom::tracked::<burn::backend::Flex>(&x, &weight, &options).is_some());
             assert!(custom::tracked::<burn::backend::Flex>(&x.clone().inner(), &weight.clone().inner(), &options).is_none());
-            let fast = depthwise_conv2d(x.clone(), weight.clone());
-            let generic = conv2d(x.clone(), weight.clone(), None, options);
+            let bias = Tensor::<1>::random([5], Distribution::Normal(0.0, 1.0), &device).require_grad();
+            let fast = depthwise_conv2d(x.clone(), weight.clone(), Some(bias.clone()));
+            let generic = conv2d(x.clone(), weight.clone(), Some(bias.clone()), options);
             let tolerance = Tolerance::rel_abs(1e-4, 1e-5);
             fast.clone().into_data().assert_approx_eq::<f32>(&generic.clone().into_data(), tolerance);
             let fast_grads = (fast * upstream.clone()).sum().backward();
@@ -152,6 +157,8 @@ mod tests {
                 let (ours, theirs) = (parameter.grad(&fast_grads).unwrap(), parameter.grad(&generic_grads).unwrap());
                 ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), tolerance);
             }
+            let (ours, theirs) = (bias.grad(&fast_grads).unwrap(), bias.grad(&generic_grads).unwrap());
+            ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), tolerance);
         }
     }
 }
