@@ -18,19 +18,12 @@ use burn::tensor::ops::ConvOptions;
 pub fn depthwise_conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
     let [channels, _, kernel, _] = weight.dims();
     let options = ConvOptions::new([1, 1], [kernel / 2, kernel / 2], [1, 1], channels);
-    let with_bias = |y: Tensor<4>| match &bias {
-        Some(bias) => y + bias.clone().reshape([1, channels, 1, 1]),
-        None => y,
-    };
-    #[cfg(feature = "flex")]
-    if let Some(y) = custom::tracked::<burn::backend::Flex>(&x, &weight, &options) {
-        return with_bias(y);
-    }
-    // Deprecated in Burn 0.22, still the fastest CPU backend for training (README, Benchmarks).
-    #[cfg(feature = "tch")]
-    #[allow(deprecated)]
-    if let Some(y) = custom::tracked::<burn::backend::LibTorch>(&x, &weight, &options) {
-        return with_bias(y);
+    #[cfg(any(feature = "flex", feature = "tch"))]
+    if let Some(y) = custom::on_cpu_autodiff(&x, &weight, &options) {
+        return match bias {
+            Some(bias) => y + bias.reshape([1, channels, 1, 1]),
+            None => y,
+        };
     }
     conv2d(x, weight, bias, options)
 }
@@ -46,6 +39,21 @@ mod custom {
     use burn::tensor::ops::ConvOptions;
     use burn::tensor::{Tensor, TensorData, read_sync};
     use rayon::prelude::*;
+
+    /// The op when `x` and `weight` are autodiff tensors of a CPU backend built in, else `None`.
+    pub(super) fn on_cpu_autodiff(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Option<Tensor<4>> {
+        #[cfg(feature = "flex")]
+        if let Some(y) = tracked::<burn::backend::Flex>(x, weight, options) {
+            return Some(y);
+        }
+        // Deprecated in Burn 0.22, still the fastest CPU backend for training (README, Benchmarks).
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)]
+        if let Some(y) = tracked::<burn::backend::LibTorch>(x, weight, options) {
+            return Some(y);
+        }
+        None
+    }
 
     /// The op on `B`'s autodiff tensors, or `None` when `x` and `weight` are not both there.
     pub(super) fn tracked<B: Backend>(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Option<Tensor<4>>
