@@ -258,7 +258,8 @@ fn a_run_can_start_from_a_trained_backbone() {
     let stop = AtomicBool::new(false);
     let config = TrainConfig::load(&write_config(dir.path(), MICRO, 6, ""), &[]).unwrap();
     let trained = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap().weights.unwrap();
-    // One step at learning rate 0 keeps the loaded backbone; external control starts at zero.
+    // One step at learning rate 0 keeps the loaded backbone (up to the EMA's rounding of
+    // `d * w + (1 - d) * w`, about an ulp per weight); external control starts at zero.
     let overrides = [
         format!("init_backbone={}", trained.display()),
         "name=continued".into(),
@@ -273,7 +274,7 @@ fn a_run_can_start_from_a_trained_backbone() {
     assert!(after.feature_conditioning().is_some());
     let x = burn::tensor::Tensor::<4>::ones([1, 3, 32, 32], &Device::default()) * 0.3;
     let difference = (before.forward(x.clone(), None) - after.forward(x, None)).abs().max().into_scalar::<f32>();
-    assert!(difference < 1e-6, "{difference}");
+    assert!(difference < 1e-5, "{difference}");
     let missing = TrainConfig::load(&dir.path().join("train.toml"), &["init_backbone=no/such.safetensors".into()]).unwrap_err().to_string();
     assert!(missing.contains("init_backbone") && missing.contains("no/such.safetensors"), "{missing}");
     let empty = dir.path().join("empty.safetensors");
