@@ -116,15 +116,18 @@ mod custom {
                     let (x, grad) = (&x[offset..offset + plane], &grad[offset..offset + plane]);
                     for (tap, total) in taps.iter_mut().enumerate() {
                         let (dy, dx) = ((tap / kernel) as isize - pad as isize, (tap % kernel) as isize - pad as isize);
-                        let columns = dx.unsigned_abs()..width;
+                        let shift = dx.unsigned_abs();
+                        if shift >= width || dy.unsigned_abs() >= height {
+                            continue; // the tap never overlaps the input (kernel wider than the map)
+                        }
                         let rows = (-dy).max(0) as usize..(height as isize - dy.max(0)) as usize;
                         for row in rows {
                             let source = (row as isize + dy) as usize;
                             let (grad_row, x_row) = (&grad[row * width..(row + 1) * width], &x[source * width..(source + 1) * width]);
                             let (grad_part, x_part) = if dx >= 0 {
-                                (&grad_row[..width - columns.start], &x_row[columns.start..])
+                                (&grad_row[..width - shift], &x_row[shift..])
                             } else {
-                                (&grad_row[columns.start..], &x_row[..width - columns.start])
+                                (&grad_row[shift..], &x_row[..width - shift])
                             };
                             *total += grad_part.iter().zip(x_part).map(|(g, v)| g * v).sum::<f32>();
                         }
@@ -143,14 +146,14 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tolerance};
 
     /// The op's forward and both gradients equal the generic `conv2d`'s, including the borders
-    /// and a non-square input; the op is the custom one on flex's autodiff tensors only.
+    /// a non-square input and a kernel wider than the input; the op is the custom one on flex's autodiff tensors only.
     #[test]
     fn gradients_equal_the_generic_convolution() {
         let device = Device::flex().autodiff();
-        for kernel in [3, 5] {
-            let x = Tensor::<4>::random([2, 5, 7, 6], Distribution::Normal(0.0, 1.0), &device).require_grad();
+        for (kernel, height, width) in [(3, 7, 6), (5, 7, 6), (5, 1, 2)] {
+            let x = Tensor::<4>::random([2, 5, height, width], Distribution::Normal(0.0, 1.0), &device).require_grad();
             let weight = Tensor::<4>::random([5, 1, kernel, kernel], Distribution::Normal(0.0, 1.0), &device).require_grad();
-            let upstream = Tensor::<4>::random([2, 5, 7, 6], Distribution::Normal(0.0, 1.0), &device);
+            let upstream = Tensor::<4>::random([2, 5, height, width], Distribution::Normal(0.0, 1.0), &device);
             let options = ConvOptions::new([1, 1], [kernel / 2, kernel / 2], [1, 1], 5);
             assert!(custom::tracked::<burn::backend::Flex>(&x, &weight, &options).is_some());
             assert!(custom::tracked::<burn::backend::Flex>(&x.clone().inner(), &weight.clone().inner(), &options).is_none());
