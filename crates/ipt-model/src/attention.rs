@@ -56,18 +56,15 @@ impl FocalContextAttention {
         let qkv = roll_spatial(qkv, -(self.shift as i64));
         let windows = window_partition(qkv, self.window); // [N, 3C, w*w]
         let [count, _, pixels] = windows.dims();
+        // q, k, v stay strided views [N, 1, heads, d, w*w]: on flex a reshape of a view copies it.
         let [q, k, v] = windows
             .reshape([count, 3, self.heads, head_dim, pixels])
             .chunk(3, 1)
             .try_into()
             .expect("chunk(3) of a dimension of size 3 gives three parts");
-        let to_heads = |t: Tensor<5>| t.reshape([count, self.heads, head_dim, pixels]);
-        let q = l2_normalize(to_heads(q));
-        let k = l2_normalize(to_heads(k));
-        let v = to_heads(v);
-        let temperature = self.temperature.val().reshape([1, self.heads, 1, 1]);
-        let logits = q.matmul(k.swap_dims(2, 3)) * temperature; // [N, heads, d, d]
-        let out = softmax(logits, 3).matmul(v); // [N, heads, d, w*w]
+        let temperature = self.temperature.val().reshape([1, 1, self.heads, 1, 1]);
+        let logits = l2_normalize(q).matmul(l2_normalize(k).swap_dims(3, 4)) * temperature; // [N, 1, heads, d, d]
+        let out = softmax(logits, 4).matmul(v); // [N, 1, heads, d, w*w]
         let out = window_merge(out.reshape([count, channels, pixels]), batch, height, width, self.window);
         self.attn_proj.forward(roll_spatial(out, self.shift as i64), tasks)
     }
@@ -103,27 +100,26 @@ impl GridAttention {
     pub fn forward(&self, x: Tensor<4>, tasks: Option<&TaskWeights>) -> Tensor<4> {
         let [batch, channels, height, width] = x.dims();
         let head_dim = channels / self.heads;
-        let tokens = grid_partition(self.qkv.forward(x, tasks), self.grid); // [N, g*g, 3C]
-        let [count, length, _] = tokens.dims();
+        let tokens = grid_partition(self.qkv.forward(x, tasks), self.grid); // [N, 3C, g*g]
+        let [count, _, length] = tokens.dims();
+        // Channels-first tokens: q, k, v are strided views [N, 1, heads, d, T] and the products
+        // read them transposed, so nothing is copied between the partition and the merge.
         let [q, k, v] = tokens
-            .reshape([count, length, 3, self.heads, head_dim])
-            .chunk(3, 2)
+            .reshape([count, 3, self.heads, head_dim, length])
+            .chunk(3, 1)
             .try_into()
             .expect("chunk(3) of a dimension of size 3 gives three parts");
-        // [N, T, 1, heads, d] -> [N, heads, T, d]
-        let to_heads = |t: Tensor<5>| t.reshape([count, length, self.heads, head_dim]).swap_dims(1, 2);
-        let (q, k, v) = (to_heads(q), to_heads(k), to_heads(v));
         let scale = (head_dim as f64).powf(-0.5);
-        let logits = q.matmul(k.swap_dims(2, 3)) * scale; // [N, heads, T, T]
-        let out = softmax(logits, 3).matmul(v); // [N, heads, T, d]
-        let out = out.swap_dims(1, 2).reshape([count, length, channels]);
+        let logits = q.swap_dims(3, 4).matmul(k) * scale; // [N, 1, heads, T, T]
+        let out = v.matmul(softmax(logits, 4).swap_dims(3, 4)); // [N, 1, heads, d, T]
+        let out = out.reshape([count, channels, length]);
         self.attn_proj.forward(grid_merge(out, batch, height, width, self.grid), tasks)
     }
 }
 
 /// Divides each vector along the last axis by its L2 norm (floored like `F.normalize`).
-fn l2_normalize(x: Tensor<4>) -> Tensor<4> {
-    let norm = x.clone().square().sum_dim(3).sqrt().clamp_min(NORMALIZE_EPSILON);
+fn l2_normalize<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let norm = x.clone().square().sum_dim(D - 1).sqrt().clamp_min(NORMALIZE_EPSILON);
     x / norm
 }
 
@@ -153,22 +149,22 @@ fn window_merge(x: Tensor<3>, batch: usize, height: usize, width: usize, window:
         .reshape([batch, channels, height, width])
 }
 
-/// `[B, C, H, W]` -> `[B * H/g * W/g, g * g, C]`: each group holds the pixels at one offset of
+/// `[B, C, H, W]` -> `[B * H/g * W/g, C, g * g]`: each group holds the pixels at one offset of
 /// every cell of a `g x g` grid.
 fn grid_partition(x: Tensor<4>, grid: usize) -> Tensor<3> {
     let [batch, channels, height, width] = x.dims();
     let (cell_h, cell_w) = (height / grid, width / grid);
     x.reshape([batch, channels, grid, cell_h, grid, cell_w])
-        .permute([0, 3, 5, 2, 4, 1])
-        .reshape([batch * cell_h * cell_w, grid * grid, channels])
+        .permute([0, 3, 5, 1, 2, 4])
+        .reshape([batch * cell_h * cell_w, channels, grid * grid])
 }
 
 /// Inverse of [`grid_partition`].
 fn grid_merge(x: Tensor<3>, batch: usize, height: usize, width: usize, grid: usize) -> Tensor<4> {
-    let [_, _, channels] = x.dims();
+    let [_, channels, _] = x.dims();
     let (cell_h, cell_w) = (height / grid, width / grid);
-    x.reshape([batch, cell_h, cell_w, grid, grid, channels])
-        .permute([0, 5, 3, 1, 4, 2])
+    x.reshape([batch, cell_h, cell_w, channels, grid, grid])
+        .permute([0, 3, 4, 1, 5, 2])
         .reshape([batch, channels, height, width])
 }
 
@@ -201,8 +197,8 @@ mod tests {
         // 2x2 cell of a 4x4 image split by a 2x2 grid: pixels (0,0), (0,2), (2,0), (2,2).
         let values: Vec<f32> = (0..16).map(|i| i as f32).collect();
         let x = Tensor::<4>::from_data(TensorData::new(values, [1, 1, 4, 4]), &device());
-        let groups = grid_partition(x, 2); // [4, 4, 1]
-        let first = groups.slice([0..1, 0..4, 0..1]).reshape([4]);
+        let groups = grid_partition(x, 2); // [4, 1, 4]
+        let first = groups.slice([0..1, 0..1, 0..4]).reshape([4]);
         first.into_data().assert_eq(&TensorData::from([0.0f32, 2.0, 8.0, 10.0]), false);
     }
 

@@ -3,6 +3,8 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
+use crate::norm_kernel::channel_layer_norm;
+
 /// LayerNorm over the channel axis of a `[batch, C, H, W]` map (Restormer's "WithBias" LayerNorm).
 ///
 /// Norms are task-insensitive (paper Table 2: cosine similarity 0.99), so they never get task biases.
@@ -32,12 +34,6 @@ impl ChannelNorm {
     /// - input: `[batch, C, H, W]`
     /// - output: `[batch, C, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, channels, _, _] = x.dims();
-        let centred = x.clone() - x.mean_dim(1); // [B, C, H, W]
-        let variance = centred.clone().square().mean_dim(1); // [B, 1, H, W]
-        let normalised = centred / (variance + NORM_EPSILON).sqrt();
-        let weight = self.weight.val().reshape([1, channels, 1, 1]);
-        let bias = self.bias.val().reshape([1, channels, 1, 1]);
-        normalised * weight + bias
+        channel_layer_norm(x, self.weight.val(), self.bias.val(), NORM_EPSILON)
     }
 }

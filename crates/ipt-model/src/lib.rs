@@ -41,6 +41,7 @@ mod groups;
 mod layers;
 mod model;
 mod modulation;
+mod norm_kernel;
 mod padding;
 mod sampling;
 mod task;

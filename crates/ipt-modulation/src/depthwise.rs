@@ -37,22 +37,32 @@ mod custom {
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
     use burn::tensor::ops::ConvOptions;
-    use burn::tensor::{Tensor, TensorData, read_sync};
+    use burn::tensor::Tensor;
     use rayon::prelude::*;
+
+    use crate::cpu_backend::{CpuBackendOp, from_host, host_values, on_cpu_backend};
 
     /// The op when `x` and `weight` are autodiff tensors of a CPU backend built in, else `None`.
     pub(super) fn on_cpu_autodiff(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Option<Tensor<4>> {
-        #[cfg(feature = "flex")]
-        if let Some(y) = tracked::<burn::backend::Flex>(x, weight, options) {
-            return Some(y);
+        on_cpu_backend(&Depthwise { x, weight, options })
+    }
+
+    /// The op's inputs, for [`on_cpu_backend`].
+    struct Depthwise<'a> {
+        x: &'a Tensor<4>,
+        weight: &'a Tensor<4>,
+        options: &'a ConvOptions<2>,
+    }
+
+    impl CpuBackendOp for Depthwise<'_> {
+        type Output = Tensor<4>;
+
+        fn on<B: Backend>(&self) -> Option<Tensor<4>>
+        where
+            DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
+        {
+            tracked::<B>(self.x, self.weight, self.options)
         }
-        // Deprecated in Burn 0.22, still the fastest CPU backend for training (README, Benchmarks).
-        #[cfg(feature = "tch")]
-        #[allow(deprecated)]
-        if let Some(y) = tracked::<burn::backend::LibTorch>(x, weight, options) {
-            return Some(y);
-        }
-        None
     }
 
     /// The op on `B`'s autodiff tensors, or `None` when `x` and `weight` are not both there.
@@ -101,10 +111,7 @@ mod custom {
     fn weight_gradient<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>, kernel: usize) -> FloatTensor<B> {
         let device = x.device();
         let [batch, channels, height, width] = x.shape().dims::<4>();
-        let values = |tensor: FloatTensor<B>| -> Vec<f32> {
-            read_sync(B::float_into_data(tensor)).expect("a CPU tensor reads back").convert::<f32>().try_into_vec::<f32>().expect("f32 values")
-        };
-        let (x, grad) = (values(x), values(grad));
+        let (x, grad) = (host_values::<B>(x), host_values::<B>(grad));
         let plane = height * width;
         let pad = kernel / 2;
         let gradient: Vec<f32> = (0..channels)
@@ -136,7 +143,7 @@ mod custom {
                 taps
             })
             .collect();
-        B::float_from_data(TensorData::new(gradient, [channels, 1, kernel, kernel]), &device)
+        from_host::<B>(gradient, [channels, 1, kernel, kernel], &device)
     }
 }
 

@@ -13,6 +13,8 @@
 //! cost is exactly the backbone's.
 
 mod conv;
+#[cfg(any(feature = "flex", feature = "tch"))]
+pub mod cpu_backend;
 pub mod depthwise;
 mod linear;
 mod rank;
