@@ -3,10 +3,10 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
-use burn::tensor::activation::softmax;
 use ipt_modulation::{ModulatedConv2d, TaskWeights};
 
 use crate::LayerGroup;
+use crate::kernels::softmax_last;
 use crate::modulation::LayerBuilder;
 
 /// Floor of the L2 norm in the q/k normalisation (PyTorch's `F.normalize` default).
@@ -64,7 +64,7 @@ impl FocalContextAttention {
             .expect("chunk(3) of a dimension of size 3 gives three parts");
         let temperature = self.temperature.val().reshape([1, 1, self.heads, 1, 1]);
         let logits = l2_normalize(q).matmul(l2_normalize(k).swap_dims(3, 4)) * temperature; // [N, 1, heads, d, d]
-        let out = softmax(logits, 4).matmul(v); // [N, 1, heads, d, w*w]
+        let out = softmax_last(logits).matmul(v); // [N, 1, heads, d, w*w]
         let out = window_merge(out.reshape([count, channels, pixels]), batch, height, width, self.window);
         self.attn_proj.forward(roll_spatial(out, self.shift as i64), tasks)
     }
@@ -111,7 +111,7 @@ impl GridAttention {
             .expect("chunk(3) of a dimension of size 3 gives three parts");
         let scale = (head_dim as f64).powf(-0.5);
         let logits = q.swap_dims(3, 4).matmul(k) * scale; // [N, 1, heads, T, T]
-        let out = v.matmul(softmax(logits, 4).swap_dims(3, 4)); // [N, 1, heads, d, T]
+        let out = v.matmul(softmax_last(logits).swap_dims(3, 4)); // [N, 1, heads, d, T]
         let out = out.reshape([count, channels, length]);
         self.attn_proj.forward(grid_merge(out, batch, height, width, self.grid), tasks)
     }

@@ -184,6 +184,11 @@ mod tests {
         Tensor::random([batch, 3, 16, 16], Distribution::Default, device)
     }
 
+    /// What two code paths computing the same network in f32 (grouped against plain convs)
+    /// differ by: measured up to 1e-6 on random inputs (the vectorised softmax's exponential
+    /// is within a few ulp, not exactly rounded); any real mismatch is orders of magnitude larger.
+    const SAME_NETWORK: f32 = 3e-6;
+
     fn relative_error(a: Tensor<4>, b: Tensor<4>) -> f32 {
         let scale = b.clone().abs().max().into_scalar::<f32>();
         (a - b).abs().max().into_scalar::<f32>() / scale
@@ -199,7 +204,8 @@ mod tests {
         let model = micro_config().init_modulated(&ModulationConfig::new(TASKS.to_vec()), &device);
         let x = image(2, &device);
         let tasks = TaskWeights::one_hot(&[0, 2], 3, &device);
-        assert!(relative_error(model.forward(x.clone(), Some(&tasks)), model.forward(x, None)) <= 1e-6);
+        let error = relative_error(model.forward(x.clone(), Some(&tasks)), model.forward(x, None));
+        assert!(error <= SAME_NETWORK, "relative error {error}");
     }
 
     #[test]
@@ -251,7 +257,7 @@ mod tests {
         }
         let general = model.forward(x.clone(), None);
         let new_task = grown.forward(x, Some(&TaskWeights::one_hot(&[3], 4, &device)));
-        assert!(relative_error(new_task, general) <= 1e-6, "a new task starts at the general model");
+        assert!(relative_error(new_task, general) <= SAME_NETWORK, "a new task starts at the general model");
         assert!(model.with_added_task(Task::Denoise).is_err());
     }
 

@@ -33,13 +33,15 @@ pub fn on_cpu_backend<O: CpuBackendOp>(op: &O) -> Option<O::Output> {
     None
 }
 
-/// A tensor's values on the host, as f32, in row-major order.
-pub fn host_values<B: Backend>(tensor: FloatTensor<B>) -> Vec<f32> {
-    read_sync(B::float_into_data(tensor))
-        .expect("a CPU tensor reads back")
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("f32 values")
+/// A tensor's data on the host, as f32 in row-major order: the backend's own buffer when it
+/// can hand it over (flex does for a contiguous tensor no one else holds), else a copy.
+pub fn host_data<B: Backend>(tensor: FloatTensor<B>) -> TensorData {
+    read_sync(B::float_into_data(tensor)).expect("a CPU tensor reads back").convert::<f32>()
+}
+
+/// The values of data from [`host_data`], borrowed.
+pub fn values(data: &TensorData) -> &[f32] {
+    data.as_slice::<f32>().expect("host data holds f32 values")
 }
 
 /// A tensor of `B` on `device` holding `values` with `shape`.

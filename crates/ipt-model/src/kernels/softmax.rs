@@ -1,0 +1,194 @@
+//! Softmax over the last axis, the attention maps' normalisation.
+//!
+//! flex 0.22.1's softmax calls the C library's scalar `expf` per element, and its backward is
+//! four generic ops; together they were about 15% of `tiny`'s inference (`perf record` of
+//! `cargo xtask bench-case --preset tiny`). The kernel here uses an exponential written to
+//! vectorise and records a one-pass backward (`dx = y * (g - sum(g * y))`).
+
+use burn::tensor::Tensor;
+
+/// `softmax(x, D - 1)`.
+pub(crate) fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(any(feature = "flex", feature = "tch"))]
+    if let Some(y) = ipt_modulation::cpu_backend::on_cpu_backend(&cpu::Softmax { x: &x }) {
+        return y;
+    }
+    burn::tensor::activation::softmax(x, D - 1)
+}
+
+/// The host kernels on rows of `row` values.
+#[cfg(any(feature = "flex", feature = "tch"))]
+mod host {
+    use rayon::prelude::*;
+
+    /// Rows per parallel task.
+    const ROWS_PER_TASK: usize = 64;
+    /// Independent accumulators of the row reductions (what lets them vectorise).
+    const LANES: usize = 8;
+
+    /// The softmax of each row of `x`.
+    pub(super) fn forward(x: &[f32], row: usize) -> Vec<f32> {
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(ROWS_PER_TASK * row).zip(x.par_chunks(ROWS_PER_TASK * row)).for_each(|(outputs, inputs)| {
+            for (output, input) in outputs.chunks_exact_mut(row).zip(inputs.chunks_exact(row)) {
+                let max = reduce(input, f32::NEG_INFINITY, f32::max);
+                output.iter_mut().zip(input).for_each(|(out, value)| *out = exp(value - max));
+                let inverse = 1.0 / reduce(output, 0.0, |a, b| a + b);
+                output.iter_mut().for_each(|out| *out *= inverse);
+            }
+        });
+        y
+    }
+
+    /// The input gradient of each row, from the softmax `y` and the output gradient `grad`.
+    pub(super) fn backward(y: &[f32], grad: &[f32], row: usize) -> Vec<f32> {
+        let mut dx = vec![0f32; y.len()];
+        let chunk = ROWS_PER_TASK * row;
+        dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk).zip(grad.par_chunks(chunk))).for_each(|(outputs, (ys, grads))| {
+            for ((output, y), grad) in outputs.chunks_exact_mut(row).zip(ys.chunks_exact(row)).zip(grads.chunks_exact(row)) {
+                output.iter_mut().zip(grad).zip(y).for_each(|((out, g), y)| *out = g * y);
+                let dot = reduce(output, 0.0, |a, b| a + b);
+                output.iter_mut().zip(grad).zip(y).for_each(|((out, g), y)| *out = y * (g - dot));
+            }
+        });
+        dx
+    }
+
+    /// `values` folded with `combine` in [`LANES`] interleaved accumulators.
+    fn reduce(values: &[f32], identity: f32, combine: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
+        let mut lanes = [identity; LANES];
+        let chunks = values.chunks_exact(LANES);
+        let tail = chunks.remainder().iter().fold(identity, |total, &value| combine(total, value));
+        for chunk in chunks {
+            lanes.iter_mut().zip(chunk).for_each(|(lane, &value)| *lane = combine(*lane, value));
+        }
+        lanes.into_iter().fold(tail, combine)
+    }
+
+    /// `e^x` within a few ulp for `x` in [-87, 88] (below, the smallest normal's neighbourhood),
+    /// branch-free and without library calls so loops over it vectorise: Cephes' `expf`
+    /// polynomial on `x - n ln 2`, scaled by `2^n` through the exponent bits.
+    #[inline(always)]
+    pub(super) fn exp(x: f32) -> f32 {
+        const ROUNDING: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
+        const LN2_HIGH: f32 = 0.693_359_4;
+        const LN2_LOW: f32 = -2.121_944_4e-4;
+        let x = x.clamp(-87.0, 88.0);
+        let shifted = x * std::f32::consts::LOG2_E + ROUNDING;
+        let n = shifted.to_bits() as i32 - ROUNDING.to_bits() as i32;
+        let whole = shifted - ROUNDING;
+        let r = x - whole * LN2_HIGH - whole * LN2_LOW;
+        let polynomial = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 5.000_000_1e-1;
+        (polynomial * r * r + r + 1.0) * f32::from_bits(((n + 127) << 23) as u32)
+    }
+}
+
+#[cfg(any(feature = "flex", feature = "tch"))]
+mod cpu {
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::tensor::FloatTensor;
+    use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
+    use burn::tensor::Tensor;
+    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, host_data, values};
+
+    use super::host;
+
+    /// The softmax's input, for `on_cpu_backend`.
+    pub(super) struct Softmax<'a, const D: usize> {
+        pub(super) x: &'a Tensor<D>,
+    }
+
+    impl<const D: usize> CpuBackendOp for Softmax<'_, D> {
+        type Output = Tensor<D>;
+
+        /// On `B`'s autodiff tensors the tracked op; on its plain tensors the forward kernel.
+        fn on<B: Backend>(&self) -> Option<Tensor<D>>
+        where
+            DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
+        {
+            if let Ok(x) = self.x.clone().try_into_primitive::<Autodiff<B>>() {
+                let output = match SoftmaxBackward.prepare::<NoCheckpointing>([x.node()]).compute_bound().stateful() {
+                    OpsKind::Tracked(prep) => {
+                        let y = forward::<B>(x.into_primitive());
+                        prep.finish(y.clone(), y)
+                    }
+                    OpsKind::UnTracked(prep) => prep.finish(forward::<B>(x.into_primitive())),
+                };
+                return Some(Tensor::from_primitive::<Autodiff<B>>(output));
+            }
+            let x = self.x.clone().try_into_primitive::<B>().ok()?;
+            Some(Tensor::from_primitive::<B>(forward::<B>(x)))
+        }
+    }
+
+    fn forward<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+        let (device, shape) = (x.device(), x.shape());
+        let row = shape[shape.num_dims() - 1];
+        from_host::<B>(host::forward(values(&host_data::<B>(x)), row), shape, &device)
+    }
+
+    #[derive(Debug)]
+    struct SoftmaxBackward;
+
+    impl<B: Backend> Backward<B, 1> for SoftmaxBackward {
+        /// The softmax's output.
+        type State = FloatTensor<B>;
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+            let [node] = ops.parents;
+            let grad = grads.consume::<B>(&ops.node);
+            if let Some(node) = node {
+                let y = ops.state;
+                let (device, shape) = (y.device(), y.shape());
+                let row = shape[shape.num_dims() - 1];
+                let (y, grad) = (host_data::<B>(y), host_data::<B>(grad));
+                let dx = host::backward(values(&y), values(&grad), row);
+                grads.register::<B>(node.id, from_host::<B>(dx, shape, &device));
+            }
+        }
+    }
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use super::*;
+    use burn::tensor::activation::softmax;
+    use burn::tensor::{Device, Distribution, Tolerance};
+
+    fn close<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>) {
+        ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), Tolerance::rel_abs(1e-5, 1e-6));
+    }
+
+    #[test]
+    fn exponential_is_within_a_few_ulp_of_the_library_one() {
+        for step in 0..=20_000 {
+            let x = -87.0 + 175.0 * step as f32 / 20_000.0;
+            let (ours, reference) = (host::exp(x), x.exp());
+            assert!((ours - reference).abs() <= 4.0 * f32::EPSILON * reference, "exp({x}) = {ours}, expected {reference}");
+        }
+        assert!(host::exp(-1e4) >= 0.0 && host::exp(-1e4) < 1e-37, "large negative inputs give ~0");
+    }
+
+    /// Plain and autodiff flex tensors take the kernel; its output and gradient equal Burn's
+    /// softmax for rows shorter than, equal to and longer than the reduction lanes.
+    #[test]
+    fn kernel_equals_burns_softmax() {
+        for row in [5, 8, 64, 67] {
+            let plain = Tensor::<5>::random([3, 1, 2, 7, row], Distribution::Normal(0.0, 4.0), &Device::flex());
+            let fast = ipt_modulation::cpu_backend::on_cpu_backend(&cpu::Softmax { x: &plain }).expect("flex tensors take the kernel");
+            close(fast, softmax(plain, 4));
+
+            let device = Device::flex().autodiff();
+            let x = Tensor::<5>::random([3, 1, 2, 7, row], Distribution::Normal(0.0, 4.0), &device).require_grad();
+            let upstream = Tensor::<5>::random([3, 1, 2, 7, row], Distribution::Normal(0.0, 1.0), &device);
+            let fast = ipt_modulation::cpu_backend::on_cpu_backend(&cpu::Softmax { x: &x }).expect("autodiff flex tensors take the kernel");
+            let reference = softmax(x.clone(), 4);
+            close(fast.clone(), reference.clone());
+            let (fast_grads, reference_grads) = ((fast * upstream.clone()).sum().backward(), (reference * upstream).sum().backward());
+            close(x.grad(&fast_grads).unwrap(), x.grad(&reference_grads).unwrap());
+        }
+    }
+}
