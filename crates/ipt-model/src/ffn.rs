@@ -2,10 +2,10 @@
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use burn::tensor::activation::gelu;
 use ipt_modulation::{ModulatedConv2d, TaskWeights};
 
 use crate::LayerGroup;
+use crate::kernels::gated_gelu;
 use crate::modulation::LayerBuilder;
 
 /// IPT-V2's locally-enhanced FFN in Restormer's gated form (`gelu(x1) * x2`).
@@ -38,10 +38,6 @@ impl LocallyEnhancedFfn {
     /// - output: `[batch, C, H, W]`
     pub fn forward(&self, x: Tensor<4>, tasks: Option<&TaskWeights>) -> Tensor<4> {
         let expanded = self.dwconv.forward(self.project_in.forward(x, tasks), tasks); // [B, 2h, H, W]
-        let [gate, value] = expanded
-            .chunk(2, 1)
-            .try_into()
-            .expect("chunk(2) of an even channel count gives two halves");
-        self.project_out.forward(gelu(gate) * value, tasks)
+        self.project_out.forward(gated_gelu(expanded), tasks)
     }
 }

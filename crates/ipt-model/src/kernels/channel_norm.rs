@@ -255,7 +255,11 @@ mod tests {
     }
 
     fn close<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>) {
-        ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), Tolerance::rel_abs(1e-4, 1e-5));
+        within(ours, theirs, 1e-5);
+    }
+
+    fn within<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>, absolute: f64) {
+        ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), Tolerance::rel_abs(1e-4, absolute));
     }
 
     /// On plain flex tensors (inference) the kernel runs and equals the generic formulation,
@@ -282,7 +286,8 @@ mod tests {
         close(fast.clone(), reference.clone());
         let (fast_grads, reference_grads) = ((fast * upstream.clone()).sum().backward(), (reference * upstream).sum().backward());
         close(x.grad(&fast_grads).unwrap(), x.grad(&reference_grads).unwrap());
-        close(weight.grad(&fast_grads).unwrap(), weight.grad(&reference_grads).unwrap());
-        close(bias.grad(&fast_grads).unwrap(), bias.grad(&reference_grads).unwrap());
+        // Sums of ~1,300 O(1) terms of both signs, accumulated in another order: f32 gives ~1e-4.
+        within(weight.grad(&fast_grads).unwrap(), weight.grad(&reference_grads).unwrap(), 3e-4);
+        within(bias.grad(&fast_grads).unwrap(), bias.grad(&reference_grads).unwrap(), 3e-4);
     }
 }
