@@ -33,6 +33,20 @@ pub(crate) fn erf(x: f32) -> f32 {
     if square >= 3.9 * 3.9 { 1f32.copysign(x) } else { value }
 }
 
+/// Independent accumulators of [`reduce`] (what lets a reduction vectorise).
+const LANES: usize = 8;
+
+/// `values` folded with `combine` in [`LANES`] interleaved accumulators.
+pub(crate) fn reduce(values: &[f32], identity: f32, combine: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
+    let mut lanes = [identity; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder().iter().fold(identity, |total, &value| combine(total, value));
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(lane, &value)| *lane = combine(*lane, value));
+    }
+    lanes.into_iter().fold(tail, combine)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,12 +21,10 @@ pub(crate) fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 mod host {
     use rayon::prelude::*;
 
-    use crate::kernels::fast_math::exp;
+    use crate::kernels::fast_math::{exp, reduce};
 
     /// Rows per parallel task.
     const ROWS_PER_TASK: usize = 64;
-    /// Independent accumulators of the row reductions (what lets them vectorise).
-    const LANES: usize = 8;
 
     /// The softmax of each row of `x`.
     pub(super) fn forward(x: &[f32], row: usize) -> Vec<f32> {
@@ -54,17 +52,6 @@ mod host {
             }
         });
         dx
-    }
-
-    /// `values` folded with `combine` in [`LANES`] interleaved accumulators.
-    fn reduce(values: &[f32], identity: f32, combine: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
-        let mut lanes = [identity; LANES];
-        let chunks = values.chunks_exact(LANES);
-        let tail = chunks.remainder().iter().fold(identity, |total, &value| combine(total, value));
-        for chunk in chunks {
-            lanes.iter_mut().zip(chunk).for_each(|(lane, &value)| *lane = combine(*lane, value));
-        }
-        lanes.into_iter().fold(tail, combine)
     }
 }
 
