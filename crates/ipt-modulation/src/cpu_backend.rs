@@ -21,7 +21,7 @@ pub trait CpuBackendOp {
 /// Runs `op` on the first CPU backend built in that holds its tensors; `None` when none does.
 pub fn on_cpu_backend<O: CpuBackendOp>(op: &O) -> Option<O::Output> {
     #[cfg(feature = "flex")]
-    if let Some(output) = op.on::<burn::backend::Flex>() {
+    if let Some(output) = on_flex(op) {
         return Some(output);
     }
     // Deprecated in Burn 0.22, still the fastest CPU backend for training (README, Benchmarks).
@@ -31,6 +31,13 @@ pub fn on_cpu_backend<O: CpuBackendOp>(op: &O) -> Option<O::Output> {
         return Some(output);
     }
     None
+}
+
+/// Runs `op` when its tensors are flex's; `None` otherwise. For kernels that beat flex's own ops
+/// but not libtorch's (README, Benchmarks).
+#[cfg(feature = "flex")]
+pub fn on_flex<O: CpuBackendOp>(op: &O) -> Option<O::Output> {
+    op.on::<burn::backend::Flex>()
 }
 
 /// A tensor's data on the host, as f32 in row-major order: the backend's own buffer when it

@@ -1,18 +1,18 @@
-//! Channel LayerNorm as one op: on the CPU backends a kernel of its own, forward and backward.
+//! Channel LayerNorm as one op: on flex a kernel of its own, forward and backward.
 //!
 //! Written with Burn's generic ops the norm is nine element-wise passes and reductions over the
 //! channel axis forward and about twice that backward, each allocating a full map; on flex
-//! 0.22.1 it cost several times PyTorch's fused `LayerNorm` (`cargo xtask bench-ops`). On flex and
-//! libtorch this op reads the map once on the host (pixels in parallel) and records its own
-//! backward; elsewhere (GPUs, which fuse the generic ops) it is the generic formulation.
+//! 0.22.1 it cost several times PyTorch's fused `LayerNorm` (`cargo xtask bench-ops`). On flex
+//! this op reads the map once on the host (pixels in parallel) and records its own backward;
+//! elsewhere it is the generic formulation.
 
 use burn::tensor::Tensor;
 
 /// `(x - mean_c) / sqrt(var_c + epsilon) * weight + bias` over the channel axis of `x`
 /// `[N, C, H, W]` (biased variance, as `nn.LayerNorm`), `weight` and `bias` `[C]`.
 pub(crate) fn channel_layer_norm(x: Tensor<4>, weight: Tensor<1>, bias: Tensor<1>, epsilon: f64) -> Tensor<4> {
-    #[cfg(any(feature = "flex", feature = "tch"))]
-    if let Some(y) = ipt_modulation::cpu_backend::on_cpu_backend(&cpu::ChannelNorm { x: &x, weight: &weight, bias: &bias, epsilon }) {
+    #[cfg(feature = "flex")]
+    if let Some(y) = ipt_modulation::cpu_backend::on_flex(&cpu::ChannelNorm { x: &x, weight: &weight, bias: &bias, epsilon }) {
         return y;
     }
     generic(x, weight, bias, epsilon)
@@ -27,7 +27,7 @@ fn generic(x: Tensor<4>, weight: Tensor<1>, bias: Tensor<1>, epsilon: f64) -> Te
     normalised * weight.reshape([1, channels, 1, 1]) + bias.reshape([1, channels, 1, 1])
 }
 
-#[cfg(any(feature = "flex", feature = "tch"))]
+#[cfg(feature = "flex")]
 /// The host kernels on `[N, C, P]` values (`P` pixels per channel plane). Work is split into
 /// tasks of one sample's run of [`PIXELS_PER_TASK`] pixels, across all channels.
 mod host {
@@ -158,7 +158,7 @@ mod host {
     }
 }
 
-#[cfg(any(feature = "flex", feature = "tch"))]
+#[cfg(feature = "flex")]
 mod cpu {
     use burn::backend::autodiff::NodeId;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -172,7 +172,7 @@ mod cpu {
 
     use super::host;
 
-    /// The norm's inputs, for `on_cpu_backend`.
+    /// The norm's inputs, for `on_flex`.
     pub(super) struct ChannelNorm<'a> {
         pub(super) x: &'a Tensor<4>,
         pub(super) weight: &'a Tensor<1>,
@@ -278,7 +278,7 @@ mod tests {
     fn forward_kernel_equals_the_generic_formulation() {
         let (x, weight, bias) = inputs(&Device::flex());
         let op = cpu::ChannelNorm { x: &x, weight: &weight, bias: &bias, epsilon: 1e-5 };
-        let fast = ipt_modulation::cpu_backend::on_cpu_backend(&op).expect("flex tensors take the kernel");
+        let fast = ipt_modulation::cpu_backend::on_flex(&op).expect("flex tensors take the kernel");
         close(fast, generic(x, weight, bias, 1e-5));
     }
 
@@ -291,7 +291,7 @@ mod tests {
         let (x, weight, bias) = (x.require_grad(), weight.require_grad(), bias.require_grad());
         let upstream = Tensor::<4>::random([2, 5, 23, 29], Distribution::Normal(0.0, 1.0), &device);
         let op = cpu::ChannelNorm { x: &x, weight: &weight, bias: &bias, epsilon: 1e-5 };
-        let fast = ipt_modulation::cpu_backend::on_cpu_backend(&op).expect("autodiff flex tensors take the kernel");
+        let fast = ipt_modulation::cpu_backend::on_flex(&op).expect("autodiff flex tensors take the kernel");
         let reference = generic(x.clone(), weight.clone(), bias.clone(), 1e-5);
         close(fast.clone(), reference.clone());
         let (fast_grads, reference_grads) = ((fast * upstream.clone()).sum().backward(), (reference * upstream).sum().backward());

@@ -8,8 +8,8 @@ use burn::tensor::Tensor;
 
 /// `gelu(x[:, :h]) * x[:, h:]` (exact, erf-based GELU) for `x` `[N, 2h, H, W]`.
 pub(crate) fn gated_gelu(x: Tensor<4>) -> Tensor<4> {
-    #[cfg(any(feature = "flex", feature = "tch"))]
-    if let Some(y) = ipt_modulation::cpu_backend::on_cpu_backend(&cpu::GatedGelu { x: &x }) {
+    #[cfg(feature = "flex")]
+    if let Some(y) = ipt_modulation::cpu_backend::on_flex(&cpu::GatedGelu { x: &x }) {
         return y;
     }
     generic(x)
@@ -22,7 +22,7 @@ fn generic(x: Tensor<4>) -> Tensor<4> {
 }
 
 /// The host kernels on `[N, 2h, P]` values, one task per channel plane of the output.
-#[cfg(any(feature = "flex", feature = "tch"))]
+#[cfg(feature = "flex")]
 mod host {
     use std::f32::consts::{FRAC_1_SQRT_2, PI};
 
@@ -79,7 +79,7 @@ mod host {
     }
 }
 
-#[cfg(any(feature = "flex", feature = "tch"))]
+#[cfg(feature = "flex")]
 mod cpu {
     use burn::backend::autodiff::NodeId;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -93,7 +93,7 @@ mod cpu {
 
     use super::host;
 
-    /// The gate's input, for `on_cpu_backend`.
+    /// The gate's input, for `on_flex`.
     pub(super) struct GatedGelu<'a> {
         pub(super) x: &'a Tensor<4>,
     }
@@ -169,13 +169,13 @@ mod tests {
     #[test]
     fn kernel_equals_the_generic_formulation() {
         let plain = Tensor::<4>::random([2, 6, 5, 7], Distribution::Normal(0.0, 2.0), &Device::flex());
-        let fast = ipt_modulation::cpu_backend::on_cpu_backend(&cpu::GatedGelu { x: &plain }).expect("flex tensors take the kernel");
+        let fast = ipt_modulation::cpu_backend::on_flex(&cpu::GatedGelu { x: &plain }).expect("flex tensors take the kernel");
         close(fast, generic(plain));
 
         let device = Device::flex().autodiff();
         let x = Tensor::<4>::random([2, 6, 5, 7], Distribution::Normal(0.0, 2.0), &device).require_grad();
         let upstream = Tensor::<4>::random([2, 3, 5, 7], Distribution::Normal(0.0, 1.0), &device);
-        let fast = ipt_modulation::cpu_backend::on_cpu_backend(&cpu::GatedGelu { x: &x }).expect("autodiff flex tensors take the kernel");
+        let fast = ipt_modulation::cpu_backend::on_flex(&cpu::GatedGelu { x: &x }).expect("autodiff flex tensors take the kernel");
         let reference = generic(x.clone());
         close(fast.clone(), reference.clone());
         let (fast_grads, reference_grads) = ((fast * upstream.clone()).sum().backward(), (reference * upstream).sum().backward());

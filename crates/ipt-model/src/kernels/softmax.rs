@@ -9,15 +9,15 @@ use burn::tensor::Tensor;
 
 /// `softmax(x, D - 1)`.
 pub(crate) fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    #[cfg(any(feature = "flex", feature = "tch"))]
-    if let Some(y) = ipt_modulation::cpu_backend::on_cpu_backend(&cpu::Softmax { x: &x }) {
+    #[cfg(feature = "flex")]
+    if let Some(y) = ipt_modulation::cpu_backend::on_flex(&cpu::Softmax { x: &x }) {
         return y;
     }
     burn::tensor::activation::softmax(x, D - 1)
 }
 
 /// The host kernels on rows of `row` values.
-#[cfg(any(feature = "flex", feature = "tch"))]
+#[cfg(feature = "flex")]
 mod host {
     use rayon::prelude::*;
 
@@ -55,7 +55,7 @@ mod host {
     }
 }
 
-#[cfg(any(feature = "flex", feature = "tch"))]
+#[cfg(feature = "flex")]
 mod cpu {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -68,7 +68,7 @@ mod cpu {
 
     use super::host;
 
-    /// The softmax's input, for `on_cpu_backend`.
+    /// The softmax's input, for `on_flex`.
     pub(super) struct Softmax<'a, const D: usize> {
         pub(super) x: &'a Tensor<D>,
     }
@@ -142,13 +142,13 @@ mod tests {
     fn kernel_equals_burns_softmax() {
         for row in [5, 8, 64, 67] {
             let plain = Tensor::<5>::random([3, 1, 2, 7, row], Distribution::Normal(0.0, 4.0), &Device::flex());
-            let fast = ipt_modulation::cpu_backend::on_cpu_backend(&cpu::Softmax { x: &plain }).expect("flex tensors take the kernel");
+            let fast = ipt_modulation::cpu_backend::on_flex(&cpu::Softmax { x: &plain }).expect("flex tensors take the kernel");
             close(fast, softmax(plain, 4));
 
             let device = Device::flex().autodiff();
             let x = Tensor::<5>::random([3, 1, 2, 7, row], Distribution::Normal(0.0, 4.0), &device).require_grad();
             let upstream = Tensor::<5>::random([3, 1, 2, 7, row], Distribution::Normal(0.0, 1.0), &device);
-            let fast = ipt_modulation::cpu_backend::on_cpu_backend(&cpu::Softmax { x: &x }).expect("autodiff flex tensors take the kernel");
+            let fast = ipt_modulation::cpu_backend::on_flex(&cpu::Softmax { x: &x }).expect("autodiff flex tensors take the kernel");
             let reference = softmax(x.clone(), 4);
             close(fast.clone(), reference.clone());
             let (fast_grads, reference_grads) = ((fast * upstream.clone()).sum().backward(), (reference * upstream).sum().backward());
