@@ -5,6 +5,12 @@
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor};
+use std::borrow::Cow;
+#[cfg(feature = "flex")]
+use std::any::Any;
+
+#[cfg(feature = "flex")]
+use burn::tensor::DType;
 use burn::tensor::{Shape, TensorData, read_sync};
 
 /// An op that can run on a concrete CPU backend `B`, on its plain or its autodiff tensors.
@@ -40,15 +46,19 @@ pub fn on_flex<O: CpuBackendOp>(op: &O) -> Option<O::Output> {
     op.on::<burn::backend::Flex>()
 }
 
-/// A tensor's data on the host, as f32 in row-major order: the backend's own buffer when it
-/// can hand it over (flex does for a contiguous tensor no one else holds), else a copy.
-pub fn host_data<B: Backend>(tensor: FloatTensor<B>) -> TensorData {
-    read_sync(B::float_into_data(tensor)).expect("a CPU tensor reads back").convert::<f32>()
-}
-
-/// The values of data from [`host_data`], borrowed.
-pub fn values(data: &TensorData) -> &[f32] {
-    data.as_slice::<f32>().expect("host data holds f32 values")
+/// A tensor's f32 values on the host, row-major: borrowed in place from a contiguous f32 flex
+/// tensor (no copy, however many others hold it), else read back (a copy).
+pub fn host_values<B: Backend>(tensor: &FloatTensor<B>) -> Cow<'_, [f32]> {
+    #[cfg(feature = "flex")]
+    if let Some(flex) = (tensor as &dyn Any).downcast_ref::<burn_flex::FlexTensor>()
+        && flex.is_contiguous()
+        && flex.dtype() == DType::F32
+    {
+        let start = flex.layout().start_offset();
+        return Cow::Borrowed(&flex.storage::<f32>()[start..start + flex.layout().num_elements()]);
+    }
+    let data = read_sync(B::float_into_data(tensor.clone())).expect("a CPU tensor reads back").convert::<f32>();
+    Cow::Owned(data.try_into_vec::<f32>().expect("f32 values"))
 }
 
 /// A tensor of `B` on `device` holding `values` with `shape`.

@@ -40,7 +40,7 @@ mod custom {
     use burn::tensor::Tensor;
     use rayon::prelude::*;
 
-    use crate::cpu_backend::{CpuBackendOp, from_host, host_data, on_cpu_backend, values};
+    use crate::cpu_backend::{CpuBackendOp, from_host, host_values, on_cpu_backend};
 
     /// The op when `x` and `weight` are autodiff tensors of a CPU backend built in, else `None`.
     pub(super) fn on_cpu_autodiff(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Option<Tensor<4>> {
@@ -111,8 +111,8 @@ mod custom {
     fn weight_gradient<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>, kernel: usize) -> FloatTensor<B> {
         let device = x.device();
         let [batch, channels, height, width] = x.shape().dims::<4>();
-        let (x, grad) = (host_data::<B>(x), host_data::<B>(grad));
-        let (x, grad) = (values(&x), values(&grad));
+        let (x, grad) = (host_values::<B>(&x), host_values::<B>(&grad));
+        let (x, grad) = (&*x, &*grad);
         let plane = height * width;
         let pad = kernel / 2;
         let gradient: Vec<f32> = (0..channels)

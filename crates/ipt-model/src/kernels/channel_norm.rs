@@ -168,7 +168,7 @@ mod cpu {
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
     use burn::tensor::Tensor;
-    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, host_data, values};
+    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, host_values};
 
     use super::host;
 
@@ -222,8 +222,8 @@ mod cpu {
 
     fn forward<B: Backend>(x: FloatTensor<B>, weight: FloatTensor<B>, bias: FloatTensor<B>, epsilon: f64) -> FloatTensor<B> {
         let (device, shape) = (x.device(), x.shape());
-        let (x, weight, bias) = (host_data::<B>(x), host_data::<B>(weight), host_data::<B>(bias));
-        let y = host::forward(values(&x), values(&weight), values(&bias), pixels(&shape), epsilon as f32);
+        let (x, weight, bias) = (host_values::<B>(&x), host_values::<B>(&weight), host_values::<B>(&bias));
+        let y = host::forward(&x, &weight, &bias, pixels(&shape), epsilon as f32);
         from_host::<B>(y, shape, &device)
     }
 
@@ -240,8 +240,8 @@ mod cpu {
             let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
             let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
             let (device, shape, channels) = (x.device(), x.shape(), weight.shape()[0]);
-            let (x, weight, grad) = (host_data::<B>(x), host_data::<B>(weight), host_data::<B>(grad));
-            let (dx, dweight, dbias) = host::backward(values(&x), values(&weight), values(&grad), pixels(&shape), epsilon as f32);
+            let (x, weight, grad) = (host_values::<B>(&x), host_values::<B>(&weight), host_values::<B>(&grad));
+            let (dx, dweight, dbias) = host::backward(&x, &weight, &grad, pixels(&shape), epsilon as f32);
             for (node, values, dims) in [(node_x, dx, shape), (node_weight, dweight, [channels].into()), (node_bias, dbias, [channels].into())] {
                 if let Some(node) = node {
                     grads.register::<B>(node.id, from_host::<B>(values, dims, &device));

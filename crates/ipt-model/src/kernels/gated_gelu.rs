@@ -89,7 +89,7 @@ mod cpu {
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
     use burn::tensor::Tensor;
-    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, host_data, values};
+    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, host_values};
 
     use super::host;
 
@@ -129,7 +129,7 @@ mod cpu {
     fn forward<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
         let (device, shape) = (x.device(), x.shape());
         let (batch, half, pixels) = layout(&shape);
-        let y = host::forward(values(&host_data::<B>(x)), batch, half, pixels);
+        let y = host::forward(&host_values::<B>(&x), batch, half, pixels);
         from_host::<B>(y, [batch, half, shape[2], shape[3]], &device)
     }
 
@@ -146,8 +146,8 @@ mod cpu {
             if let Some(node) = node {
                 let (device, shape) = (x.device(), x.shape());
                 let (batch, half, pixels) = layout(&shape);
-                let (x, grad) = (host_data::<B>(x), host_data::<B>(grad));
-                grads.register::<B>(node.id, from_host::<B>(host::backward(values(&x), values(&grad), batch, half, pixels), shape, &device));
+                let dx = host::backward(&host_values::<B>(&x), &host_values::<B>(&grad), batch, half, pixels);
+                grads.register::<B>(node.id, from_host::<B>(dx, shape, &device));
             }
         }
     }

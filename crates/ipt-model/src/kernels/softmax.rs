@@ -64,7 +64,7 @@ mod cpu {
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
     use burn::tensor::Tensor;
-    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, host_data, values};
+    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, host_values};
 
     use super::host;
 
@@ -99,7 +99,8 @@ mod cpu {
     fn forward<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
         let (device, shape) = (x.device(), x.shape());
         let row = shape[shape.num_dims() - 1];
-        from_host::<B>(host::forward(values(&host_data::<B>(x)), row), shape, &device)
+        let y = host::forward(&host_values::<B>(&x), row);
+        from_host::<B>(y, shape, &device)
     }
 
     #[derive(Debug)]
@@ -116,8 +117,7 @@ mod cpu {
                 let y = ops.state;
                 let (device, shape) = (y.device(), y.shape());
                 let row = shape[shape.num_dims() - 1];
-                let (y, grad) = (host_data::<B>(y), host_data::<B>(grad));
-                let dx = host::backward(values(&y), values(&grad), row);
+                let dx = host::backward(&host_values::<B>(&y), &host_values::<B>(&grad), row);
                 grads.register::<B>(node.id, from_host::<B>(dx, shape, &device));
             }
         }
