@@ -14,7 +14,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     let n = shifted.to_bits() as i32 - ROUNDING.to_bits() as i32;
     let whole = shifted - ROUNDING;
     let r = x - whole * LN2_HIGH - whole * LN2_LOW;
-    let polynomial = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 5.000_000_1e-1;
+    let polynomial = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 0.5;
     (polynomial * r * r + r + 1.0) * f32::from_bits(((n + 127) << 23) as u32)
 }
 
