@@ -141,3 +141,18 @@ fn a_head_for_other_features_is_refused_as_stale() {
     let message = Router::load(encoder, &bytes, &device).err().expect("a stale head is refused");
     assert!(message.contains("stale") && message.contains("train-router --encoder static"), "{message}");
 }
+
+/// Kilobytes of text (27 KB of random base64 was routed to denoise at 100% before the limit)
+/// leave the image unchanged with a reason naming the length; a request at the limit is routed.
+#[test]
+fn overlong_instructions_are_left_unchanged() {
+    let router = Router::bundled(&Device::flex());
+    let noise: String = (0..27_000u32).map(|i| char::from(b'a' + ((i.wrapping_mul(2_654_435_761) >> 7) % 26) as u8)).collect();
+    match router.route(&noise).decision {
+        Decision::Unchanged(reason) => assert!(reason.contains("27000 characters"), "{reason}"),
+        other => panic!("27,000 characters of noise were routed: {other:?}"),
+    }
+    let padded = format!("it was pouring when I took this{}", " ".repeat(ipt_text::MAX_INSTRUCTION_CHARS - 31));
+    assert_eq!(padded.chars().count(), ipt_text::MAX_INSTRUCTION_CHARS);
+    assert_eq!(router.route(&padded).decision, Decision::Restore(vec![(Task::Derain, 1.0)]));
+}

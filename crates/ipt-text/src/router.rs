@@ -18,6 +18,9 @@ use crate::tokenizer::WordPiece;
 
 const BUNDLED_HEAD: &[u8] = include_bytes!("../assets/router-static.safetensors");
 
+/// Longest instruction routed (characters); longer texts leave the image unchanged.
+pub const MAX_INSTRUCTION_CHARS: usize = 1000;
+
 /// File name of the MiniLM router's head beside MiniLM's weights.
 pub const MINILM_HEAD: &str = "router-minilm.safetensors";
 
@@ -146,10 +149,26 @@ impl Router {
         self.route_all(&[text]).pop().expect("one routing per text")
     }
 
-    /// Routes many sentences at once.
+    /// Routes many sentences at once. A text longer than [`MAX_INSTRUCTION_CHARS`] is left
+    /// unchanged whatever the head says: no request is that long, and the head, trained on
+    /// sentences, reads kilobytes of noise as a confident task.
     pub fn route_all(&self, texts: &[&str]) -> Vec<Routing> {
         let features = self.encoder.features(&self.tokenizer, texts);
-        self.head.probabilities(&features, &self.device).into_iter().map(|probabilities| self.decide(probabilities)).collect()
+        let probabilities = self.head.probabilities(&features, &self.device);
+        probabilities
+            .into_iter()
+            .zip(texts)
+            .map(|(probabilities, text)| {
+                let mut routing = self.decide(probabilities);
+                let length = text.chars().count();
+                if length > MAX_INSTRUCTION_CHARS {
+                    routing.decision = Decision::Unchanged(format!(
+                        "the instruction is {length} characters long, more than the {MAX_INSTRUCTION_CHARS} a request needs; please say what is wrong with the photo in a sentence or two"
+                    ));
+                }
+                routing
+            })
+            .collect()
     }
 
     fn decide(&self, probabilities: [f32; 7]) -> Routing {
