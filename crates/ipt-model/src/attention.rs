@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 use ipt_modulation::{ModulatedConv2d, TaskWeights};
 
 use crate::LayerGroup;
-use crate::kernels::softmax_last;
+use crate::kernels::{permute_contiguous, softmax_last};
 use crate::modulation::LayerBuilder;
 
 /// Floor of the L2 norm in the q/k normalisation (PyTorch's `F.normalize` default).
@@ -135,8 +135,7 @@ fn roll_spatial(x: Tensor<4>, shift: i64) -> Tensor<4> {
 fn window_partition(x: Tensor<4>, window: usize) -> Tensor<3> {
     let [batch, channels, height, width] = x.dims();
     let (rows, cols) = (height / window, width / window);
-    x.reshape([batch, channels, rows, window, cols, window])
-        .permute([0, 2, 4, 1, 3, 5])
+    permute_contiguous(x.reshape([batch, channels, rows, window, cols, window]), [0, 2, 4, 1, 3, 5])
         .reshape([batch * rows * cols, channels, window * window])
 }
 
@@ -144,8 +143,7 @@ fn window_partition(x: Tensor<4>, window: usize) -> Tensor<3> {
 fn window_merge(x: Tensor<3>, batch: usize, height: usize, width: usize, window: usize) -> Tensor<4> {
     let [_, channels, _] = x.dims();
     let (rows, cols) = (height / window, width / window);
-    x.reshape([batch, rows, cols, channels, window, window])
-        .permute([0, 3, 1, 4, 2, 5])
+    permute_contiguous(x.reshape([batch, rows, cols, channels, window, window]), [0, 3, 1, 4, 2, 5])
         .reshape([batch, channels, height, width])
 }
 
@@ -154,8 +152,7 @@ fn window_merge(x: Tensor<3>, batch: usize, height: usize, width: usize, window:
 fn grid_partition(x: Tensor<4>, grid: usize) -> Tensor<3> {
     let [batch, channels, height, width] = x.dims();
     let (cell_h, cell_w) = (height / grid, width / grid);
-    x.reshape([batch, channels, grid, cell_h, grid, cell_w])
-        .permute([0, 3, 5, 1, 2, 4])
+    permute_contiguous(x.reshape([batch, channels, grid, cell_h, grid, cell_w]), [0, 3, 5, 1, 2, 4])
         .reshape([batch * cell_h * cell_w, channels, grid * grid])
 }
 
@@ -163,8 +160,7 @@ fn grid_partition(x: Tensor<4>, grid: usize) -> Tensor<3> {
 fn grid_merge(x: Tensor<3>, batch: usize, height: usize, width: usize, grid: usize) -> Tensor<4> {
     let [_, channels, _] = x.dims();
     let (cell_h, cell_w) = (height / grid, width / grid);
-    x.reshape([batch, cell_h, cell_w, channels, grid, grid])
-        .permute([0, 3, 4, 1, 5, 2])
+    permute_contiguous(x.reshape([batch, cell_h, cell_w, channels, grid, grid]), [0, 3, 4, 1, 5, 2])
         .reshape([batch, channels, height, width])
 }
 

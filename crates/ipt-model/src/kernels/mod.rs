@@ -7,8 +7,10 @@ mod channel_norm;
 #[cfg(feature = "flex")]
 mod fast_math;
 mod gated_gelu;
+mod permute;
 mod softmax;
 
 pub(crate) use channel_norm::channel_layer_norm;
 pub(crate) use gated_gelu::gated_gelu;
+pub(crate) use permute::permute_contiguous;
 pub(crate) use softmax::softmax_last;
