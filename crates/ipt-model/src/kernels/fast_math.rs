@@ -47,6 +47,17 @@ pub(crate) fn reduce(values: &[f32], identity: f32, combine: impl Fn(f32, f32) -
     lanes.into_iter().fold(tail, combine)
 }
 
+/// `sum(a[i] * b[i])` in [`LANES`] interleaved accumulators.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        lanes.iter_mut().zip(x).zip(y).for_each(|((lane, x), y)| *lane += x * y);
+    }
+    lanes.into_iter().fold(tail, |total, lane| total + lane)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +81,15 @@ mod tests {
             assert!((ours - reference).abs() <= 4.0 * f32::EPSILON * reference.abs(), "erf({x}) = {ours}, expected {reference}");
         }
         assert_eq!(erf(-0.5), -erf(0.5));
+    }
+
+    #[test]
+    fn dot_equals_the_sequential_sum_of_products() {
+        for length in [0, 3, 8, 21] {
+            let a: Vec<f32> = (0..length).map(|i| i as f32 * 0.5 - 2.0).collect();
+            let b: Vec<f32> = (0..length).map(|i| 1.0 + (i % 4) as f32).collect();
+            let expected: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dot(&a, &b) - expected).abs() <= 1e-5 * expected.abs().max(1.0), "length {length}");
+        }
     }
 }
