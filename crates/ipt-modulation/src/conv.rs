@@ -6,6 +6,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::depthwise::depthwise_conv2d;
+use crate::pointwise::pointwise_conv;
 use crate::task_bias::{merged_weight, per_sample_weights};
 use crate::{TaskBias, TaskBiased, TaskWeights};
 
@@ -70,16 +71,14 @@ impl ModulatedConv2d {
         conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), self.options(self.groups))
     }
 
-    /// A 1x1 convolution as a (batched) matmul over the pixels: faster than `conv2d` on flex,
-    /// forward and backward (`cargo xtask bench --vs-pytorch`).
+    /// A 1x1 convolution as a (batched) matrix product over the pixels: faster than `conv2d` on
+    /// flex, forward and backward (`cargo xtask bench --vs-pytorch`).
     ///
     /// # Shapes
     /// - weights: `[1 or batch, C_out, C_in]`
     /// - x: `[batch, C_in, H, W]`
     fn pointwise(&self, weights: Tensor<3>, x: Tensor<4>) -> Tensor<4> {
-        let [batch, channels_in, height, width] = x.dims();
-        let [_, out, _] = weights.dims();
-        self.add_bias(weights.matmul(x.reshape([batch, channels_in, height * width])).reshape([batch, out, height, width]))
+        pointwise_conv(x, weights, self.bias.as_ref().map(Param::val))
     }
 
     fn forward_modulated(&self, x: Tensor<4>, tasks: &TaskWeights) -> Tensor<4> {

@@ -41,6 +41,7 @@ mod custom {
     use rayon::prelude::*;
 
     use crate::cpu_backend::{CpuBackendOp, from_host, host_values, on_cpu_backend};
+    use crate::lanes::{LANES, accumulate_products};
 
     /// The op when `x` and `weight` are autodiff tensors of a CPU backend built in, else `None`.
     pub(super) fn on_cpu_autodiff(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Option<Tensor<4>> {
@@ -145,23 +146,6 @@ mod custom {
             })
             .collect();
         from_host::<B>(gradient, [channels, 1, kernel, kernel], &device)
-    }
-
-    /// Independent accumulators of [`accumulate_products`]: a single running f32 sum cannot
-    /// vectorise (its additions must stay in order), eight interleaved ones can.
-    const LANES: usize = 8;
-
-    /// Adds `a[i] * b[i]` into `lanes[i % LANES]` for every `i`.
-    fn accumulate_products(lanes: &mut [f32; LANES], a: &[f32], b: &[f32]) {
-        let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-        for (lane, (x, y)) in lanes.iter_mut().zip(a_chunks.remainder().iter().zip(b_chunks.remainder())) {
-            *lane += x * y;
-        }
-        for (x, y) in a_chunks.zip(b_chunks) {
-            for ((lane, x), y) in lanes.iter_mut().zip(x).zip(y) {
-                *lane += x * y;
-            }
-        }
     }
 }
 
