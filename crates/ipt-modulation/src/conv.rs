@@ -6,7 +6,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::depthwise::depthwise_conv2d;
-use crate::pointwise::pointwise_conv;
+use crate::gemm_conv::{pointwise_conv, same_conv_training};
 use crate::task_bias::{merged_weight, per_sample_weights};
 use crate::{TaskBias, TaskBiased, TaskWeights};
 
@@ -68,7 +68,23 @@ impl ModulatedConv2d {
         if self.is_depthwise() {
             return depthwise_conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val));
         }
+        if self.groups == 1
+            && let Some(y) = self.same_conv(&x, &self.weight.val().reshape([1, out, in_per_group * kernel * kernel]))
+        {
+            return y;
+        }
         conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), self.options(self.groups))
+    }
+
+    /// The `k x k` convolution (groups 1) as a patch-matrix product while training on flex, where
+    /// Burn's weight gradient of `conv2d` is slow; `None` elsewhere.
+    ///
+    /// # Shapes
+    /// - x: `[batch, C_in, H, W]`
+    /// - weights: `[1 or batch, C_out, C_in * k * k]`
+    fn same_conv(&self, x: &Tensor<4>, weights: &Tensor<3>) -> Option<Tensor<4>> {
+        let [_, _, kernel, _] = self.weight.dims();
+        same_conv_training(x, weights, self.bias.as_ref().map(Param::val).as_ref(), kernel)
     }
 
     /// A 1x1 convolution as a (batched) matrix product over the pixels: faster than `conv2d` on
@@ -89,6 +105,11 @@ impl ModulatedConv2d {
         let weights = per_sample_weights(general, &self.task_biases, tasks);
         if kernel == 1 && self.groups == 1 {
             return self.pointwise(weights, x);
+        }
+        if self.groups == 1
+            && let Some(y) = self.same_conv(&x, &weights)
+        {
+            return y;
         }
         // Per-sample weights as one grouped conv: sample b's channels form groups of their own.
         let x = x.reshape([1, batch * channels_in, height, width]);

@@ -16,10 +16,10 @@ mod conv;
 #[cfg(any(feature = "flex", feature = "tch"))]
 pub mod cpu_backend;
 pub mod depthwise;
+pub mod gemm_conv;
 #[cfg(any(feature = "flex", feature = "tch"))]
 mod lanes;
 mod linear;
-pub mod pointwise;
 mod rank;
 mod task_bias;
 mod task_weights;
