@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 use ipt_modulation::{ModulatedConv2d, TaskWeights};
 
 use crate::LayerGroup;
-use crate::kernels::{normalized_qkv, permute_contiguous, softmax_last};
+use crate::kernels::{matmul, normalized_qkv, permute_contiguous, softmax_last};
 use crate::modulation::LayerBuilder;
 
 /// Focal context self-attention: transposed (channel-to-channel) attention computed inside
@@ -56,8 +56,8 @@ impl FocalContextAttention {
         // q, k, v stay strided views [N, 1, heads, d, w*w]: on flex a reshape of a view copies it.
         let [q, k, v] = normalized_qkv(windows.reshape([count, 3, self.heads, head_dim, pixels]));
         let temperature = self.temperature.val().reshape([1, 1, self.heads, 1, 1]);
-        let logits = q.matmul(k.swap_dims(3, 4)) * temperature; // [N, 1, heads, d, d]
-        let out = softmax_last(logits).matmul(v); // [N, 1, heads, d, w*w]
+        let logits = matmul(q, k.swap_dims(3, 4)) * temperature; // [N, 1, heads, d, d]
+        let out = matmul(softmax_last(logits), v); // [N, 1, heads, d, w*w]
         let out = window_merge(out.reshape([count, channels, pixels]), batch, height, width, self.window);
         self.attn_proj.forward(roll_spatial(out, self.shift as i64), tasks)
     }
@@ -103,8 +103,8 @@ impl GridAttention {
             .try_into()
             .expect("chunk(3) of a dimension of size 3 gives three parts");
         let scale = (head_dim as f64).powf(-0.5);
-        let logits = q.swap_dims(3, 4).matmul(k) * scale; // [N, 1, heads, T, T]
-        let out = v.matmul(softmax_last(logits).swap_dims(3, 4)); // [N, 1, heads, d, T]
+        let logits = matmul(q.swap_dims(3, 4), k) * scale; // [N, 1, heads, T, T]
+        let out = matmul(v, softmax_last(logits).swap_dims(3, 4)); // [N, 1, heads, d, T]
         let out = out.reshape([count, channels, length]);
         self.attn_proj.forward(grid_merge(out, batch, height, width, self.grid), tasks)
     }

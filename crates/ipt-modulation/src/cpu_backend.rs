@@ -1,7 +1,8 @@
 //! Ops with kernels of their own on the CPU backends (flex, libtorch), for the layers whose
 //! formulation in Burn 0.22.1's generic ops is slow there (README, Benchmarks): how such an op
-//! finds the backend its tensors live on, and reads them on the host. Built only with the
-//! `flex` or `tch` feature; elsewhere (GPUs) the generic formulation runs.
+//! finds the backend its tensors live on, reads them on the host (in place where it can), and,
+//! on flex, multiplies matrices with flex's own kernels (`gemm`) into buffers of its own. Built
+//! only with the `flex` or `tch` feature; elsewhere (GPUs) the generic formulation runs.
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor};
@@ -64,4 +65,95 @@ pub fn host_values<B: Backend>(tensor: &FloatTensor<B>) -> Cow<'_, [f32]> {
 /// A tensor of `B` on `device` holding `values` with `shape`.
 pub fn from_host<B: Backend>(values: Vec<f32>, shape: impl Into<Shape>, device: &B::Device) -> FloatTensor<B> {
     B::float_from_data(TensorData::new(values, shape), device)
+}
+
+/// Where the threads go in [`per_sample`] work: `gemm`'s own setting.
+#[cfg(feature = "flex")]
+pub use gemm::Parallelism;
+
+/// A matrix for [`product`]: its first value and its row and column strides, in values.
+#[cfg(feature = "flex")]
+pub struct Matrix {
+    data: *const f32,
+    row_stride: isize,
+    column_stride: isize,
+}
+
+#[cfg(feature = "flex")]
+impl Matrix {
+    /// The row-major matrix in `data` with `columns` columns.
+    pub fn rows(data: &[f32], columns: usize) -> Self {
+        Self::strided(data, columns as isize, 1)
+    }
+
+    /// The transpose of the row-major matrix in `data` with `columns` columns.
+    pub fn transposed(data: &[f32], columns: usize) -> Self {
+        Self::strided(data, 1, columns as isize)
+    }
+
+    /// The matrix whose first value is `data[0]`, at the given (non-negative) strides; its
+    /// other values must lie in `data` too.
+    pub fn strided(data: &[f32], row_stride: isize, column_stride: isize) -> Self {
+        assert!(row_stride >= 0 && column_stride >= 0, "negative strides {row_stride}, {column_stride}");
+        Self { data: data.as_ptr(), row_stride, column_stride }
+    }
+}
+
+/// `out = lhs @ rhs` (`add` false) or `out += lhs @ rhs` (`add` true) with flex's own matrix
+/// kernels (`gemm`); `out` is row-major `m x n`, the product's inner size `k`, and `lhs` and
+/// `rhs` must hold `m x k` and `k x n` values at their strides.
+#[cfg(feature = "flex")]
+pub fn product(out: &mut [f32], (m, n, k): (usize, usize, usize), lhs: Matrix, rhs: Matrix, add: bool, parallelism: Parallelism) {
+    assert!(out.len() == m * n && k > 0, "gemm output {} for {m}x{n}, inner {k}", out.len());
+    // SAFETY: `out` holds `m x n` values written at row stride `n`; `lhs` and `rhs` point into
+    // slices holding `m x k` and `k x n` values at the strides given (this function's contract,
+    // kept by its callers' shapes).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            add,
+            lhs.data,
+            lhs.column_stride,
+            lhs.row_stride,
+            rhs.data,
+            rhs.column_stride,
+            rhs.row_stride,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// Runs `work(index, its chunk of out)` for every `chunk`-sized part of `out`: parts in parallel
+/// when there are enough to keep every thread busy, else one after the other with the work
+/// itself told to go parallel.
+#[cfg(feature = "flex")]
+pub fn per_sample(out: &mut [f32], chunk: usize, work: impl Fn(usize, &mut [f32], Parallelism) + Sync) {
+    use rayon::prelude::*;
+    if out.len() / chunk >= rayon::current_num_threads() {
+        out.par_chunks_mut(chunk).enumerate().for_each(|(b, part)| work(b, part, Parallelism::None));
+    } else {
+        out.chunks_mut(chunk).enumerate().for_each(|(b, part)| work(b, part, Parallelism::Rayon(0)));
+    }
+}
+
+/// A flex f32 tensor's values from its first one on, and its strides (in values), in place:
+/// `None` when the tensor is not flex's, not f32, or has a negative stride.
+#[cfg(feature = "flex")]
+pub fn strided_values<B: Backend>(tensor: &FloatTensor<B>) -> Option<(&[f32], Vec<isize>)> {
+    let flex = (tensor as &dyn Any).downcast_ref::<burn_flex::FlexTensor>()?;
+    let strides = flex.layout().strides().to_vec();
+    if flex.dtype() != DType::F32 || strides.iter().any(|stride| *stride < 0) {
+        return None;
+    }
+    Some((&flex.storage::<f32>()[flex.layout().start_offset()..], strides))
 }

@@ -72,8 +72,9 @@ fn generic(x: Tensor<4>, weights: Tensor<3>, bias: Option<Tensor<1>>, kernel: us
 mod host {
     use std::borrow::Cow;
 
-    use gemm::Parallelism;
     use rayon::prelude::*;
+
+    use crate::cpu_backend::{Matrix, per_sample, product};
 
     /// Sizes of one call.
     #[derive(Debug, Clone, Copy)]
@@ -174,66 +175,6 @@ mod host {
     /// `columns` moved by `dx`: the input columns that output `columns` read.
     fn shifted(columns: std::ops::Range<usize>, dx: isize) -> std::ops::Range<usize> {
         (columns.start as isize + dx) as usize..(columns.end as isize + dx) as usize
-    }
-
-    /// A matrix view for `gemm`: data and row and column strides.
-    struct Matrix {
-        data: *const f32,
-        row_stride: isize,
-        column_stride: isize,
-    }
-
-    impl Matrix {
-        /// The row-major matrix in `data` with `columns` columns.
-        fn rows(data: &[f32], columns: usize) -> Self {
-            Self { data: data.as_ptr(), row_stride: columns as isize, column_stride: 1 }
-        }
-
-        /// The transpose of the row-major matrix in `data` with `columns` columns.
-        fn transposed(data: &[f32], columns: usize) -> Self {
-            Self { data: data.as_ptr(), row_stride: 1, column_stride: columns as isize }
-        }
-    }
-
-    /// `out = lhs @ rhs` (`add` false) or `out += lhs @ rhs` (`add` true); `out` is row-major
-    /// `m x n`, the product's inner size `k`.
-    fn product(out: &mut [f32], (m, n, k): (usize, usize, usize), lhs: Matrix, rhs: Matrix, add: bool, parallelism: Parallelism) {
-        assert!(out.len() == m * n && k > 0, "gemm output {} for {m}x{n}, inner {k}", out.len());
-        // SAFETY: `out` holds `m x n` values written at row stride `n`; `lhs` and `rhs` point into
-        // slices holding `m x k` and `k x n` values at the strides given (their callers' shapes).
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                add,
-                lhs.data,
-                lhs.column_stride,
-                lhs.row_stride,
-                rhs.data,
-                rhs.column_stride,
-                rhs.row_stride,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            );
-        }
-    }
-
-    /// Runs `work(sample, its chunk of out)` for every sample: samples in parallel when there
-    /// are enough to keep every thread busy, else one after the other with `gemm` parallel.
-    fn per_sample(out: &mut [f32], chunk: usize, work: impl Fn(usize, &mut [f32], Parallelism) + Sync) {
-        if out.len() / chunk >= rayon::current_num_threads() {
-            out.par_chunks_mut(chunk).enumerate().for_each(|(b, part)| work(b, part, Parallelism::None));
-        } else {
-            out.chunks_mut(chunk).enumerate().for_each(|(b, part)| work(b, part, Parallelism::Rayon(0)));
-        }
     }
 
     /// `y[b] = W[b] @ patches(x[b]) + bias`, `[batch, out, pixels]`.

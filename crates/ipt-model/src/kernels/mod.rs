@@ -7,12 +7,14 @@ mod channel_norm;
 #[cfg(feature = "flex")]
 mod fast_math;
 mod gated_gelu;
+mod matmul;
 mod permute;
 mod qk_norm;
 mod softmax;
 
 pub(crate) use channel_norm::channel_layer_norm;
 pub(crate) use gated_gelu::gated_gelu;
+pub(crate) use matmul::matmul;
 pub(crate) use permute::permute_contiguous;
 pub(crate) use qk_norm::normalized_qkv;
 pub(crate) use softmax::softmax_last;
