@@ -23,7 +23,8 @@ pub fn run() -> Result<()> {
     }
     let status = Command::new(env!("CARGO"))
         .current_dir(&root)
-        .args(["test", "-p", "ipt-model", "--test", "parity", "--", "--ignored", "--nocapture"])
+        // With flex's CPU kernels, as the shipped binaries run the model.
+        .args(["test", "-p", "ipt-model", "--features", "flex", "--test", "parity", "--", "--ignored", "--nocapture"])
         .status()
         .context("cannot run cargo test")?;
     if !status.success() {
