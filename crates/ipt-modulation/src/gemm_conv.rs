@@ -180,24 +180,21 @@ mod host {
     /// `y[b] = W[b] @ patches(x[b]) + bias`, `[batch, out, pixels]`.
     pub(super) fn forward(x: &[f32], weights: &[f32], bias: Option<&[f32]>, dims: Dims) -> Vec<f32> {
         let (pixels, rows) = (dims.pixels(), dims.patch_rows());
-        let mut y = vec![0f32; dims.batch * dims.channels_out * pixels];
-        per_sample(&mut y, dims.channels_out * pixels, |b, out, parallelism| {
+        per_sample(dims.batch, dims.channels_out * pixels, |b, out, parallelism| {
             if let Some(bias) = bias {
                 out.chunks_exact_mut(pixels).zip(bias).for_each(|(row, value)| row.fill(*value));
             }
             let patches = dims.patches(x, b);
             let (lhs, rhs) = (Matrix::rows(dims.weight(weights, b), rows), Matrix::rows(&patches, pixels));
             product(out, (dims.channels_out, pixels, rows), lhs, rhs, bias.is_some(), parallelism);
-        });
-        y
+        })
     }
 
     /// `dx[b]`: `W[b]^T @ grad[b]` (the patch matrix's gradient) added back into place,
     /// `[batch, in, pixels]`.
     pub(super) fn input_gradient(grad: &[f32], weights: &[f32], dims: Dims) -> Vec<f32> {
         let (pixels, rows) = (dims.pixels(), dims.patch_rows());
-        let mut dx = vec![0f32; dims.batch * dims.channels_in * pixels];
-        per_sample(&mut dx, dims.channels_in * pixels, |b, out, parallelism| {
+        per_sample(dims.batch, dims.channels_in * pixels, |b, out, parallelism| {
             let (lhs, rhs) = (Matrix::transposed(dims.weight(weights, b), rows), Matrix::rows(dims.sample(grad, dims.channels_out, b), pixels));
             if dims.kernel == 1 {
                 product(out, (rows, pixels, dims.channels_out), lhs, rhs, false, parallelism);
@@ -206,25 +203,26 @@ mod host {
                 product(&mut patches, (rows, pixels, dims.channels_out), lhs, rhs, false, parallelism);
                 dims.add_patches(&patches, out);
             }
-        });
-        dx
+        })
     }
 
-    /// `dW[b] = grad[b] @ patches(x[b])^T`, `[batch, out, in * k * k]`, summed over samples for
-    /// a shared weight.
+    /// `dW[b] = grad[b] @ patches(x[b])^T`, `[batch, out, in * k * k]`; for a shared weight
+    /// their sum `[1, out, in * k * k]`, accumulated in one block per thread and then added up.
     pub(super) fn weight_gradient(x: &[f32], grad: &[f32], dims: Dims) -> Vec<f32> {
         let (pixels, rows) = (dims.pixels(), dims.patch_rows());
         let size = dims.channels_out * rows;
-        let mut per_sample_gradients = vec![0f32; dims.batch * size];
-        per_sample(&mut per_sample_gradients, size, |b, out, parallelism| {
-            let patches = dims.patches(x, b);
-            let (lhs, rhs) = (Matrix::rows(dims.sample(grad, dims.channels_out, b), pixels), Matrix::transposed(&patches, pixels));
-            product(out, (dims.channels_out, rows, pixels), lhs, rhs, false, parallelism);
+        let blocks = if dims.shared_weight { dims.batch.min(rayon::current_num_threads()) } else { dims.batch };
+        let gradients = per_sample(blocks, size, |block, out, parallelism| {
+            for b in (block..dims.batch).step_by(blocks) {
+                let patches = dims.patches(x, b);
+                let (lhs, rhs) = (Matrix::rows(dims.sample(grad, dims.channels_out, b), pixels), Matrix::transposed(&patches, pixels));
+                product(out, (dims.channels_out, rows, pixels), lhs, rhs, b != block, parallelism);
+            }
         });
-        if !dims.shared_weight {
-            return per_sample_gradients;
+        if blocks == 1 || !dims.shared_weight {
+            return gradients;
         }
-        sum_blocks(&per_sample_gradients, size)
+        sum_blocks(&gradients, size)
     }
 
     /// `dbias[o] = sum over samples and pixels of grad[b, o, p]`.

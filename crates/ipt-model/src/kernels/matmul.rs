@@ -52,11 +52,9 @@ mod host {
 
     /// `lhs @ rhs` per matrix of the `batch` axes: `[batch..., m, n]`, row-major.
     pub(super) fn batched(lhs: &View, rhs: &View, batch: &[usize], (m, k, n): (usize, usize, usize)) -> Vec<f32> {
-        let mut out = vec![0f32; batch.iter().product::<usize>() * m * n];
-        per_sample(&mut out, m * n, |index, part, parallelism| {
+        per_sample(batch.iter().product(), m * n, |index, part, parallelism| {
             product(part, (m, n, k), lhs.matrix(index, batch), rhs.matrix(index, batch), false, parallelism);
-        });
-        out
+        })
     }
 }
 

@@ -49,7 +49,7 @@ mod host {
 
     /// The windows with the rows of their first two thirds normalised, the last third copied.
     pub(super) fn forward(x: &[f32], row: usize, group: usize) -> Vec<f32> {
-        let mut y = vec![0f32; x.len()];
+        let mut y = ipt_modulation::cpu_backend::zeros(x.len());
         let window = 3 * group * row;
         y.par_chunks_mut(window).zip(x.par_chunks(window)).for_each(|(outputs, inputs)| {
             let normalised = 2 * group * row;
@@ -64,7 +64,7 @@ mod host {
 
     /// The input gradient of [`forward`] from its input `x` and output gradient `grad`.
     pub(super) fn backward(x: &[f32], grad: &[f32], row: usize, group: usize) -> Vec<f32> {
-        let mut dx = vec![0f32; x.len()];
+        let mut dx = ipt_modulation::cpu_backend::zeros(x.len());
         let window = 3 * group * row;
         dx.par_chunks_mut(window).zip(x.par_chunks(window).zip(grad.par_chunks(window))).for_each(|(outputs, (inputs, grads))| {
             let normalised = 2 * group * row;

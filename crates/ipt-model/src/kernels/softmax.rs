@@ -28,7 +28,7 @@ mod host {
 
     /// The softmax of each row of `x`.
     pub(super) fn forward(x: &[f32], row: usize) -> Vec<f32> {
-        let mut y = vec![0f32; x.len()];
+        let mut y = ipt_modulation::cpu_backend::zeros(x.len());
         y.par_chunks_mut(ROWS_PER_TASK * row).zip(x.par_chunks(ROWS_PER_TASK * row)).for_each(|(outputs, inputs)| {
             for (output, input) in outputs.chunks_exact_mut(row).zip(inputs.chunks_exact(row)) {
                 let max = reduce(input, f32::NEG_INFINITY, f32::max);
@@ -42,7 +42,7 @@ mod host {
 
     /// The input gradient of each row, from the softmax `y` and the output gradient `grad`.
     pub(super) fn backward(y: &[f32], grad: &[f32], row: usize) -> Vec<f32> {
-        let mut dx = vec![0f32; y.len()];
+        let mut dx = ipt_modulation::cpu_backend::zeros(y.len());
         let chunk = ROWS_PER_TASK * row;
         dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk).zip(grad.par_chunks(chunk))).for_each(|(outputs, (ys, grads))| {
             for ((output, y), grad) in outputs.chunks_exact_mut(row).zip(ys.chunks_exact(row)).zip(grads.chunks_exact(row)) {
