@@ -41,7 +41,7 @@ mod custom {
     use rayon::prelude::*;
 
     use crate::cpu_backend::{CpuBackendOp, from_host, host_values, on_cpu_backend};
-    use crate::lanes::{LANES, accumulate_products};
+    use crate::simd::dot;
 
     /// The op when `x` and `weight` are autodiff tensors of a CPU backend built in, else `None`.
     pub(super) fn on_cpu_autodiff(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Option<Tensor<4>> {
@@ -118,12 +118,12 @@ mod custom {
         let gradient: Vec<f32> = (0..channels)
             .into_par_iter()
             .flat_map_iter(|channel| {
-                let mut taps = vec![[0f32; LANES]; kernel * kernel];
+                let mut taps = vec![0f32; kernel * kernel];
                 for sample in 0..batch {
                     let offset = (sample * channels + channel) * plane;
                     add_plane_products(&mut taps, &grad[offset..offset + plane], &x[offset..offset + plane], width, kernel);
                 }
-                taps.into_iter().map(|lanes| lanes.into_iter().sum::<f32>())
+                taps
             })
             .collect();
         from_host::<B>(gradient, [channels, 1, kernel, kernel], &device)
@@ -134,7 +134,7 @@ mod custom {
     /// run over the flattened plane (row ends included, which pairs a pixel with one that
     /// wrapped around into the next or previous row), less those wrapped pairs: long runs
     /// vectorise, where one run per row of a narrow map (8 to 64 pixels) did not.
-    fn add_plane_products(taps: &mut [[f32; LANES]], grad: &[f32], x: &[f32], width: usize, kernel: usize) {
+    fn add_plane_products(taps: &mut [f32], grad: &[f32], x: &[f32], width: usize, kernel: usize) {
         let (plane, pad) = (grad.len() as isize, (kernel / 2) as isize);
         let height = grad.len() / width;
         for (tap, total) in taps.iter_mut().enumerate() {
@@ -145,7 +145,7 @@ mod custom {
             let offset = dy * width as isize + dx;
             let (start, end) = ((-offset).max(0) as usize, (plane - offset.max(0)) as usize);
             let input = |pixel: usize| (pixel as isize + offset) as usize;
-            accumulate_products(total, &grad[start..end], &x[input(start)..input(end)]);
+            *total += dot(&grad[start..end], &x[input(start)..input(end)]);
             // The pixels whose column w + dx lies outside the row, where the run read x from
             // the neighbouring row.
             let wrapped = if dx > 0 { width - dx as usize..width } else { 0..dx.unsigned_abs() };
@@ -154,7 +154,7 @@ mod custom {
                 .filter(|pixel| (start..end).contains(pixel))
                 .map(|pixel| grad[pixel] * x[input(pixel)])
                 .sum();
-            total[0] -= excess;
+            *total -= excess;
         }
     }
 }

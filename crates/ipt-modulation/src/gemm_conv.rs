@@ -75,6 +75,7 @@ mod host {
     use rayon::prelude::*;
 
     use crate::cpu_backend::{Matrix, per_sample, product};
+    use crate::simd::row_products;
 
     /// Sizes of one call.
     #[derive(Debug, Clone, Copy)]
@@ -208,15 +209,13 @@ mod host {
 
     /// `dW[b] = grad[b] @ patches(x[b])^T`, `[batch, out, in * k * k]`; for a shared weight
     /// their sum `[1, out, in * k * k]`, accumulated in one block per thread and then added up.
+    /// Both operands hold pixels contiguously, so these are [`row_products`], not `gemm`.
     pub(super) fn weight_gradient(x: &[f32], grad: &[f32], dims: Dims) -> Vec<f32> {
-        let (pixels, rows) = (dims.pixels(), dims.patch_rows());
-        let size = dims.channels_out * rows;
+        let (pixels, size) = (dims.pixels(), dims.channels_out * dims.patch_rows());
         let blocks = if dims.shared_weight { dims.batch.min(rayon::current_num_threads()) } else { dims.batch };
-        let gradients = per_sample(blocks, size, |block, out, parallelism| {
+        let gradients = per_sample(blocks, size, |block, out, _| {
             for b in (block..dims.batch).step_by(blocks) {
-                let patches = dims.patches(x, b);
-                let (lhs, rhs) = (Matrix::rows(dims.sample(grad, dims.channels_out, b), pixels), Matrix::transposed(&patches, pixels));
-                product(out, (dims.channels_out, rows, pixels), lhs, rhs, b != block, parallelism);
+                row_products(out, dims.sample(grad, dims.channels_out, b), &dims.patches(x, b), pixels, b != block);
             }
         });
         if blocks == 1 || !dims.shared_weight {
@@ -227,7 +226,7 @@ mod host {
 
     /// `dbias[o] = sum over samples and pixels of grad[b, o, p]`.
     pub(super) fn bias_gradient(grad: &[f32], dims: Dims) -> Vec<f32> {
-        let row_sums: Vec<f32> = grad.par_chunks(dims.pixels()).map(crate::lanes::sum).collect();
+        let row_sums: Vec<f32> = grad.par_chunks(dims.pixels()).map(crate::simd::sum).collect();
         sum_blocks(&row_sums, dims.channels_out)
     }
 

@@ -17,10 +17,10 @@ mod conv;
 pub mod cpu_backend;
 pub mod depthwise;
 pub mod gemm_conv;
-#[cfg(any(feature = "flex", feature = "tch"))]
-mod lanes;
 mod linear;
 mod rank;
+#[cfg(any(feature = "flex", feature = "tch"))]
+mod simd;
 mod task_bias;
 mod task_weights;
 
