@@ -31,6 +31,7 @@ fn generic(x: Tensor<4>, weight: Tensor<1>, bias: Tensor<1>, epsilon: f64) -> Te
 /// The host kernels on `[N, C, P]` values (`P` pixels per channel plane). Work is split into
 /// tasks of one sample's run of [`PIXELS_PER_TASK`] pixels, across all channels.
 mod host {
+    use pulp::{Arch, Simd, WithSimd};
     use rayon::prelude::*;
 
     use crate::kernels::fast_math::reduce;
@@ -73,6 +74,7 @@ mod host {
 
     /// Mean and reciprocal standard deviation of each of `length` pixels over the `channels`
     /// rows that `rows` yields (called twice: once for the mean, once for the variance).
+    #[inline(always)]
     fn statistics<'a, Rows: Iterator<Item = &'a [f32]>>(rows: impl Fn() -> Rows, length: usize, channels: usize, epsilon: f32) -> (Vec<f32>, Vec<f32>) {
         let count = channels as f32;
         let mut mean = vec![0f32; length];
@@ -89,6 +91,7 @@ mod host {
     }
 
     /// The `length` values of `channel` under `run` in `values` `[N, C, P]`.
+    #[inline(always)]
     fn row(values: &[f32], run: Run, channel: usize, channels: usize, pixels: usize) -> &[f32] {
         let offset = (run.sample * channels + channel) * pixels;
         &values[offset + run.start..offset + run.end]
@@ -99,15 +102,7 @@ mod host {
         let channels = weight.len();
         let mut y = ipt_modulation::cpu_backend::zeros(x.len());
         pieces_per_run(&mut y, channels, pixels).into_par_iter().for_each(|(run, outputs)| {
-            // Read in place: three passes over a block copy cost more than the copy saves here.
-            let rows = || (0..channels).map(|channel| row(x, run, channel, channels, pixels));
-            let (mean, inverse_std) = statistics(rows, run.end - run.start, channels, epsilon);
-            for (channel, (output, values)) in outputs.into_iter().zip(rows()).enumerate() {
-                let (scale, shift) = (weight[channel], bias[channel]);
-                for (((out, value), mean), inverse_std) in output.iter_mut().zip(values).zip(&mean).zip(&inverse_std) {
-                    *out = (value - mean) * inverse_std * scale + shift;
-                }
-            }
+            Arch::new().dispatch(ForwardRun { x, weight, bias, run, outputs, pixels, epsilon });
         });
         y
     }
@@ -119,35 +114,7 @@ mod host {
         let mut dx = ipt_modulation::cpu_backend::zeros(x.len());
         let partials: Vec<(Vec<f32>, Vec<f32>)> = pieces_per_run(&mut dx, channels, pixels)
             .into_par_iter()
-            .map(|(run, outputs)| {
-                let length = run.end - run.start;
-                let (x, grad) = (block(x, run, channels, pixels), block(grad, run, channels, pixels));
-                let (mean, inverse_std) = statistics(|| x.chunks_exact(length), length, channels, epsilon);
-                // xhat, then per pixel sum_c g_c and sum_c g_c * xhat_c with g = grad * weight.
-                let mut normalised = x;
-                for row in normalised.chunks_exact_mut(length) {
-                    row.iter_mut().zip(&mean).zip(&inverse_std).for_each(|((value, mean), inverse_std)| *value = (*value - mean) * inverse_std);
-                }
-                let (mut grad_sum, mut grad_dot) = (vec![0f32; length], vec![0f32; length]);
-                let (mut dweight, mut dbias) = (vec![0f32; channels], vec![0f32; channels]);
-                let mut product = vec![0f32; length];
-                for (channel, (upstream, xhat)) in grad.chunks_exact(length).zip(normalised.chunks_exact(length)).enumerate() {
-                    let scale = weight[channel];
-                    product.iter_mut().zip(upstream).zip(xhat).for_each(|((product, g), xhat)| *product = g * xhat);
-                    grad_sum.iter_mut().zip(upstream).for_each(|(total, g)| *total += g * scale);
-                    grad_dot.iter_mut().zip(&product).for_each(|(total, product)| *total += product * scale);
-                    dweight[channel] = reduce(&product, 0.0, |a, b| a + b);
-                    dbias[channel] = reduce(upstream, 0.0, |a, b| a + b);
-                }
-                let count = channels as f32;
-                for (channel, ((output, upstream), xhat)) in outputs.into_iter().zip(grad.chunks_exact(length)).zip(normalised.chunks_exact(length)).enumerate() {
-                    let scale = weight[channel];
-                    for index in 0..length {
-                        output[index] = inverse_std[index] * (upstream[index] * scale - grad_sum[index] / count - xhat[index] * grad_dot[index] / count);
-                    }
-                }
-                (dweight, dbias)
-            })
+            .map(|(run, outputs)| Arch::new().dispatch(BackwardRun { x, weight, grad, run, outputs, pixels, epsilon }))
             .collect();
         let (mut dweight, mut dbias) = (vec![0f32; channels], vec![0f32; channels]);
         for (weight_part, bias_part) in partials {
@@ -155,6 +122,83 @@ mod host {
             dbias.iter_mut().zip(bias_part).for_each(|(total, part)| *total += part);
         }
         (dx, dweight, dbias)
+    }
+
+    /// One run of [`forward`]; its loops vectorise at the CPU's widest SIMD level.
+    struct ForwardRun<'a> {
+        x: &'a [f32],
+        weight: &'a [f32],
+        bias: &'a [f32],
+        run: Run,
+        outputs: Vec<&'a mut [f32]>,
+        pixels: usize,
+        epsilon: f32,
+    }
+
+    impl WithSimd for ForwardRun<'_> {
+        type Output = ();
+
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _: S) {
+            let (x, weight, bias, run, channels, pixels) = (self.x, self.weight, self.bias, self.run, self.weight.len(), self.pixels);
+            // Read in place: three passes over a block copy cost more than the copy saves here.
+            let rows = || (0..channels).map(|channel| row(x, run, channel, channels, pixels));
+            let (mean, inverse_std) = statistics(rows, run.end - run.start, channels, self.epsilon);
+            for (channel, (output, values)) in self.outputs.into_iter().zip(rows()).enumerate() {
+                let (scale, shift) = (weight[channel], bias[channel]);
+                for (((out, value), mean), inverse_std) in output.iter_mut().zip(values).zip(&mean).zip(&inverse_std) {
+                    *out = (value - mean) * inverse_std * scale + shift;
+                }
+            }
+        }
+    }
+
+    /// One run of [`backward`], giving its share of the weight and bias gradients; its loops
+    /// vectorise at the CPU's widest SIMD level.
+    struct BackwardRun<'a> {
+        x: &'a [f32],
+        weight: &'a [f32],
+        grad: &'a [f32],
+        run: Run,
+        outputs: Vec<&'a mut [f32]>,
+        pixels: usize,
+        epsilon: f32,
+    }
+
+    impl WithSimd for BackwardRun<'_> {
+        type Output = (Vec<f32>, Vec<f32>);
+
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _: S) -> (Vec<f32>, Vec<f32>) {
+            let (x, weight, grad, run, outputs, channels, pixels, epsilon) = (self.x, self.weight, self.grad, self.run, self.outputs, self.weight.len(), self.pixels, self.epsilon);
+            let length = run.end - run.start;
+            let (x, grad) = (block(x, run, channels, pixels), block(grad, run, channels, pixels));
+            let (mean, inverse_std) = statistics(|| x.chunks_exact(length), length, channels, epsilon);
+            // xhat, then per pixel sum_c g_c and sum_c g_c * xhat_c with g = grad * weight.
+            let mut normalised = x;
+            for row in normalised.chunks_exact_mut(length) {
+                row.iter_mut().zip(&mean).zip(&inverse_std).for_each(|((value, mean), inverse_std)| *value = (*value - mean) * inverse_std);
+            }
+            let (mut grad_sum, mut grad_dot) = (vec![0f32; length], vec![0f32; length]);
+            let (mut dweight, mut dbias) = (vec![0f32; channels], vec![0f32; channels]);
+            let mut product = vec![0f32; length];
+            for (channel, (upstream, xhat)) in grad.chunks_exact(length).zip(normalised.chunks_exact(length)).enumerate() {
+                let scale = weight[channel];
+                product.iter_mut().zip(upstream).zip(xhat).for_each(|((product, g), xhat)| *product = g * xhat);
+                grad_sum.iter_mut().zip(upstream).for_each(|(total, g)| *total += g * scale);
+                grad_dot.iter_mut().zip(&product).for_each(|(total, product)| *total += product * scale);
+                dweight[channel] = reduce(&product, 0.0, |a, b| a + b);
+                dbias[channel] = reduce(upstream, 0.0, |a, b| a + b);
+            }
+            let count = channels as f32;
+            for (channel, ((output, upstream), xhat)) in outputs.into_iter().zip(grad.chunks_exact(length)).zip(normalised.chunks_exact(length)).enumerate() {
+                let scale = weight[channel];
+                for index in 0..length {
+                    output[index] = inverse_std[index] * (upstream[index] * scale - grad_sum[index] / count - xhat[index] * grad_dot[index] / count);
+                }
+            }
+            (dweight, dbias)
+        }
     }
 }
 

@@ -37,6 +37,7 @@ pub(crate) fn erf(x: f32) -> f32 {
 const LANES: usize = 8;
 
 /// `values` folded with `combine` in [`LANES`] interleaved accumulators.
+#[inline(always)]
 pub(crate) fn reduce(values: &[f32], identity: f32, combine: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
     let mut lanes = [identity; LANES];
     let chunks = values.chunks_exact(LANES);
@@ -48,6 +49,7 @@ pub(crate) fn reduce(values: &[f32], identity: f32, combine: impl Fn(f32, f32) -
 }
 
 /// `sum(a[i] * b[i])` in [`LANES`] interleaved accumulators.
+#[inline(always)]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; LANES];
     let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));

@@ -37,12 +37,14 @@ fn l2_normalize<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// The host kernels on windows of `3 * group` rows of `row` values (q's `group` rows, k's, v's).
 #[cfg(feature = "flex")]
 mod host {
+    use pulp::{Arch, Simd, WithSimd};
     use rayon::prelude::*;
 
     use super::NORMALIZE_EPSILON;
     use crate::kernels::fast_math::dot;
 
     /// `max(|row|, eps)`.
+    #[inline(always)]
     fn norm(row: &[f32]) -> f32 {
         dot(row, row).sqrt().max(NORMALIZE_EPSILON)
     }
@@ -52,12 +54,7 @@ mod host {
         let mut y = ipt_modulation::cpu_backend::zeros(x.len());
         let window = 3 * group * row;
         y.par_chunks_mut(window).zip(x.par_chunks(window)).for_each(|(outputs, inputs)| {
-            let normalised = 2 * group * row;
-            for (output, input) in outputs[..normalised].chunks_exact_mut(row).zip(inputs[..normalised].chunks_exact(row)) {
-                let inverse = 1.0 / norm(input);
-                output.iter_mut().zip(input).for_each(|(out, value)| *out = value * inverse);
-            }
-            outputs[normalised..].copy_from_slice(&inputs[normalised..]);
+            Arch::new().dispatch(ForwardWindow { outputs, inputs, normalised: 2 * group * row, row });
         });
         y
     }
@@ -67,8 +64,50 @@ mod host {
         let mut dx = ipt_modulation::cpu_backend::zeros(x.len());
         let window = 3 * group * row;
         dx.par_chunks_mut(window).zip(x.par_chunks(window).zip(grad.par_chunks(window))).for_each(|(outputs, (inputs, grads))| {
-            let normalised = 2 * group * row;
-            let rows = outputs[..normalised].chunks_exact_mut(row).zip(inputs[..normalised].chunks_exact(row)).zip(grads[..normalised].chunks_exact(row));
+            Arch::new().dispatch(BackwardWindow { outputs, inputs, grads, normalised: 2 * group * row, row });
+        });
+        dx
+    }
+
+    /// One window of [`forward`]: its first `normalised` values are rows of `row` to normalise;
+    /// its loops vectorise at the CPU's widest SIMD level.
+    struct ForwardWindow<'a> {
+        outputs: &'a mut [f32],
+        inputs: &'a [f32],
+        normalised: usize,
+        row: usize,
+    }
+
+    impl WithSimd for ForwardWindow<'_> {
+        type Output = ();
+
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _: S) {
+            let (normalised, row) = (self.normalised, self.row);
+            for (output, input) in self.outputs[..normalised].chunks_exact_mut(row).zip(self.inputs[..normalised].chunks_exact(row)) {
+                let inverse = 1.0 / norm(input);
+                output.iter_mut().zip(input).for_each(|(out, value)| *out = value * inverse);
+            }
+            self.outputs[normalised..].copy_from_slice(&self.inputs[normalised..]);
+        }
+    }
+
+    /// One window of [`backward`], laid out as in [`ForwardWindow`].
+    struct BackwardWindow<'a> {
+        outputs: &'a mut [f32],
+        inputs: &'a [f32],
+        grads: &'a [f32],
+        normalised: usize,
+        row: usize,
+    }
+
+    impl WithSimd for BackwardWindow<'_> {
+        type Output = ();
+
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _: S) {
+            let (normalised, row) = (self.normalised, self.row);
+            let rows = self.outputs[..normalised].chunks_exact_mut(row).zip(self.inputs[..normalised].chunks_exact(row)).zip(self.grads[..normalised].chunks_exact(row));
             for ((output, input), grad) in rows {
                 let norm = norm(input);
                 let inverse = 1.0 / norm;
@@ -76,9 +115,8 @@ mod host {
                 let dot = if norm > NORMALIZE_EPSILON { dot(grad, input) * inverse } else { 0.0 };
                 output.iter_mut().zip(grad).zip(input).for_each(|((out, g), x)| *out = (g - x * inverse * dot) * inverse);
             }
-            outputs[normalised..].copy_from_slice(&grads[normalised..]);
-        });
-        dx
+            self.outputs[normalised..].copy_from_slice(&self.grads[normalised..]);
+        }
     }
 }
 

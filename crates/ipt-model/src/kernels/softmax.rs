@@ -19,6 +19,7 @@ pub(crate) fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// The host kernels on rows of `row` values.
 #[cfg(feature = "flex")]
 mod host {
+    use pulp::{Arch, Simd, WithSimd};
     use rayon::prelude::*;
 
     use crate::kernels::fast_math::{exp, reduce};
@@ -30,12 +31,7 @@ mod host {
     pub(super) fn forward(x: &[f32], row: usize) -> Vec<f32> {
         let mut y = ipt_modulation::cpu_backend::zeros(x.len());
         y.par_chunks_mut(ROWS_PER_TASK * row).zip(x.par_chunks(ROWS_PER_TASK * row)).for_each(|(outputs, inputs)| {
-            for (output, input) in outputs.chunks_exact_mut(row).zip(inputs.chunks_exact(row)) {
-                let max = reduce(input, f32::NEG_INFINITY, f32::max);
-                output.iter_mut().zip(input).for_each(|(out, value)| *out = exp(value - max));
-                let inverse = 1.0 / reduce(output, 0.0, |a, b| a + b);
-                output.iter_mut().for_each(|out| *out *= inverse);
-            }
+            Arch::new().dispatch(ForwardRows { outputs, inputs, row });
         });
         y
     }
@@ -45,13 +41,52 @@ mod host {
         let mut dx = ipt_modulation::cpu_backend::zeros(y.len());
         let chunk = ROWS_PER_TASK * row;
         dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk).zip(grad.par_chunks(chunk))).for_each(|(outputs, (ys, grads))| {
-            for ((output, y), grad) in outputs.chunks_exact_mut(row).zip(ys.chunks_exact(row)).zip(grads.chunks_exact(row)) {
+            Arch::new().dispatch(BackwardRows { outputs, ys, grads, row });
+        });
+        dx
+    }
+
+    /// One task of [`forward`]; its loops vectorise at the CPU's widest SIMD level.
+    struct ForwardRows<'a> {
+        outputs: &'a mut [f32],
+        inputs: &'a [f32],
+        row: usize,
+    }
+
+    impl WithSimd for ForwardRows<'_> {
+        type Output = ();
+
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _: S) {
+            for (output, input) in self.outputs.chunks_exact_mut(self.row).zip(self.inputs.chunks_exact(self.row)) {
+                let max = reduce(input, f32::NEG_INFINITY, f32::max);
+                output.iter_mut().zip(input).for_each(|(out, value)| *out = exp(value - max));
+                let inverse = 1.0 / reduce(output, 0.0, |a, b| a + b);
+                output.iter_mut().for_each(|out| *out *= inverse);
+            }
+        }
+    }
+
+    /// One task of [`backward`]; its loops vectorise at the CPU's widest SIMD level.
+    struct BackwardRows<'a> {
+        outputs: &'a mut [f32],
+        ys: &'a [f32],
+        grads: &'a [f32],
+        row: usize,
+    }
+
+    impl WithSimd for BackwardRows<'_> {
+        type Output = ();
+
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _: S) {
+            let rows = self.outputs.chunks_exact_mut(self.row).zip(self.ys.chunks_exact(self.row)).zip(self.grads.chunks_exact(self.row));
+            for ((output, y), grad) in rows {
                 output.iter_mut().zip(grad).zip(y).for_each(|((out, g), y)| *out = g * y);
                 let dot = reduce(output, 0.0, |a, b| a + b);
                 output.iter_mut().zip(grad).zip(y).for_each(|((out, g), y)| *out = y * (g - dot));
             }
-        });
-        dx
+        }
     }
 }
 
