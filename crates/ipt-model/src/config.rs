@@ -48,12 +48,12 @@ impl IptConfig {
         if self.image_channels == 0 || self.width == 0 {
             return Err("image_channels and width must be positive".into());
         }
-        if self.width % 2 != 0 {
+        if !self.width.is_multiple_of(2) {
             return Err(format!("width must be even (down-sampling halves it), got {}", self.width));
         }
         for (level, &heads) in self.heads.iter().enumerate() {
             let channels = self.channels(level);
-            if heads == 0 || channels % heads != 0 {
+            if heads == 0 || !channels.is_multiple_of(heads) {
                 return Err(format!(
                     "heads[{level}] = {heads} must divide the {channels} channels of level {level}"
                 ));
@@ -62,7 +62,7 @@ impl IptConfig {
         if self.window_size == 0 || self.grid_size == 0 {
             return Err("window_size and grid_size must be positive".into());
         }
-        if !(self.ffn_expansion > 0.0) {
+        if self.ffn_expansion.is_nan() || self.ffn_expansion <= 0.0 {
             return Err(format!("ffn_expansion must be positive, got {}", self.ffn_expansion));
         }
         Ok(())

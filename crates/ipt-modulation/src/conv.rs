@@ -31,7 +31,7 @@ impl ModulatedConv2d {
     pub fn new(channels_in: usize, channels_out: usize, kernel: usize, groups: usize, bias: bool, device: &Device) -> Self {
         assert!(kernel % 2 == 1, "same-padding convolutions need an odd kernel, got {kernel}");
         assert!(
-            channels_in % groups == 0 && channels_out % groups == 0,
+            channels_in.is_multiple_of(groups) && channels_out.is_multiple_of(groups),
             "groups {groups} must divide both {channels_in} input and {channels_out} output channels"
         );
         let fan_in = channels_in / groups * kernel * kernel;

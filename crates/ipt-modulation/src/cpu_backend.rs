@@ -103,17 +103,28 @@ impl Matrix {
 /// kernels (`gemm`); `out` is row-major `m x n`, the product's inner size `k`, and `lhs` and
 /// `rhs` must hold `m x k` and `k x n` values at their strides.
 #[cfg(feature = "flex")]
-pub fn product(out: &mut [f32], (m, n, k): (usize, usize, usize), lhs: Matrix, rhs: Matrix, add: bool, parallelism: Parallelism) {
-    assert!(out.len() == m * n && k > 0, "gemm output {} for {m}x{n}, inner {k}", out.len());
-    // SAFETY: `out` holds `m x n` values written at row stride `n`; `lhs` and `rhs` point into
-    // slices holding `m x k` and `k x n` values at the strides given (this function's contract,
-    // kept by its callers' shapes).
+pub fn product(out: &mut [f32], dims: (usize, usize, usize), lhs: Matrix, rhs: Matrix, add: bool, parallelism: Parallelism) {
+    // SAFETY: `out` is initialised, so `gemm` may read it when `add`.
+    unsafe { product_into(out.as_mut_ptr(), out.len(), dims, lhs, rhs, add, parallelism) }
+}
+
+/// [`product`] into `len` values at `out`.
+///
+/// # Safety
+/// `out` must be valid for writes of `len` values, and initialised when `add` (`gemm` reads
+/// it then; otherwise it only writes, every one of the `m x n` values).
+#[cfg(feature = "flex")]
+pub(crate) unsafe fn product_into(out: *mut f32, len: usize, (m, n, k): (usize, usize, usize), lhs: Matrix, rhs: Matrix, add: bool, parallelism: Parallelism) {
+    assert!(len == m * n && k > 0, "gemm output {len} for {m}x{n}, inner {k}");
+    // SAFETY: `out` holds `m x n` values written at row stride `n` (checked above, and valid
+    // by this function's contract); `lhs` and `rhs` point into slices holding `m x k` and
+    // `k x n` values at the strides given (`Matrix`'s contract, kept by its callers' shapes).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            out,
             1,
             n as isize,
             add,
@@ -131,48 +142,6 @@ pub fn product(out: &mut [f32], (m, n, k): (usize, usize, usize), lhs: Matrix, r
             parallelism,
         );
     }
-}
-
-/// A new buffer of `count * chunk` values from `work(index, part, parallelism)` on each
-/// `chunk`-sized part: parts in parallel when there are enough to keep every thread busy, else
-/// one after the other with the work itself told to go parallel. Parts start zeroed.
-#[cfg(feature = "flex")]
-pub fn per_sample(count: usize, chunk: usize, work: impl Fn(usize, &mut [f32], Parallelism) + Sync) -> Vec<f32> {
-    if count >= rayon::current_num_threads() {
-        return filled(count * chunk, chunk, |index, part| work(index, part, Parallelism::None));
-    }
-    let mut out = zeros(count * chunk);
-    out.chunks_mut(chunk.max(1)).enumerate().for_each(|(index, part)| work(index, part, Parallelism::Rayon(0)));
-    out
-}
-
-/// Values per part when [`zeros`] splits its work.
-const ZEROING_CHUNK: usize = 1 << 16;
-
-/// `len` zeros, written by all threads. `vec![0.0; len]` is one `memset` on the calling thread
-/// while the pool waits: 4.5% of the tiny training step's samples in `perf`, all on the main
-/// thread, when every kernel allocated its output that way.
-pub fn zeros(len: usize) -> Vec<f32> {
-    filled(len, ZEROING_CHUNK, |_, _| {})
-}
-
-/// A new buffer of `len` values made by `fill(index, part)` on each `chunk`-sized part (the last
-/// may be shorter), parts in parallel. Each part is zeroed just before its `fill`, by the same
-/// thread, so the zeroing is spread over the pool and leaves the part in that core's cache.
-pub fn filled(len: usize, chunk: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
-    use rayon::prelude::*;
-    use std::mem::MaybeUninit;
-    let mut buffer: Vec<f32> = Vec::with_capacity(len);
-    buffer.spare_capacity_mut()[..len].par_chunks_mut(chunk.max(1)).enumerate().for_each(|(index, part)| {
-        part.fill(MaybeUninit::new(0.0));
-        // SAFETY: every value of `part` was initialised on the line above, and
-        // `MaybeUninit<f32>` has the layout of `f32`.
-        let part = unsafe { &mut *(part as *mut [MaybeUninit<f32>] as *mut [f32]) };
-        fill(index, part);
-    });
-    // SAFETY: the parts cover the first `len` values of the capacity and all were initialised.
-    unsafe { buffer.set_len(len) };
-    buffer
 }
 
 /// A flex f32 tensor's values from its first one on, and its strides (in values), in place:

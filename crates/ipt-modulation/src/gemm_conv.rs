@@ -74,7 +74,8 @@ mod host {
 
     use rayon::prelude::*;
 
-    use crate::cpu_backend::{Matrix, per_sample, product};
+    use crate::buffers::per_sample;
+    use crate::cpu_backend::{Matrix, product};
     use crate::simd::row_products;
 
     /// Sizes of one call.
@@ -181,13 +182,18 @@ mod host {
     /// `y[b] = W[b] @ patches(x[b]) + bias`, `[batch, out, pixels]`.
     pub(super) fn forward(x: &[f32], weights: &[f32], bias: Option<&[f32]>, dims: Dims) -> Vec<f32> {
         let (pixels, rows) = (dims.pixels(), dims.patch_rows());
-        per_sample(dims.batch, dims.channels_out * pixels, |b, out, parallelism| {
-            if let Some(bias) = bias {
-                out.chunks_exact_mut(pixels).zip(bias).for_each(|(row, value)| row.fill(*value));
-            }
+        per_sample(dims.batch, dims.channels_out * pixels, |b, part, parallelism| {
             let patches = dims.patches(x, b);
             let (lhs, rhs) = (Matrix::rows(dims.weight(weights, b), rows), Matrix::rows(&patches, pixels));
-            product(out, (dims.channels_out, pixels, rows), lhs, rhs, bias.is_some(), parallelism);
+            let product_dims = (dims.channels_out, pixels, rows);
+            match bias {
+                Some(bias) => {
+                    let (out, written) = part.rows_of(pixels, bias);
+                    product(out, product_dims, lhs, rhs, true, parallelism);
+                    written
+                }
+                None => part.product(product_dims, lhs, rhs, parallelism).1,
+            }
         })
     }
 
@@ -195,15 +201,16 @@ mod host {
     /// `[batch, in, pixels]`.
     pub(super) fn input_gradient(grad: &[f32], weights: &[f32], dims: Dims) -> Vec<f32> {
         let (pixels, rows) = (dims.pixels(), dims.patch_rows());
-        per_sample(dims.batch, dims.channels_in * pixels, |b, out, parallelism| {
+        per_sample(dims.batch, dims.channels_in * pixels, |b, part, parallelism| {
             let (lhs, rhs) = (Matrix::transposed(dims.weight(weights, b), rows), Matrix::rows(dims.sample(grad, dims.channels_out, b), pixels));
             if dims.kernel == 1 {
-                product(out, (rows, pixels, dims.channels_out), lhs, rhs, false, parallelism);
-            } else {
-                let mut patches = vec![0f32; rows * pixels];
-                product(&mut patches, (rows, pixels, dims.channels_out), lhs, rhs, false, parallelism);
-                dims.add_patches(&patches, out);
+                return part.product((rows, pixels, dims.channels_out), lhs, rhs, parallelism).1;
             }
+            let mut patches = vec![0f32; rows * pixels];
+            product(&mut patches, (rows, pixels, dims.channels_out), lhs, rhs, false, parallelism);
+            let (out, written) = part.zeroed();
+            dims.add_patches(&patches, out);
+            written
         })
     }
 
@@ -213,10 +220,12 @@ mod host {
     pub(super) fn weight_gradient(x: &[f32], grad: &[f32], dims: Dims) -> Vec<f32> {
         let (pixels, size) = (dims.pixels(), dims.channels_out * dims.patch_rows());
         let blocks = if dims.shared_weight { dims.batch.min(rayon::current_num_threads()) } else { dims.batch };
-        let gradients = per_sample(blocks, size, |block, out, _| {
+        let gradients = per_sample(blocks, size, |block, part, _| {
+            let (out, written) = part.zeroed();
             for b in (block..dims.batch).step_by(blocks) {
-                row_products(out, dims.sample(grad, dims.channels_out, b), &dims.patches(x, b), pixels, b != block);
+                row_products(out, dims.sample(grad, dims.channels_out, b), &dims.patches(x, b), pixels, true);
             }
+            written
         });
         if blocks == 1 || !dims.shared_weight {
             return gradients;

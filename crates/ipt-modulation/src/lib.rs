@@ -12,6 +12,8 @@
 //! [`ModulatedConv2d::merge`] folds a task mix into `W` once, giving a plain conv whose inference
 //! cost is exactly the backbone's.
 
+#[cfg(any(feature = "flex", feature = "tch"))]
+pub mod buffers;
 mod conv;
 #[cfg(any(feature = "flex", feature = "tch"))]
 pub mod cpu_backend;

@@ -100,7 +100,7 @@ mod host {
     /// The norm of `x` `[N, C, P]`.
     pub(super) fn forward(x: &[f32], weight: &[f32], bias: &[f32], pixels: usize, epsilon: f32) -> Vec<f32> {
         let channels = weight.len();
-        let mut y = ipt_modulation::cpu_backend::zeros(x.len());
+        let mut y = ipt_modulation::buffers::zeros(x.len());
         pieces_per_run(&mut y, channels, pixels).into_par_iter().for_each(|(run, outputs)| {
             Arch::new().dispatch(ForwardRun { x, weight, bias, run, outputs, pixels, epsilon });
         });
@@ -111,7 +111,7 @@ mod host {
     /// gradient `grad` (same shape as `x`).
     pub(super) fn backward(x: &[f32], weight: &[f32], grad: &[f32], pixels: usize, epsilon: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let channels = weight.len();
-        let mut dx = ipt_modulation::cpu_backend::zeros(x.len());
+        let mut dx = ipt_modulation::buffers::zeros(x.len());
         let partials: Vec<(Vec<f32>, Vec<f32>)> = pieces_per_run(&mut dx, channels, pixels)
             .into_par_iter()
             .map(|(run, outputs)| Arch::new().dispatch(BackwardRun { x, weight, grad, run, outputs, pixels, epsilon }))

@@ -44,7 +44,7 @@ mod host {
 
     /// The gated GELU of `x` `[N, 2h, P]`, `[N, h, P]`.
     pub(super) fn forward(x: &[f32], batch: usize, half: usize, pixels: usize) -> Vec<f32> {
-        let mut y = ipt_modulation::cpu_backend::zeros(batch * half * pixels);
+        let mut y = ipt_modulation::buffers::zeros(batch * half * pixels);
         y.par_chunks_mut(pixels).zip(planes(batch, half)).for_each(|(output, (sample, channel))| {
             let (gate, value) = offsets(sample, channel, half, pixels);
             Arch::new().dispatch(ForwardPlane { output, gate: &x[gate..gate + pixels], value: &x[value..value + pixels] });
@@ -54,7 +54,7 @@ mod host {
 
     /// The gradient of `x` `[N, 2h, P]` from the output gradient `grad` `[N, h, P]`.
     pub(super) fn backward(x: &[f32], grad: &[f32], batch: usize, half: usize, pixels: usize) -> Vec<f32> {
-        let mut dx = ipt_modulation::cpu_backend::zeros(x.len());
+        let mut dx = ipt_modulation::buffers::zeros(x.len());
         // Each sample's gradient is [gate planes | value planes]: pair plane c of each half.
         let pairs: Vec<(&mut [f32], &mut [f32])> = dx
             .chunks_mut(2 * half * pixels)

@@ -20,7 +20,8 @@ pub(crate) fn matmul<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D
 /// The host kernel on strided views.
 #[cfg(feature = "flex")]
 mod host {
-    use ipt_modulation::cpu_backend::{Matrix, per_sample, product};
+    use ipt_modulation::buffers::per_sample;
+    use ipt_modulation::cpu_backend::Matrix;
 
     /// A tensor's values from its first one on, and its strides.
     pub(super) struct View<'a> {
@@ -53,7 +54,7 @@ mod host {
     /// `lhs @ rhs` per matrix of the `batch` axes: `[batch..., m, n]`, row-major.
     pub(super) fn batched(lhs: &View, rhs: &View, batch: &[usize], (m, k, n): (usize, usize, usize)) -> Vec<f32> {
         per_sample(batch.iter().product(), m * n, |index, part, parallelism| {
-            product(part, (m, n, k), lhs.matrix(index, batch), rhs.matrix(index, batch), false, parallelism);
+            part.product((m, n, k), lhs.matrix(index, batch), rhs.matrix(index, batch), parallelism).1
         })
     }
 }

@@ -42,7 +42,7 @@ mod host {
         let (rows, columns) = (out_dims[rank - 2], out_dims[rank - 1]);
         let (row_stride, column_stride) = (strides[rank - 2], strides[rank - 1]);
         let block = rows * columns;
-        let mut y = ipt_modulation::cpu_backend::zeros(x.len());
+        let mut y = ipt_modulation::buffers::zeros(x.len());
         if block == 0 {
             return y;
         }

@@ -51,7 +51,7 @@ mod host {
 
     /// The windows with the rows of their first two thirds normalised, the last third copied.
     pub(super) fn forward(x: &[f32], row: usize, group: usize) -> Vec<f32> {
-        let mut y = ipt_modulation::cpu_backend::zeros(x.len());
+        let mut y = ipt_modulation::buffers::zeros(x.len());
         let window = 3 * group * row;
         y.par_chunks_mut(window).zip(x.par_chunks(window)).for_each(|(outputs, inputs)| {
             Arch::new().dispatch(ForwardWindow { outputs, inputs, normalised: 2 * group * row, row });
@@ -61,7 +61,7 @@ mod host {
 
     /// The input gradient of [`forward`] from its input `x` and output gradient `grad`.
     pub(super) fn backward(x: &[f32], grad: &[f32], row: usize, group: usize) -> Vec<f32> {
-        let mut dx = ipt_modulation::cpu_backend::zeros(x.len());
+        let mut dx = ipt_modulation::buffers::zeros(x.len());
         let window = 3 * group * row;
         dx.par_chunks_mut(window).zip(x.par_chunks(window).zip(grad.par_chunks(window))).for_each(|(outputs, (inputs, grads))| {
             Arch::new().dispatch(BackwardWindow { outputs, inputs, grads, normalised: 2 * group * row, row });

@@ -29,7 +29,7 @@ mod host {
 
     /// The softmax of each row of `x`.
     pub(super) fn forward(x: &[f32], row: usize) -> Vec<f32> {
-        let mut y = ipt_modulation::cpu_backend::zeros(x.len());
+        let mut y = ipt_modulation::buffers::zeros(x.len());
         y.par_chunks_mut(ROWS_PER_TASK * row).zip(x.par_chunks(ROWS_PER_TASK * row)).for_each(|(outputs, inputs)| {
             Arch::new().dispatch(ForwardRows { outputs, inputs, row });
         });
@@ -38,7 +38,7 @@ mod host {
 
     /// The input gradient of each row, from the softmax `y` and the output gradient `grad`.
     pub(super) fn backward(y: &[f32], grad: &[f32], row: usize) -> Vec<f32> {
-        let mut dx = ipt_modulation::cpu_backend::zeros(y.len());
+        let mut dx = ipt_modulation::buffers::zeros(y.len());
         let chunk = ROWS_PER_TASK * row;
         dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk).zip(grad.par_chunks(chunk))).for_each(|(outputs, (ys, grads))| {
             Arch::new().dispatch(BackwardRows { outputs, ys, grads, row });
