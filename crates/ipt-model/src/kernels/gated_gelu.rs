@@ -26,6 +26,7 @@ fn generic(x: Tensor<4>) -> Tensor<4> {
 mod host {
     use std::f32::consts::{FRAC_1_SQRT_2, PI};
 
+    use ipt_modulation::buffers::filled;
     use pulp::{Arch, Simd, WithSimd};
     use rayon::prelude::*;
 
@@ -44,12 +45,10 @@ mod host {
 
     /// The gated GELU of `x` `[N, 2h, P]`, `[N, h, P]`.
     pub(super) fn forward(x: &[f32], batch: usize, half: usize, pixels: usize) -> Vec<f32> {
-        let mut y = ipt_modulation::buffers::zeros(batch * half * pixels);
-        y.par_chunks_mut(pixels).zip(planes(batch, half)).for_each(|(output, (sample, channel))| {
-            let (gate, value) = offsets(sample, channel, half, pixels);
+        filled(batch * half * pixels, pixels, |plane, output| {
+            let (gate, value) = offsets(plane / half, plane % half, half, pixels);
             Arch::new().dispatch(ForwardPlane { output, gate: &x[gate..gate + pixels], value: &x[value..value + pixels] });
-        });
-        y
+        })
     }
 
     /// The gradient of `x` `[N, 2h, P]` from the output gradient `grad` `[N, h, P]`.

@@ -24,7 +24,7 @@ pub(crate) fn permute_contiguous<const D: usize>(x: Tensor<D>, axes: [usize; D])
 /// The host kernel on row-major values.
 #[cfg(feature = "flex")]
 mod host {
-    use rayon::prelude::*;
+    use ipt_modulation::buffers::filled;
 
     /// Output blocks (of the two innermost axes) per parallel task.
     const BLOCKS_PER_TASK: usize = 64;
@@ -42,11 +42,10 @@ mod host {
         let (rows, columns) = (out_dims[rank - 2], out_dims[rank - 1]);
         let (row_stride, column_stride) = (strides[rank - 2], strides[rank - 1]);
         let block = rows * columns;
-        let mut y = ipt_modulation::buffers::zeros(x.len());
         if block == 0 {
-            return y;
+            return Vec::new(); // no values (an axis of size 0)
         }
-        y.par_chunks_mut(BLOCKS_PER_TASK * block).enumerate().for_each(|(task, outputs)| {
+        filled(x.len(), BLOCKS_PER_TASK * block, |task, outputs| {
             for (index, output) in outputs.chunks_exact_mut(block).enumerate() {
                 // The block's source offset from its index over the outer output axes.
                 let (mut rest, mut start) = (task * BLOCKS_PER_TASK + index, 0);
@@ -59,12 +58,11 @@ mod host {
                     if column_stride == 1 {
                         output.copy_from_slice(&source[..columns]);
                     } else {
-                        output.iter_mut().enumerate().for_each(|(column, out)| *out = source[column * column_stride]);
+                        output.iter_mut().zip(source.iter().step_by(column_stride)).for_each(|(out, value)| *out = *value);
                     }
                 }
             }
-        });
-        y
+        })
     }
 }
 

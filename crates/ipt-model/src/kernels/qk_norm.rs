@@ -37,8 +37,8 @@ fn l2_normalize<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// The host kernels on windows of `3 * group` rows of `row` values (q's `group` rows, k's, v's).
 #[cfg(feature = "flex")]
 mod host {
+    use ipt_modulation::buffers::filled;
     use pulp::{Arch, Simd, WithSimd};
-    use rayon::prelude::*;
 
     use super::NORMALIZE_EPSILON;
     use crate::kernels::fast_math::dot;
@@ -51,22 +51,20 @@ mod host {
 
     /// The windows with the rows of their first two thirds normalised, the last third copied.
     pub(super) fn forward(x: &[f32], row: usize, group: usize) -> Vec<f32> {
-        let mut y = ipt_modulation::buffers::zeros(x.len());
         let window = 3 * group * row;
-        y.par_chunks_mut(window).zip(x.par_chunks(window)).for_each(|(outputs, inputs)| {
+        filled(x.len(), window, |index, outputs| {
+            let inputs = &x[index * window..][..window];
             Arch::new().dispatch(ForwardWindow { outputs, inputs, normalised: 2 * group * row, row });
-        });
-        y
+        })
     }
 
     /// The input gradient of [`forward`] from its input `x` and output gradient `grad`.
     pub(super) fn backward(x: &[f32], grad: &[f32], row: usize, group: usize) -> Vec<f32> {
-        let mut dx = ipt_modulation::buffers::zeros(x.len());
         let window = 3 * group * row;
-        dx.par_chunks_mut(window).zip(x.par_chunks(window).zip(grad.par_chunks(window))).for_each(|(outputs, (inputs, grads))| {
+        filled(x.len(), window, |index, outputs| {
+            let (inputs, grads) = (&x[index * window..][..window], &grad[index * window..][..window]);
             Arch::new().dispatch(BackwardWindow { outputs, inputs, grads, normalised: 2 * group * row, row });
-        });
-        dx
+        })
     }
 
     /// One window of [`forward`]: its first `normalised` values are rows of `row` to normalise;

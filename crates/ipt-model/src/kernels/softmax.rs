@@ -19,8 +19,8 @@ pub(crate) fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// The host kernels on rows of `row` values.
 #[cfg(feature = "flex")]
 mod host {
+    use ipt_modulation::buffers::filled;
     use pulp::{Arch, Simd, WithSimd};
-    use rayon::prelude::*;
 
     use crate::kernels::fast_math::{exp, reduce};
 
@@ -29,21 +29,20 @@ mod host {
 
     /// The softmax of each row of `x`.
     pub(super) fn forward(x: &[f32], row: usize) -> Vec<f32> {
-        let mut y = ipt_modulation::buffers::zeros(x.len());
-        y.par_chunks_mut(ROWS_PER_TASK * row).zip(x.par_chunks(ROWS_PER_TASK * row)).for_each(|(outputs, inputs)| {
+        let chunk = ROWS_PER_TASK * row;
+        filled(x.len(), chunk, |task, outputs| {
+            let inputs = &x[task * chunk..][..outputs.len()];
             Arch::new().dispatch(ForwardRows { outputs, inputs, row });
-        });
-        y
+        })
     }
 
     /// The input gradient of each row, from the softmax `y` and the output gradient `grad`.
     pub(super) fn backward(y: &[f32], grad: &[f32], row: usize) -> Vec<f32> {
-        let mut dx = ipt_modulation::buffers::zeros(y.len());
         let chunk = ROWS_PER_TASK * row;
-        dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk).zip(grad.par_chunks(chunk))).for_each(|(outputs, (ys, grads))| {
+        filled(y.len(), chunk, |task, outputs| {
+            let (ys, grads) = (&y[task * chunk..][..outputs.len()], &grad[task * chunk..][..outputs.len()]);
             Arch::new().dispatch(BackwardRows { outputs, ys, grads, row });
-        });
-        dx
+        })
     }
 
     /// One task of [`forward`]; its loops vectorise at the CPU's widest SIMD level.
