@@ -22,9 +22,12 @@ pub struct Args {
     /// Also build the fixed evaluation sets of this spec (under `out/eval-sets`).
     #[arg(long)]
     eval_sets: Option<PathBuf>,
-    /// Rows (seeds) in the contact sheet.
-    #[arg(long, default_value_t = 3)]
+    /// Seeds in the contact sheet (one block of task rows each).
+    #[arg(long, default_value_t = 2)]
     rows: usize,
+    /// The photo of the contact sheet [default: the first validation photo].
+    #[arg(long)]
+    photo: Option<PathBuf>,
 }
 
 /// Prints statistics, checks the depth proxy, writes the contact sheet.
@@ -64,11 +67,15 @@ pub fn run(args: Args) -> Result<()> {
         println!("  {task:<10} {}", serde_json::to_string(degradation)?);
     }
     depth_check(&root)?;
-    let sheet = contact_sheet(&spec, &validation[0], args.rows)?;
+    let photo = args.photo.as_ref().unwrap_or(&validation[0]);
+    let sheet = contact_sheet(&spec, photo, args.rows)?;
     let path = args.out.join("contact-sheet.png");
     sheet.write_png(&path)?;
-    let columns: Vec<String> = spec.tasks.keys().map(|task| task.to_string()).collect();
-    println!("contact sheet {}: columns clean, {}; one row per seed", path.display(), columns.join(", "));
+    println!("contact sheet {} of {}: per seed, one row per task: clean, then one draw of each family:", path.display(), photo.display());
+    for (task, degradation) in &spec.tasks {
+        let kinds: Vec<String> = degradation.families().iter().map(|family| family.kind()).collect();
+        println!("  {task:<10} {}", kinds.join(", "));
+    }
     if let Some(eval_spec) = args.eval_sets {
         let eval_spec = EvalSetSpec::load(&eval_spec)?;
         for (dir, manifest) in eval_spec.build(Path::new("out/eval-sets"))? {
@@ -109,19 +116,23 @@ fn depth_check(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One row per seed: the clean crop, then each task's degradation of it.
-fn contact_sheet(spec: &DatasetSpec, photo: &Path, rows: usize) -> Result<Rgb> {
+/// Per seed, one row per task: the clean crop, then one draw of each of the task's families.
+fn contact_sheet(spec: &DatasetSpec, photo: &Path, seeds: usize) -> Result<Rgb> {
     let clean = Rgb::read(photo)?;
     let side = 192.min(clean.width).min(clean.height);
     let crop = clean.crop_reflect(((clean.width - side) / 2) as isize, ((clean.height - side) / 2) as isize, side, side);
     let gutter = 4;
-    let columns = spec.tasks.len() + 1;
+    let columns = 1 + spec.tasks.values().map(|degradation| degradation.families().len()).max().unwrap_or(0);
+    let rows = seeds * spec.tasks.len();
     let mut sheet = Rgb::filled(columns * (side + gutter) - gutter, rows * (side + gutter) - gutter, 1.0);
-    for row in 0..rows {
-        let mut tiles = vec![crop.clone()];
-        tiles.extend(spec.tasks.values().map(|degradation| degradation.sample(&mut rng_for(row as u64, &[])).apply(&crop)));
-        for (column, tile) in tiles.iter().enumerate() {
-            paste(&mut sheet, tile, column * (side + gutter), row * (side + gutter));
+    for seed in 0..seeds {
+        for (task_row, degradation) in spec.tasks.values().enumerate() {
+            let mut tiles = vec![crop.clone()];
+            tiles.extend(degradation.families().iter().map(|family| family.sample(&mut rng_for(seed as u64, &[])).apply(&crop)));
+            let top = (seed * spec.tasks.len() + task_row) * (side + gutter);
+            for (column, tile) in tiles.iter().enumerate() {
+                paste(&mut sheet, tile, column * (side + gutter), top);
+            }
         }
     }
     Ok(sheet)

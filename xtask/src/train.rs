@@ -20,9 +20,10 @@ pub struct Args {
     /// Continue the run from its latest checkpoint.
     #[arg(long)]
     resume: bool,
-    /// Parent folder of run folders.
-    #[arg(long, default_value = "runs")]
-    runs: PathBuf,
+    /// Parent folder of run folders [default: $INSTRUCT_IPT_RUNS, else instruct-ipt/runs in the
+    /// user's cache folder].
+    #[arg(long)]
+    runs: Option<PathBuf>,
     /// Device: cpu, or a GPU backend compiled in (wgpu / cuda).
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
@@ -41,7 +42,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     })
     .context("installing the Ctrl-C handler")?;
-    let options = RunOptions { runs_dir: args.runs, resume: args.resume, progress: true, stop_after: None };
+    let options = RunOptions { runs_dir: args.runs.unwrap_or_else(ipt_train::runs_home), resume: args.resume, progress: true, stop_after: None };
     let summary = train(&config, &options, &device, &stop)?;
     println!(
         "{}: {} steps, {:.0} s in total, median {:.3} s/step ({:.1} patches/s)",

@@ -14,8 +14,10 @@ use crate::random::{label, rng_for, task_label};
 use crate::spec::{anchor_root, check_tasks, list_images, read_spec, resolve_data_root};
 use crate::{Degradation, DegradationParams, Rgb};
 
-/// Format version of `manifest.json`.
-pub const MANIFEST_VERSION: u32 = 2;
+/// Version of `manifest.json` and of the synthesis behind it: raised whenever the same
+/// parameters would make different images (3: blur kernels centred on their centre of mass),
+/// so sets written before are rebuilt, not reused.
+pub const MANIFEST_VERSION: u32 = 3;
 
 /// Which photos to degrade, how, and with which seed (`datasets/eval-*.toml`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -46,6 +46,10 @@ pub struct ValidationSplit {
     pub seed: u64,
     /// Side of the centre crop each validation photo is scored on.
     pub crop: usize,
+    /// Degradations of the validation photos, per task, where they differ from the training
+    /// ones: a family held out of training here measures whether a change generalises.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tasks: BTreeMap<Task, Degradation>,
 }
 
 impl DatasetSpec {
@@ -62,7 +66,20 @@ impl DatasetSpec {
         if self.clean.is_empty() {
             return Err(DataError::Invalid { what: format!("dataset '{}'", self.name), message: "`clean` lists no folder".into() });
         }
-        check_tasks(&self.tasks)
+        check_tasks(&self.tasks)?;
+        if let Some(task) = self.validation.tasks.keys().find(|task| !self.tasks.contains_key(task)) {
+            let message = format!("task {task} is validated but not trained");
+            return Err(DataError::Invalid { what: "validation.tasks".into(), message });
+        }
+        if self.validation.tasks.is_empty() { Ok(()) } else { check_tasks(&self.validation.tasks) }
+    }
+
+    /// The degradation each task is validated on: `validation.tasks` where given, else the
+    /// training one.
+    pub fn validation_tasks(&self) -> BTreeMap<Task, Degradation> {
+        let mut tasks = self.tasks.clone();
+        tasks.extend(self.validation.tasks.clone());
+        tasks
     }
 
     /// The data root this spec resolves to.
@@ -108,16 +125,12 @@ pub fn check_tasks(tasks: &BTreeMap<Task, Degradation>) -> Result<()> {
     }
     for (task, degradation) in tasks {
         if degradation.task() != *task {
-            let message = format!("a {} degradation belongs to task {}", degradation_kind(degradation), degradation.task());
+            let message = format!("a {} degradation belongs to task {}", degradation.kind(), degradation.task());
             return Err(DataError::Invalid { what: format!("tasks.{task}"), message });
         }
         degradation.check()?;
     }
     Ok(())
-}
-
-fn degradation_kind(degradation: &Degradation) -> String {
-    toml::Value::try_from(degradation).ok().and_then(|value| value.get("kind").and_then(|kind| kind.as_str().map(String::from))).unwrap_or_default()
 }
 
 /// Picks `split.images` photos by a seeded ranking of their file names (stable when photos are

@@ -42,6 +42,11 @@ pub struct TrainConfig {
     /// random weights; task biases or conditioning layers keep their fresh initialisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_backbone: Option<PathBuf>,
+    /// Start from every tensor of this weight file, backbone and task biases or conditioning
+    /// layers (relative like `init_backbone`): a new run that continues from shipped or earlier
+    /// weights. The file must have this config's architecture, conditioning and tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_weights: Option<PathBuf>,
 }
 
 fn default_nonfinite() -> usize {
@@ -288,16 +293,22 @@ impl TrainConfig {
         // Paths in files are relative to the file; paths given with `--set`, to the working folder.
         let folder = path.parent().unwrap_or(Path::new("."));
         let overridden = |key: &str| overrides.iter().any(|assignment| assignment.split_once('=').is_some_and(|(name, _)| name.trim() == key));
-        let files = [("data.spec", Some(&mut config.data.spec)), ("init_backbone", config.init_backbone.as_mut())];
+        let files = [
+            ("data.spec", Some(&mut config.data.spec)),
+            ("init_backbone", config.init_backbone.as_mut()),
+            ("init_weights", config.init_weights.as_mut()),
+        ];
         for (key, file) in files {
             if let Some(file) = file.filter(|file| file.is_relative() && !overridden(key)) {
                 *file = folder.join(&*file);
             }
         }
         config.check().map_err(config_error)?;
-        if let Some(weights) = &config.init_backbone {
-            // Read the header now, so a bad file fails before a run folder is created.
-            ipt_model::read_metadata(weights).map_err(|error| config_error(format!("init_backbone: {error}")))?;
+        // Read the headers now, so a bad file fails before a run folder is created.
+        for (key, weights) in [("init_backbone", &config.init_backbone), ("init_weights", &config.init_weights)] {
+            if let Some(weights) = weights {
+                ipt_model::read_metadata(weights).map_err(|error| config_error(format!("{key}: {error}")))?;
+            }
         }
         Ok(config)
     }
@@ -305,6 +316,9 @@ impl TrainConfig {
     /// Checks values serde cannot.
     pub fn check(&self) -> Result<(), String> {
         self.model.config().validate()?;
+        if self.init_backbone.is_some() && self.init_weights.is_some() {
+            return Err("init_backbone and init_weights exclude each other: init_weights already holds a backbone".into());
+        }
         if self.schedule.steps == 0 || self.data.batch_size == 0 || self.data.patch_size == 0 {
             return Err("schedule.steps, data.batch_size and data.patch_size must be positive".into());
         }
@@ -353,7 +367,7 @@ impl TrainConfig {
 const MAX_EXTENDS: usize = 8;
 
 /// Keys holding file paths, relative to the config file that sets them.
-const PATH_KEYS: [&[&str]; 2] = [&["data", "spec"], &["init_backbone"]];
+const PATH_KEYS: [&[&str]; 3] = [&["data", "spec"], &["init_backbone"], &["init_weights"]];
 
 /// The TOML tree of `path` merged over the tree of the file it extends, if any; the relative
 /// paths ([`PATH_KEYS`]) of an extended file are rewritten relative to the extending one.

@@ -10,10 +10,12 @@ pub mod loss;
 pub mod metrics;
 pub mod params;
 pub mod plot;
+pub mod runs;
 pub mod trainer;
 pub mod validate;
 
 pub use config::TrainConfig;
+pub use runs::{RUNS_VARIABLE, runs_home};
 pub use trainer::{RunOptions, RunSummary, train};
 
 use std::path::PathBuf;

@@ -22,6 +22,8 @@ pub struct Curves {
     pub loss: BTreeMap<usize, f64>,
     /// Validation PSNR (dB) per series ("mean" or a task name), per step.
     pub validation: BTreeMap<String, BTreeMap<usize, f64>>,
+    /// PSNR (dB) of the degraded validation inputs per task: the floor each curve must beat.
+    pub input: BTreeMap<String, f64>,
 }
 
 impl Curves {
@@ -41,6 +43,13 @@ impl Curves {
                 for (task, psnr) in per_task {
                     if let Some(psnr) = psnr.as_f64().filter(|psnr| psnr.is_finite()) {
                         curves.validation.entry(task.clone()).or_default().insert(step, psnr);
+                    }
+                }
+            }
+            if let Some(per_task) = record["input_psnr"].as_object() {
+                for (task, psnr) in per_task {
+                    if let Some(psnr) = psnr.as_f64().filter(|psnr| psnr.is_finite()) {
+                        curves.input.insert(task.clone(), psnr);
                     }
                 }
             }
@@ -86,10 +95,10 @@ impl Curves {
     }
 
     fn draw_validation(&self, area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, steps: std::ops::Range<f64>) -> Result<(), Box<dyn std::error::Error + '_>> {
-        let values = self.validation.values().flat_map(|series| series.values().copied());
+        let values = self.validation.values().flat_map(|series| series.values().copied()).chain(self.input.values().copied());
         let (low, high) = padded_range(values, 0.5, 0.5);
         let mut chart = ChartBuilder::on(area)
-            .caption("validation PSNR (dB, EMA weights)", ("sans-serif", 18))
+            .caption("validation PSNR (dB, EMA weights; thin: the inputs)", ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(52)
@@ -99,6 +108,11 @@ impl Curves {
         let mean = self.validation.iter().filter(|(name, _)| name.as_str() == "mean");
         for (index, (name, series)) in tasks.chain(mean).enumerate() {
             let style = if name == "mean" { BLACK.stroke_width(3) } else { Palette99::pick(index).stroke_width(2) };
+            if let Some(&floor) = self.input.get(name) {
+                // The task's input PSNR, thin, in the task's colour.
+                let thin = Palette99::pick(index).mix(0.6).stroke_width(1);
+                chart.draw_series(LineSeries::new([(steps.start, floor), (steps.end, floor)], thin))?;
+            }
             let points = series.iter().map(|(step, psnr)| (*step as f64, *psnr));
             chart
                 .draw_series(LineSeries::new(points, style).point_size(3))?
@@ -235,7 +249,8 @@ fn register_font() {
 mod tests {
     use super::*;
 
-    const LOG: &str = r#"{"step":25,"loss":0.2,"lr":0.0001}
+    const LOG: &str = r#"{"step":0,"input_psnr":{"denoise":14.5,"derain":17.0}}
+{"step":25,"loss":0.2,"lr":0.0001}
 {"step":50,"loss":0.1,"lr":0.0002}
 {"step":50,"validation_psnr":{"denoise":20.5,"derain":18.0},"mean_psnr":19.25}
 {"step":25,"loss":0.15,"lr":0.0001}
@@ -250,6 +265,7 @@ mod tests {
         assert_eq!(curves.validation["mean"], BTreeMap::from([(50, 19.25)]));
         assert_eq!(curves.validation["denoise"], BTreeMap::from([(50, 20.5)]));
         assert_eq!(curves.validation.len(), 3);
+        assert_eq!(curves.input, BTreeMap::from([("denoise".to_string(), 14.5), ("derain".to_string(), 17.0)]));
         assert_eq!(curves.last_step(), 50);
     }
 

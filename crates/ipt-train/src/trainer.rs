@@ -28,7 +28,7 @@ use crate::loss::restoration_loss;
 use crate::metrics::MetricsLog;
 use crate::plot;
 use crate::params::{seeded_init, update_ema};
-use crate::validate::validation_psnr;
+use crate::validate::{input_psnr, validation_psnr};
 use crate::TrainError;
 
 /// How a run is driven (not part of the config, so not part of the run's identity).
@@ -74,12 +74,15 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
 
     let (training, validation) = spec.split()?;
     let photos = read_photos(&training, 2)?;
-    let validation = validation_samples(&validation, &spec.tasks, spec.validation.crop, spec.validation.seed)?;
+    let validation = validation_samples(&validation, &spec.validation_tasks(), spec.validation.crop, spec.validation.seed)?;
 
     let tasks = spec.task_list();
     let mut initial = seeded_init(|| build_model(config, &tasks, device), device, config.seed);
     if let Some(weights) = &config.init_backbone {
         initial = ipt_model::load_backbone_into(initial, weights).map_err(|error| TrainError::Invalid(error.to_string()))?;
+    }
+    if let Some(weights) = &config.init_weights {
+        initial = whole_weights_for(&initial, weights, device)?;
     }
     let autodiff = device.clone().autodiff();
     let fresh = TrainState { step: 0, best_psnr: None, wall_seconds: 0.0, rng: RNG_NOTE.into() };
@@ -95,6 +98,11 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     // Forking onto the autodiff device keeps the validation state; `train` turns gradients on.
     let mut model = model.train();
     let mut metrics = MetricsLog::open(&run_dir.join("metrics.jsonl"))?;
+    if state.step == 0 {
+        // The floor every curve is read against: the degraded inputs scored as they are.
+        let per_task: BTreeMap<String, f64> = input_psnr(&validation).iter().map(|(task, psnr)| (task.to_string(), *psnr)).collect();
+        metrics.write(json!({"step": 0, "input_psnr": per_task}))?;
+    }
     let end = options.stop_after.unwrap_or(config.schedule.steps).min(config.schedule.steps);
     let bar = progress_bar(options.progress, config.schedule.steps, state.step);
     let mut summary = RunSummary {
@@ -261,6 +269,25 @@ fn build_model(config: &TrainConfig, tasks: &[Task], device: &Device) -> IptMode
         }
         Conditioning::Feature(method) => architecture.init_conditioned(&FeatureConditioning { tasks: tasks.to_vec(), method: method.clone() }, device),
     }
+}
+
+/// The model stored whole at `path`, checked to be a drop-in for `fresh` (same architecture,
+/// conditioning and task order), so training continues from it.
+fn whole_weights_for(fresh: &IptModel, path: &Path, device: &Device) -> Result<IptModel, TrainError> {
+    let invalid = |problem: String| TrainError::Checkpoint { path: path.into(), message: format!("init_weights: {problem}") };
+    let (loaded, _) = ipt_model::load_weights(path, device).map_err(|error| invalid(error.to_string()))?;
+    if loaded.config() != fresh.config() {
+        return Err(invalid("its architecture differs from the config's model".into()));
+    }
+    if loaded.modulation() != fresh.modulation() || loaded.feature_conditioning() != fresh.feature_conditioning() {
+        let tasks = |model: &IptModel| model.tasks().iter().map(|task| task.name()).collect::<Vec<_>>().join(", ");
+        return Err(invalid(format!(
+            "its conditioning differs from the config's (tasks [{}] against [{}], or the rank, targets or method)",
+            tasks(&loaded),
+            tasks(fresh)
+        )));
+    }
+    Ok(loaded)
 }
 
 fn optimizer(config: &TrainConfig) -> ModuleOptimizer {

@@ -7,7 +7,12 @@
 //! the nearest surface sits at a tenth of the farthest. It depends on the whole photo, so
 //! patches are cut after hazing. `cargo xtask data` checks both priors against real Middlebury
 //! depth.
+//!
+//! Beyond SOTS: `tint` colours the airlight (each channel scaled by a factor in `[1 - tint, 1 +
+//! tint]`: yellow smog, blue dusk haze), and `depth_variation` blends the depth proxy towards
+//! its mean (0 = uniform haze of one transmission, as fog over a flat scene; 1 = the proxy).
 
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use crate::filter::{box_blur, min_filter};
@@ -32,11 +37,29 @@ pub struct HazeSpec {
     pub beta: Span,
     /// Gray atmospheric light.
     pub airlight: Span,
+    /// Largest relative deviation of a channel's airlight from gray (0 = gray).
+    #[serde(default = "no_tint")]
+    pub tint: Span,
+    /// How much of the depth proxy's variation is kept (0 = uniform haze, 1 = all).
+    #[serde(default = "full_depth")]
+    pub depth_variation: Span,
+}
+
+fn no_tint() -> Span {
+    Span::fixed(0.0)
+}
+
+fn full_depth() -> Span {
+    Span::fixed(1.0)
+}
+
+fn full_depth_value() -> f32 {
+    1.0
 }
 
 impl Default for HazeSpec {
     fn default() -> Self {
-        Self { beta: Span::new(0.6, 2.4), airlight: Span::new(0.7, 1.0) }
+        Self { beta: Span::new(0.6, 2.4), airlight: Span::new(0.7, 1.0), tint: no_tint(), depth_variation: full_depth() }
     }
 }
 
@@ -47,25 +70,44 @@ pub struct HazeParams {
     pub beta: f32,
     /// Atmospheric light.
     pub airlight: f32,
+    /// Per-channel airlight factors (1 = gray).
+    #[serde(default = "gray")]
+    pub tint: [f32; 3],
+    /// Share of the depth proxy's variation kept.
+    #[serde(default = "full_depth_value")]
+    pub depth_variation: f32,
+}
+
+fn gray() -> [f32; 3] {
+    [1.0; 3]
 }
 
 impl HazeSpec {
-    /// Checks `0 <= beta <= 10` and `0 <= airlight <= 1`.
+    /// Checks `0 <= beta <= 10`, `0 <= airlight <= 1`, `0 <= tint <= 0.5` and
+    /// `0 <= depth_variation <= 1`.
     pub fn check(&self) -> Result<()> {
         self.beta.check("haze.beta", 0.0, 10.0)?;
-        self.airlight.check("haze.airlight", 0.0, 1.0)
+        self.airlight.check("haze.airlight", 0.0, 1.0)?;
+        self.tint.check("haze.tint", 0.0, 0.5)?;
+        self.depth_variation.check("haze.depth_variation", 0.0, 1.0)
     }
 
     /// Draws a haze.
     pub fn sample(&self, rng: &mut DataRng) -> HazeParams {
-        HazeParams { beta: self.beta.sample(rng), airlight: self.airlight.sample(rng) }
+        let (beta, airlight) = (self.beta.sample(rng), self.airlight.sample(rng));
+        let tint = self.tint.sample(rng);
+        let tint = if tint > 0.0 { std::array::from_fn(|_| 1.0 + rng.random_range(-tint..=tint)) } else { gray() };
+        HazeParams { beta, airlight, tint, depth_variation: self.depth_variation.sample(rng) }
     }
 }
 
 impl HazeParams {
     /// Per-pixel transmission `exp(-beta d)`, in `(0, 1]`.
     pub fn transmission(&self, clean: &Rgb) -> Vec<f32> {
-        depth_proxy(clean).into_iter().map(|depth| (-self.beta * depth).exp()).collect()
+        let depth = depth_proxy(clean);
+        let mean = depth.iter().sum::<f32>() / depth.len().max(1) as f32;
+        let kept = self.depth_variation;
+        depth.into_iter().map(|depth| (-self.beta * (mean + kept * (depth - mean))).exp()).collect()
     }
 
     /// Applies the scattering model.
@@ -73,8 +115,9 @@ impl HazeParams {
         let transmission = self.transmission(clean);
         let mut hazy = clean.clone();
         for channel in 0..3 {
+            let airlight = (self.airlight * self.tint[channel]).min(1.0);
             for (value, &t) in hazy.channel_mut(channel).iter_mut().zip(&transmission) {
-                *value = *value * t + self.airlight * (1.0 - t);
+                *value = *value * t + airlight * (1.0 - t);
             }
         }
         hazy.clamp_unit()

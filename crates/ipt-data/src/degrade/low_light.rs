@@ -1,7 +1,9 @@
 //! Low light imitating LOL (Wei et al. 2018: real short/long exposure pairs) with the usual
 //! synthetic protocol (Lv et al. 2021; Brooks et al. 2019, "unprocessing"): in linear light,
 //! scale the exposure down and bend the tone curve by a gamma, then add signal-dependent shot
-//! noise and signal-independent read noise, and return to sRGB.
+//! noise and signal-independent read noise, and return to sRGB. `cast` tints the exposure per
+//! channel (each scaled by `exp(u)`, `u` in `[-cast, cast]`), as a wrong white balance under
+//! street or tungsten light does.
 
 use rand::RngExt;
 use rand_distr::StandardNormal;
@@ -22,6 +24,17 @@ pub struct LowLightSpec {
     pub shot_noise: Span,
     /// Read-noise standard deviation in linear units.
     pub read_noise: Span,
+    /// Largest per-channel log-exposure deviation (0 = neutral).
+    #[serde(default = "neutral")]
+    pub cast: Span,
+}
+
+fn neutral() -> Span {
+    Span::fixed(0.0)
+}
+
+fn no_cast() -> [f32; 3] {
+    [1.0; 3]
 }
 
 impl Default for LowLightSpec {
@@ -31,6 +44,7 @@ impl Default for LowLightSpec {
             gamma: Span::new(1.0, 1.6),
             shot_noise: Span::new(0.0, 0.004),
             read_noise: Span::new(0.0, 0.004),
+            cast: neutral(),
         }
     }
 }
@@ -46,6 +60,9 @@ pub struct LowLightParams {
     pub shot_noise: f32,
     /// Read-noise standard deviation.
     pub read_noise: f32,
+    /// Per-channel exposure factors (1 = neutral).
+    #[serde(default = "no_cast")]
+    pub cast: [f32; 3],
     /// Seed of the noise realisation.
     pub seed: u64,
 }
@@ -56,18 +73,18 @@ impl LowLightSpec {
         self.exposure.check("low_light.exposure", 0.001, 1.0)?;
         self.gamma.check("low_light.gamma", 0.5, 3.0)?;
         self.shot_noise.check("low_light.shot_noise", 0.0, 0.1)?;
-        self.read_noise.check("low_light.read_noise", 0.0, 0.1)
+        self.read_noise.check("low_light.read_noise", 0.0, 0.1)?;
+        self.cast.check("low_light.cast", 0.0, 1.0)
     }
 
     /// Draws one under-exposure.
     pub fn sample(&self, rng: &mut DataRng) -> LowLightParams {
-        LowLightParams {
-            exposure: self.exposure.sample(rng),
-            gamma: self.gamma.sample(rng),
-            shot_noise: self.shot_noise.sample(rng),
-            read_noise: self.read_noise.sample(rng),
-            seed: rng.random(),
-        }
+        let (exposure, gamma) = (self.exposure.sample(rng), self.gamma.sample(rng));
+        let (shot_noise, read_noise) = (self.shot_noise.sample(rng), self.read_noise.sample(rng));
+        let seed = rng.random();
+        let cast = self.cast.sample(rng);
+        let cast = if cast > 0.0 { std::array::from_fn(|_| rng.random_range(-cast..=cast).exp()) } else { no_cast() };
+        LowLightParams { exposure, gamma, shot_noise, read_noise, seed, cast }
     }
 }
 
@@ -77,8 +94,10 @@ impl LowLightParams {
         let mut rng = rng_for(self.seed, &[]);
         let noisy = self.shot_noise > 0.0 || self.read_noise > 0.0;
         let mut dark = clean.clone();
-        for value in &mut dark.data {
-            let signal = self.exposure * srgb_to_linear(*value).powf(self.gamma);
+        let pixels = clean.pixels().max(1);
+        for (index, value) in dark.data.iter_mut().enumerate() {
+            let exposure = self.exposure * self.cast[index / pixels];
+            let signal = exposure * srgb_to_linear(*value).powf(self.gamma);
             let signal = if noisy {
                 let draw: f32 = rng.sample(StandardNormal);
                 signal + (self.shot_noise * signal + self.read_noise * self.read_noise).sqrt() * draw

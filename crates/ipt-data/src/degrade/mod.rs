@@ -2,10 +2,17 @@
 //! spec says); [`Degradation::sample`] draws a [`DegradationParams`], which fully determines the
 //! degraded image (its random parts carry their own seed), so a manifest of parameters
 //! reproduces an evaluation set exactly.
+//!
+//! A task's degradation may be a [`Mixture`] of several families (say trajectory, linear,
+//! defocus and Gaussian blur), one drawn per patch, so that a model learns the task rather
+//! than one synthesizer's look.
 
 pub mod blur;
+pub mod camera_noise;
 pub mod haze;
+pub mod kernel_blur;
 pub mod low_light;
+mod mixture;
 pub mod noise;
 pub mod rain;
 pub mod snow;
@@ -15,7 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{DataRng, Result, Rgb};
 use blur::{MotionBlurParams, MotionBlurSpec};
+use camera_noise::{CorrelatedNoiseParams, CorrelatedNoiseSpec, JpegNoiseParams, JpegNoiseSpec, PoissonGaussianParams, PoissonGaussianSpec};
 use haze::{HazeParams, HazeSpec};
+use kernel_blur::{DefocusParams, DefocusSpec, GaussianBlurParams, GaussianBlurSpec, LinearMotionParams, LinearMotionSpec};
+pub use mixture::{Family, Mixture};
 use low_light::{LowLightParams, LowLightSpec};
 use noise::{GaussianNoiseParams, GaussianNoiseSpec};
 use rain::{RainParams, RainSpec};
@@ -37,6 +47,20 @@ pub enum Degradation {
     Snow(SnowSpec),
     /// Under-exposure with sensor noise (low-light enhancement).
     LowLight(LowLightSpec),
+    /// Shot plus read noise (denoising).
+    PoissonGaussianNoise(PoissonGaussianSpec),
+    /// Spatially and cross-channel correlated noise, as after a camera's processing (denoising).
+    CorrelatedNoise(CorrelatedNoiseSpec),
+    /// Gaussian noise, then JPEG compression (denoising).
+    JpegNoise(JpegNoiseSpec),
+    /// Straight uniform motion (deblurring).
+    LinearMotionBlur(LinearMotionSpec),
+    /// An out-of-focus disk (deblurring).
+    DefocusBlur(DefocusSpec),
+    /// An anisotropic Gaussian (deblurring).
+    GaussianBlur(GaussianBlurSpec),
+    /// One of several degradations of the same task, drawn by weight per patch.
+    Mixture(Mixture),
 }
 
 /// One concrete degradation: a pure function from a clean image to a degraded one.
@@ -55,6 +79,18 @@ pub enum DegradationParams {
     Snow(SnowParams),
     /// See [`LowLightParams`].
     LowLight(LowLightParams),
+    /// See [`PoissonGaussianParams`].
+    PoissonGaussianNoise(PoissonGaussianParams),
+    /// See [`CorrelatedNoiseParams`].
+    CorrelatedNoise(CorrelatedNoiseParams),
+    /// See [`JpegNoiseParams`].
+    JpegNoise(JpegNoiseParams),
+    /// See [`LinearMotionParams`].
+    LinearMotionBlur(LinearMotionParams),
+    /// See [`DefocusParams`].
+    DefocusBlur(DefocusParams),
+    /// See [`GaussianBlurParams`].
+    GaussianBlur(GaussianBlurParams),
 }
 
 impl Degradation {
@@ -70,16 +106,33 @@ impl Degradation {
         }
     }
 
-    /// The task that removes this degradation.
+    /// The task that removes this degradation (a mixture's: its first family's).
     pub fn task(&self) -> Task {
         match self {
-            Self::GaussianNoise(_) => Task::Denoise,
-            Self::MotionBlur(_) => Task::Deblur,
+            Self::GaussianNoise(_) | Self::PoissonGaussianNoise(_) | Self::CorrelatedNoise(_) | Self::JpegNoise(_) => Task::Denoise,
+            Self::MotionBlur(_) | Self::LinearMotionBlur(_) | Self::DefocusBlur(_) | Self::GaussianBlur(_) => Task::Deblur,
             Self::Rain(_) => Task::Derain,
             Self::Haze(_) => Task::Dehaze,
             Self::Snow(_) => Task::Desnow,
             Self::LowLight(_) => Task::LowLight,
+            Self::Mixture(mixture) => mixture.task(),
         }
+    }
+
+    /// The families this degradation draws from: a mixture's, else itself alone.
+    pub fn families(&self) -> Vec<&Degradation> {
+        match self {
+            Self::Mixture(mixture) => mixture.families.iter().map(|family| &family.degradation).collect(),
+            single => vec![single],
+        }
+    }
+
+    /// The spec's `kind` name (`"motion_blur"`, `"mixture"`, ...).
+    pub fn kind(&self) -> String {
+        toml::Value::try_from(self)
+            .ok()
+            .and_then(|value| value.get("kind").and_then(|kind| kind.as_str().map(String::from)))
+            .unwrap_or_default()
     }
 
     /// Checks every range against its documented bounds.
@@ -91,6 +144,13 @@ impl Degradation {
             Self::Haze(spec) => spec.check(),
             Self::Snow(spec) => spec.check(),
             Self::LowLight(spec) => spec.check(),
+            Self::PoissonGaussianNoise(spec) => spec.check(),
+            Self::CorrelatedNoise(spec) => spec.check(),
+            Self::JpegNoise(spec) => spec.check(),
+            Self::LinearMotionBlur(spec) => spec.check(),
+            Self::DefocusBlur(spec) => spec.check(),
+            Self::GaussianBlur(spec) => spec.check(),
+            Self::Mixture(mixture) => mixture.check(),
         }
     }
 
@@ -103,6 +163,13 @@ impl Degradation {
             Self::Haze(spec) => DegradationParams::Haze(spec.sample(rng)),
             Self::Snow(spec) => DegradationParams::Snow(spec.sample(rng)),
             Self::LowLight(spec) => DegradationParams::LowLight(spec.sample(rng)),
+            Self::PoissonGaussianNoise(spec) => DegradationParams::PoissonGaussianNoise(spec.sample(rng)),
+            Self::CorrelatedNoise(spec) => DegradationParams::CorrelatedNoise(spec.sample(rng)),
+            Self::JpegNoise(spec) => DegradationParams::JpegNoise(spec.sample(rng)),
+            Self::LinearMotionBlur(spec) => DegradationParams::LinearMotionBlur(spec.sample(rng)),
+            Self::DefocusBlur(spec) => DegradationParams::DefocusBlur(spec.sample(rng)),
+            Self::GaussianBlur(spec) => DegradationParams::GaussianBlur(spec.sample(rng)),
+            Self::Mixture(mixture) => mixture.choose(rng).sample(rng),
         }
     }
 }
@@ -117,6 +184,12 @@ impl DegradationParams {
             Self::Haze(params) => params.apply(clean),
             Self::Snow(params) => params.apply(clean),
             Self::LowLight(params) => params.apply(clean),
+            Self::PoissonGaussianNoise(params) => params.apply(clean),
+            Self::CorrelatedNoise(params) => params.apply(clean),
+            Self::JpegNoise(params) => params.apply(clean),
+            Self::LinearMotionBlur(params) => params.apply(clean),
+            Self::DefocusBlur(params) => params.apply(clean),
+            Self::GaussianBlur(params) => params.apply(clean),
         }
     }
 
@@ -126,10 +199,17 @@ impl DegradationParams {
         match self {
             Self::MotionBlur(params) => Context::Margin(params.margin()),
             Self::Snow(params) => Context::Margin(params.margin()),
+            Self::LinearMotionBlur(params) => Context::Margin(params.margin()),
+            Self::DefocusBlur(params) => Context::Margin(params.margin()),
+            Self::GaussianBlur(params) => Context::Margin(params.margin()),
+            // The spread reaches a few pixels; its noise, like white noise, is drawn per window.
+            Self::CorrelatedNoise(_) => Context::Margin(0),
+            // The 8x8 blocks align with the window's corner, as with a photo's.
+            Self::JpegNoise(_) => Context::Margin(0),
             // The depth proxy depends on where the window sits in the photo.
             Self::Haze(_) => Context::WholeImage,
             // Streaks are scattered beyond the window already; noise and exposure are per pixel.
-            Self::Rain(_) | Self::GaussianNoise(_) | Self::LowLight(_) => Context::Margin(0),
+            Self::Rain(_) | Self::GaussianNoise(_) | Self::PoissonGaussianNoise(_) | Self::LowLight(_) => Context::Margin(0),
         }
     }
 }

@@ -6,7 +6,7 @@ use rand::RngExt;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
-use crate::filter::gaussian_blur;
+use crate::filter::{gaussian_blur, splat};
 use crate::random::{Span, rng_for};
 use crate::{DataRng, Result, Rgb};
 
@@ -160,19 +160,5 @@ impl RainParams {
             }
         }
         rainy.clamp_unit()
-    }
-}
-
-/// Adds `amount` at the sub-pixel position `(x, y)` with bilinear weights.
-pub(crate) fn splat(layer: &mut [f32], width: usize, height: usize, x: f32, y: f32, amount: f32) {
-    let (left, top) = (x.floor(), y.floor());
-    let (fx, fy) = (x - left, y - top);
-    for (dy, wy) in [(0.0, 1.0 - fy), (1.0, fy)] {
-        for (dx, wx) in [(0.0, 1.0 - fx), (1.0, fx)] {
-            let (column, row) = (left + dx, top + dy);
-            if column >= 0.0 && row >= 0.0 && (column as usize) < width && (row as usize) < height {
-                layer[row as usize * width + column as usize] += amount * wx * wy;
-            }
-        }
     }
 }
