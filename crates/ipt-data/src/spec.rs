@@ -210,9 +210,35 @@ mod tests {
         assert!(validation.iter().all(|photo| !training.contains(photo)));
         assert!(training.iter().chain(&validation).all(|photo| !photo.to_string_lossy().contains("eval")));
         assert_eq!(spec.split().unwrap().1, validation, "the split is deterministic");
+        let eval = crate::EvalSetSpec::load(&datasets.join("eval-synthetic.toml")).unwrap();
         for (task, degradation) in &spec.tasks {
-            assert_eq!(*degradation, Degradation::default_for(*task), "the spec writes out the code's defaults for {task}");
+            let benchmark_like = degradation.families()[0];
+            assert_eq!(*benchmark_like, Degradation::default_for(*task), "the first family is the code's default for {task}");
+            if let Some(evaluated) = eval.tasks.get(task) {
+                assert_eq!(evaluated, benchmark_like, "eval-synthetic.toml scores the first family of {task}");
+            }
         }
+        let generalisation = DatasetSpec::load(&datasets.join("generalisation.toml")).unwrap();
+        for (task, held_out) in &generalisation.validation.tasks {
+            let trained = generalisation.tasks[task].families();
+            assert!(!trained.contains(&held_out), "{task}: the validation family is held out of training");
+            assert!(spec.tasks[task].families().contains(&held_out), "{task}: the held-out family is one of all-in-one.toml's");
+        }
+    }
+
+    #[test]
+    fn validation_degradations_override_the_training_ones_for_their_tasks_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = "name = \"x\"\nclean = [\"a\"]\n[validation]\nimages = 1\nseed = 0\ncrop = 64\n";
+        let tasks = "[tasks.denoise]\nkind = \"gaussian_noise\"\nsigma = 25\n[tasks.deblur]\nkind = \"defocus_blur\"\nradius = 2\n";
+        let held_out = "[validation.tasks.denoise]\nkind = \"jpeg_noise\"\nsigma = 5\nquality = 40\n";
+        let spec = DatasetSpec::load(&write(dir.path(), "held.toml", &format!("{base}{held_out}{tasks}"))).unwrap();
+        let validated = spec.validation_tasks();
+        assert_eq!(validated[&Task::Denoise].kind(), "jpeg_noise");
+        assert_eq!(validated[&Task::Deblur], spec.tasks[&Task::Deblur]);
+        let untrained = "[validation.tasks.derain]\nkind = \"rain\"\ndensity = 1\nlength = 9\nwidth = 1\nangle = 0\nintensity = 0.5\nblend = \"screen\"\n";
+        let message = DatasetSpec::load(&write(dir.path(), "untrained.toml", &format!("{base}{untrained}{tasks}"))).unwrap_err().to_string();
+        assert!(message.contains("untrained.toml") && message.contains("derain is validated but not trained"), "{message}");
     }
 
     #[test]

@@ -102,7 +102,7 @@ impl Curves {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(52)
-            .build_cartesian_2d(steps, low..high)?;
+            .build_cartesian_2d(steps.clone(), low..high)?;
         chart.configure_mesh().x_desc("step").x_label_formatter(&|step| format!("{step:.0}")).y_desc("PSNR (dB)").draw()?;
         let tasks = self.validation.iter().filter(|(name, _)| name.as_str() != "mean");
         let mean = self.validation.iter().filter(|(name, _)| name.as_str() == "mean");

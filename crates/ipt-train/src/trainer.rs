@@ -99,9 +99,13 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     let mut model = model.train();
     let mut metrics = MetricsLog::open(&run_dir.join("metrics.jsonl"))?;
     if state.step == 0 {
-        // The floor every curve is read against: the degraded inputs scored as they are.
-        let per_task: BTreeMap<String, f64> = input_psnr(&validation).iter().map(|(task, psnr)| (task.to_string(), *psnr)).collect();
-        metrics.write(json!({"step": 0, "input_psnr": per_task}))?;
+        // What every curve is read against: the degraded inputs scored as they are, and the
+        // starting weights (which matter when they come from `init_weights`).
+        let per_task = |scores: &BTreeMap<Task, f64>| scores.iter().map(|(task, psnr)| (task.to_string(), *psnr)).collect::<BTreeMap<String, f64>>();
+        metrics.write(json!({"step": 0, "input_psnr": per_task(&input_psnr(&validation))}))?;
+        let scores = validation_psnr(&ema, &validation, device);
+        let mean = scores.values().sum::<f64>() / scores.len().max(1) as f64;
+        metrics.write(json!({"step": 0, "validation_psnr": per_task(&scores), "mean_psnr": mean}))?;
     }
     let end = options.stop_after.unwrap_or(config.schedule.steps).min(config.schedule.steps);
     let bar = progress_bar(options.progress, config.schedule.steps, state.step);

@@ -128,8 +128,8 @@ fn blur_kernels_are_normalised_non_negative_and_sized_as_drawn() {
 #[test]
 fn haze_transmission_is_in_the_half_open_unit_interval_and_falls_with_beta() {
     let clean = texture();
-    let thin = haze::HazeParams { beta: 0.5, airlight: 0.9 }.transmission(&clean);
-    let thick = haze::HazeParams { beta: 3.0, airlight: 0.9 }.transmission(&clean);
+    let thin = haze::HazeParams { beta: 0.5, airlight: 0.9, tint: [1.0; 3], depth_variation: 1.0 }.transmission(&clean);
+    let thick = haze::HazeParams { beta: 3.0, airlight: 0.9, tint: [1.0; 3], depth_variation: 1.0 }.transmission(&clean);
     assert!(thin.iter().chain(&thick).all(|&t| t > 0.0 && t <= 1.0));
     assert!(thin.iter().zip(&thick).all(|(a, b)| a >= b));
 }
