@@ -1,6 +1,6 @@
 //! Training for Instruct-IPT (`cargo xtask train`): synchronous training of the backbone and
-//! the task biases on task-balanced mixed batches (design.md §1), with an optional phased
-//! schedule (backbone-only, bias-only phases), L1 (+ PSNR, FFT) loss, AdamW with warm-up and
+//! the task biases on task-balanced (or lagging-task-weighted) mixed batches (design.md §1), with an optional phased
+//! schedule (backbone-only, bias-only phases), L1 or Charbonnier (+ PSNR, FFT) loss, AdamW with warm-up and
 //! cosine decay, gradient clipping, an EMA of the weights, validation PSNR per task, atomic
 //! checkpoints and exact resume.
 
@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod params;
 pub mod plot;
 pub mod runs;
+pub mod task_shares;
 pub mod trainer;
 pub mod validate;
 
@@ -51,7 +52,9 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] ipt_data::DataError),
     /// The loss was not finite too many steps in a row.
-    #[error("training diverged: {count} non-finite losses in a row at step {step}; lower optim.lr or raise optim.grad_clip's strictness, then resume")]
+    #[error(
+        "training diverged: {count} non-finite losses in a row at step {step}; lower optim.lr or raise optim.grad_clip's strictness, then resume"
+    )]
     Diverged {
         /// The step of the last failure.
         step: usize,

@@ -16,12 +16,40 @@ pub struct MetricsLog {
 impl MetricsLog {
     /// Opens (creating or appending to) `path`.
     pub fn open(path: &Path) -> Result<Self, TrainError> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|source| TrainError::Io { path: path.into(), source })?;
-        Ok(Self { path: path.into(), file })
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| TrainError::Io {
+                path: path.into(),
+                source,
+            })?;
+        Ok(Self {
+            path: path.into(),
+            file,
+        })
+    }
+
+    /// Creates `path` empty (a run starting from step 0 drops the records of an earlier try
+    /// that never reached a checkpoint).
+    pub fn create(path: &Path) -> Result<Self, TrainError> {
+        let file = File::create(path).map_err(|source| TrainError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.into(),
+            file,
+        })
     }
 
     /// Appends one record.
     pub fn write(&mut self, record: serde_json::Value) -> Result<(), TrainError> {
-        writeln!(self.file, "{record}").and_then(|()| self.file.flush()).map_err(|source| TrainError::Io { path: self.path.clone(), source })
+        writeln!(self.file, "{record}")
+            .and_then(|()| self.file.flush())
+            .map_err(|source| TrainError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 }

@@ -1,14 +1,17 @@
-//! `cargo xtask experiment <table1|sync|sensitivity|rank>`: the paper's findings at a scale a 2-core CPU can run,
-//! as commands that train their arms, score them on fixed eval sets and write
-//! `reports/<experiment>/README.md` with tables, plots, the exact command, seeds and wall time.
+//! `cargo xtask experiment <table1|sync|sensitivity|rank|recipe>`: the paper's findings at a
+//! scale a 2-core CPU can run, and our own training recipe, as commands that train their arms,
+//! score them and write `reports/<experiment>/README.md` with tables, plots, the exact
+//! command, seeds and wall time.
 //!
-//! Every arm is a training run of `configs/experiments/denoise-deblur.toml` with a few
-//! overrides, named after the arm and the scale (`runs/dd-<arm>[-x<scale>]`): an arm already
+//! Every paper arm is a training run of `configs/experiments/denoise-deblur.toml` with a few
+//! overrides, named after the arm and the scale (`<runs>/dd-<arm>[-x<scale>]`, `<runs>` being
+//! `$INSTRUCT_IPT_RUNS` or the user's cache folder unless `--runs` says): an arm already
 //! trained with the same resolved config is reused (so experiments share arms, and a killed
 //! experiment continues where it stopped), one with a different config is refused.
 
 mod arms;
 mod rank;
+mod recipe;
 mod report;
 mod sensitivity;
 mod sync;
@@ -29,9 +32,13 @@ pub struct Args {
     /// larger on a GPU).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
-    /// Parent folder of the arms' run folders.
-    #[arg(long, default_value = "runs")]
-    runs: PathBuf,
+    /// Parent folder of the arms' run folders (default `$INSTRUCT_IPT_RUNS`, else the user's
+    /// cache folder).
+    #[arg(long)]
+    runs: Option<PathBuf>,
+    /// `recipe` only: training wall time of every arm, minutes.
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
     /// Report folder (default `reports/<experiment>`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -54,6 +61,9 @@ enum Experiment {
     Sensitivity,
     /// Paper Fig. 2 and Table 10: energy of the fine-tuning deltas; constant vs proportional rank.
     Rank,
+    /// Our training recipe: patch size, learning rate, loss, task sampling and the preset's
+    /// shape, each arm trained for the same wall time and read on validation.
+    Recipe,
 }
 
 impl Experiment {
@@ -63,20 +73,27 @@ impl Experiment {
             Experiment::Sync => "sync",
             Experiment::Sensitivity => "sensitivity",
             Experiment::Rank => "rank",
+            Experiment::Recipe => "recipe",
         }
     }
 }
 
 /// Runs one experiment and writes its report.
 pub fn run(args: Args) -> Result<()> {
-    anyhow::ensure!(args.scale > 0.0, "--scale must be positive, got {}", args.scale);
+    anyhow::ensure!(
+        args.scale > 0.0,
+        "--scale must be positive, got {}",
+        args.scale
+    );
     let device = select_device(args.device).map_err(anyhow::Error::msg)?;
     let context = arms::Context {
         scale: args.scale,
-        runs: args.runs,
+        runs: args.runs.unwrap_or_else(ipt_train::runs_home),
         sets: args.sets,
         device,
-        out: args.out.unwrap_or_else(|| PathBuf::from("reports").join(args.experiment.name())),
+        out: args
+            .out
+            .unwrap_or_else(|| PathBuf::from("reports").join(args.experiment.name())),
         command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
     };
     match args.experiment {
@@ -84,5 +101,6 @@ pub fn run(args: Args) -> Result<()> {
         Experiment::Sync => sync::run(&context),
         Experiment::Sensitivity => sensitivity::run(&context),
         Experiment::Rank => rank::run(&context),
+        Experiment::Recipe => recipe::run(&context, args.minutes),
     }
 }
