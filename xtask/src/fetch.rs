@@ -84,8 +84,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     println!(
-        "train on the photos with `cargo xtask train --config configs/<preset>.toml --data {}`, evaluate with {DATA_ROOT_VARIABLE}={} `cargo xtask eval ...`",
-        root.join("train/BSD400").display(),
+        "use them with {DATA_ROOT_VARIABLE}={}: training specs name folders under it (e.g. `clean = [\"train/BSD400\"]`), eval suites read eval/",
         root.display()
     );
     Ok(())
