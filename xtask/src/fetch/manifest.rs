@@ -132,10 +132,9 @@ impl Dataset {
             _ => {}
         }
         for download in self.downloads()? {
-            if let Some(pin) = &download.sha256 {
-                if pin.len() != 64 || !pin.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte)) {
-                    bail!("{}: `sha256` must be 64 lowercase hex digits, got `{pin}`", download.url);
-                }
+            let malformed = |pin: &String| pin.len() != 64 || !pin.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+            if let Some(pin) = download.sha256.as_ref().filter(|pin| malformed(pin)) {
+                bail!("{}: `sha256` must be 64 lowercase hex digits, got `{pin}`", download.url);
             }
             if (download.kind == FileKind::Plain) != download.take.is_empty() {
                 bail!("{}: `take` lists members for archives, and only for them", download.url);
