@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use burn::tensor::Device;
 use ipt_model::{IptModel, load_weights};
-use ipt_train::{RunOptions, TrainConfig, TrainError, train};
+use ipt_train::{RunOptions, RunSummary, TrainConfig, TrainError, train};
 
 /// The bundled sample photos (`datasets/samples/clean`: three photos in the repository, so the
 /// tests need nothing beside the checkout).
@@ -78,6 +78,11 @@ log = 5
 
 const MICRO: &str = r#"{ image_channels = 3, width = 4, encoder_blocks = [1, 1, 1, 1], decoder_blocks = [1, 1, 1], refinement_blocks = 1, heads = [1, 1, 2, 2], window_size = 2, grid_size = 2, ffn_expansion = 2.0 }"#;
 
+/// Trains `config` from scratch in `dir`, without a stop request.
+fn train_fresh(config: &TrainConfig, dir: &Path) -> Result<RunSummary, TrainError> {
+    train(config, &options(dir, false, None), &Device::default(), &AtomicBool::new(false))
+}
+
 fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> RunOptions {
     RunOptions {
         runs_dir: dir.join("runs"),
@@ -119,12 +124,7 @@ fn a_smoke_run_of_tiny_lowers_the_loss_and_raises_validation_psnr() {
         ],
     )
     .unwrap();
-    let summary = train(
-        &config,
-        &options(dir.path(), false, None),
-        &Device::default(),
-        &AtomicBool::new(false),
-    )
+    let summary = train_fresh(&config, dir.path())
     .unwrap();
     let mean = |values: &[f32]| values.iter().sum::<f32>() / values.len() as f32;
     let (first, last) = (mean(&summary.losses[..8]), mean(&summary.losses[40..]));
@@ -209,12 +209,7 @@ fn kill_and_resume_is_exact_when_task_shares_follow_validation() {
     assert_resume_is_exact(&overrides);
     let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig::load(&write_config(dir.path(), MICRO, 6, ""), &overrides).unwrap();
-    train(
-        &config,
-        &options(dir.path(), false, None),
-        &Device::default(),
-        &AtomicBool::new(false),
-    )
+    train_fresh(&config, dir.path())
     .unwrap();
     let metrics = std::fs::read_to_string(dir.path().join("runs/run/metrics.jsonl")).unwrap();
     let shares: Vec<serde_json::Value> = metrics
@@ -307,12 +302,7 @@ fn repeated_non_finite_losses_stop_training_with_a_message() {
         ],
     )
     .unwrap();
-    let error = train(
-        &config,
-        &options(dir.path(), false, None),
-        &Device::default(),
-        &AtomicBool::new(false),
-    )
+    let error = train_fresh(&config, dir.path())
     .unwrap_err();
     assert!(
         matches!(error, TrainError::Diverged { count: 2, .. }),
@@ -383,12 +373,7 @@ fn a_feature_conditioned_run_trains_in_phases_and_exports_its_method() {
                   [[schedule.phases]]\nsteps = 3\ntasks = [\"denoise\", \"deblur\"]\ntrainable = \"conditioning_only\"\n";
     let path = write_config(dir.path(), MICRO, 6, phases);
     let config = TrainConfig::load(&path, &["conditioning.kind=adapt_ir".into()]).unwrap();
-    let summary = train(
-        &config,
-        &options(dir.path(), false, None),
-        &Device::default(),
-        &AtomicBool::new(false),
-    )
+    let summary = train_fresh(&config, dir.path())
     .unwrap();
     assert!(
         summary.losses.iter().all(|loss| loss.is_finite()),

@@ -16,31 +16,19 @@ pub struct MetricsLog {
 impl MetricsLog {
     /// Opens (creating or appending to) `path`.
     pub fn open(path: &Path) -> Result<Self, TrainError> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|source| TrainError::Io {
-                path: path.into(),
-                source,
-            })?;
-        Ok(Self {
-            path: path.into(),
-            file,
-        })
+        Self::with(path, std::fs::OpenOptions::new().create(true).append(true).open(path))
     }
 
     /// Creates `path` empty (a run starting from step 0 drops the records of an earlier try
     /// that never reached a checkpoint).
     pub fn create(path: &Path) -> Result<Self, TrainError> {
-        let file = File::create(path).map_err(|source| TrainError::Io {
-            path: path.into(),
-            source,
-        })?;
-        Ok(Self {
-            path: path.into(),
-            file,
-        })
+        Self::with(path, File::create(path))
+    }
+
+    /// The log writing to `opened`, or the error naming `path`.
+    fn with(path: &Path, opened: std::io::Result<File>) -> Result<Self, TrainError> {
+        let file = opened.map_err(|source| TrainError::Io { path: path.into(), source })?;
+        Ok(Self { path: path.into(), file })
     }
 
     /// Appends one record.
