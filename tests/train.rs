@@ -266,6 +266,28 @@ fn config_errors_name_the_key_and_overrides_apply() {
 }
 
 #[test]
+fn a_run_trains_on_a_folder_of_ones_own_photos_instead_of_the_specs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("my photos");
+    std::fs::create_dir(&mine).unwrap();
+    for (index, photo) in std::fs::read_dir(samples().join("clean")).unwrap().enumerate() {
+        std::fs::copy(photo.unwrap().path(), mine.join(format!("mine-{index}.png"))).unwrap();
+    }
+    let photos = format!("data.photos=[{:?}]", mine.display().to_string());
+    let config = TrainConfig::load(&write_config(dir.path(), MICRO, 4, ""), &[photos]).unwrap();
+    let summary = train_fresh(&config, dir.path()).unwrap();
+    let metadata = ipt_model::read_metadata(&summary.weights.unwrap()).unwrap();
+    let data = &metadata.provenance["data"];
+    assert!(data.ends_with(&format!("on {}", mine.display())), "{data}");
+    let recorded = std::fs::read_to_string(dir.path().join("runs/run/config.toml")).unwrap();
+    assert!(recorded.contains("my photos"), "the run records its photos for --resume: {recorded}");
+    let missing = format!("data.photos=[{:?}]", dir.path().join("none").display().to_string());
+    let config = TrainConfig::load(&dir.path().join("train.toml"), &[missing, "name=missing".into()]).unwrap();
+    let message = train_fresh(&config, dir.path()).unwrap_err().to_string();
+    assert!(message.contains("none"), "a missing folder is named: {message}");
+}
+
+#[test]
 fn an_unwritable_run_folder_fails_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig::load(&write_config(dir.path(), MICRO, 10, ""), &[]).unwrap();

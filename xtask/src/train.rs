@@ -1,4 +1,4 @@
-//! `cargo xtask train --config configs/<name>.toml [--set a.b=c ...] [--resume]`.
+//! `cargo xtask train --config configs/<name>.toml [--data <folder> ...] [--set a.b=c ...] [--resume]`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +17,11 @@ pub struct Args {
     /// Overrides, e.g. `--set optim.lr=1e-4 --set schedule.steps=100`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// Folders of your own clean photos to train on instead of the data spec's folders (the
+    /// spec's degradations and validation rules stay; give the same folders again with
+    /// `--resume`).
+    #[arg(long = "data", value_name = "FOLDER")]
+    photos: Vec<PathBuf>,
     /// Continue the run from its latest checkpoint.
     #[arg(long)]
     resume: bool,
@@ -31,7 +36,14 @@ pub struct Args {
 
 /// Trains, checkpointing on Ctrl-C, and prints where the weights went.
 pub fn run(args: Args) -> Result<()> {
-    let config = TrainConfig::load(&args.config, &args.overrides)?;
+    let mut config = TrainConfig::load(&args.config, &args.overrides)?;
+    if !args.photos.is_empty() {
+        config.data.photos = args
+            .photos
+            .iter()
+            .map(|folder| std::path::absolute(folder).with_context(|| format!("--data {}", folder.display())))
+            .collect::<Result<_>>()?;
+    }
     let device = select_device(args.device).map_err(anyhow::Error::msg)?;
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = Arc::clone(&stop);

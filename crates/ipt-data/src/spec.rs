@@ -92,12 +92,27 @@ impl DatasetSpec {
         self.tasks.keys().copied().collect()
     }
 
-    /// Every clean photo, sorted, split into (training, validation).
+    /// This spec on other clean photos: `folders` replace `clean` (absolute folders need no data
+    /// root), with the same tasks and validation rules.
+    pub fn with_clean_folders(mut self, folders: &[PathBuf]) -> Self {
+        self.clean = folders.to_vec();
+        self
+    }
+
+    /// Every clean photo, sorted, split into (training, validation). The validation split holds
+    /// out `validation.images` photos, but never more than half of them, so a small folder of
+    /// one's own still trains; an error if fewer than two photos are found.
     pub fn split(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-        let root = self.data_root()?;
+        let all_absolute = self.clean.iter().all(|folder| folder.is_absolute());
+        let root = if all_absolute { PathBuf::new() } else { self.data_root()? };
         let mut photos = Vec::new();
         for folder in &self.clean {
             photos.extend(list_images(&root.join(folder))?);
+        }
+        if photos.len() < 2 {
+            let folders: Vec<String> = self.clean.iter().map(|folder| root.join(folder).display().to_string()).collect();
+            let message = format!("{} holds {} photo(s); training and validation need at least 2", folders.join(", "), photos.len());
+            return Err(DataError::Invalid { what: format!("dataset '{}'", self.name), message });
         }
         let validation = choose_validation(&photos, &self.validation);
         let training = photos.iter().filter(|photo| !validation.contains(photo)).cloned().collect();
@@ -143,7 +158,7 @@ fn choose_validation(photos: &[PathBuf], split: &ValidationSplit) -> Vec<PathBuf
         })
         .collect();
     ranked.sort();
-    let mut chosen: Vec<PathBuf> = ranked.into_iter().take(split.images).map(|(_, photo)| photo.clone()).collect();
+    let mut chosen: Vec<PathBuf> = ranked.into_iter().take(split.images.min(photos.len() / 2)).map(|(_, photo)| photo.clone()).collect();
     chosen.sort();
     chosen
 }
@@ -285,6 +300,25 @@ mod tests {
         let wrong_type = write(dir.path(), "type.toml", &base.replace("images = 1", "images = \"many\""));
         let message = DatasetSpec::load(&wrong_type).unwrap_err().to_string();
         assert!(message.contains("type.toml") && message.contains("images"), "{message}");
+    }
+
+    #[test]
+    fn a_folder_of_ones_own_photos_replaces_the_clean_folders_without_a_data_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let photos = dir.path().join("my photos");
+        std::fs::create_dir(&photos).unwrap();
+        let spec_text = "name = \"x\"\nroot = \"/nonexistent/root\"\nclean = [\"train\"]\n[validation]\nimages = 24\nseed = 0\ncrop = 64\n[tasks.denoise]\nkind = \"gaussian_noise\"\nsigma = 25\n";
+        let spec = DatasetSpec::load(&write(dir.path(), "spec.toml", spec_text)).unwrap();
+        let mine = spec.with_clean_folders(std::slice::from_ref(&photos));
+        image::RgbImage::new(8, 8).save(photos.join("only.png")).unwrap();
+        let message = mine.split().unwrap_err().to_string();
+        assert!(message.contains("my photos") && message.contains("1 photo(s)"), "{message}");
+        for index in 0..5 {
+            image::RgbImage::new(8, 8).save(photos.join(format!("{index}.png"))).unwrap();
+        }
+        let (training, validation) = mine.split().unwrap();
+        assert_eq!((training.len(), validation.len()), (3, 3), "24 held out is capped at half of 6 photos");
+        assert!(training.iter().chain(&validation).all(|photo| photo.starts_with(&photos)));
     }
 
     #[test]

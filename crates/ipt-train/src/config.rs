@@ -109,6 +109,11 @@ pub struct ModulationChoice {
 pub struct DataConfig {
     /// Dataset spec, relative to the config file.
     pub spec: PathBuf,
+    /// Folders of clean photos that replace the spec's `clean` folders (its tasks and validation
+    /// rules stay): training on one's own photos (`cargo xtask train --data <folder>`). Relative
+    /// to the config file, or to the working folder when given with `--set`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<PathBuf>,
     /// Side of the training patches.
     pub patch_size: usize,
     /// Patches per step.
@@ -348,6 +353,11 @@ impl TrainConfig {
         for (key, file) in files {
             if let Some(file) = file.filter(|file| file.is_relative() && !overridden(key)) {
                 *file = folder.join(&*file);
+            }
+        }
+        if !overridden("data.photos") {
+            for photos in config.data.photos.iter_mut().filter(|photos| photos.is_relative()) {
+                *photos = folder.join(&*photos);
             }
         }
         config.check().map_err(config_error)?;

@@ -76,7 +76,10 @@ pub fn train(
     device: &Device,
     stop: &AtomicBool,
 ) -> Result<RunSummary, TrainError> {
-    let spec = DatasetSpec::load(&config.data.spec)?;
+    let mut spec = DatasetSpec::load(&config.data.spec)?;
+    if !config.data.photos.is_empty() {
+        spec = spec.with_clean_folders(&config.data.photos);
+    }
     let phases = effective_phases(config, &spec)?;
     let run_dir = options.runs_dir.join(&config.name);
     let checkpoints = run_dir.join("checkpoints");
@@ -521,7 +524,12 @@ fn export(
         .with_provenance("train_config", config.to_toml())
         .with_provenance(
             "data",
-            format!("{} ({})", spec.name, config.data.spec.display()),
+            format!(
+                "{} ({}) on {}",
+                spec.name,
+                config.data.spec.display(),
+                spec.clean.iter().map(|folder| folder.display().to_string()).collect::<Vec<_>>().join(", ")
+            ),
         )
         .with_provenance("steps", state.step.to_string())
         .with_provenance("wall_seconds", format!("{:.0}", state.wall_seconds))
