@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Number of resolution levels of the U-shaped encoder/decoder (design.md §1).
+/// Number of resolution levels of the U-shaped encoder/decoder (docs/design.md §1).
 pub const LEVELS: usize = 4;
 
 /// Architecture hyper-parameters of [`crate::IptModel`].

@@ -3,7 +3,7 @@
 //! Instruct-IPT (Tian et al., "Instruct-IPT: All-in-One Image Processing Transformer via Weight
 //! Modulation", 2024) builds on IPT-V2 (Tian et al., "IPT-V2: Efficient Image Processing
 //! Transformer using Hierarchical Attentions", 2024). Neither paper's code is public, so this
-//! backbone is our own design from their descriptions (design.md §1):
+//! backbone is our own design from their descriptions (docs/design.md §1):
 //!
 //! - conv embedder -> 4-level encoder (the last level is the bottleneck) -> decoder with skip
 //!   concatenation and a 1x1 channel-reduction conv -> refinement blocks -> output conv, plus a

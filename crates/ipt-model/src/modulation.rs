@@ -1,4 +1,4 @@
-//! Which layers get task biases, for which tasks, at which rank (design.md §1, paper Table 2).
+//! Which layers get task biases, for which tasks, at which rank (docs/design.md §1, paper Table 2).
 
 use burn::tensor::Device;
 use ipt_modulation::{ModulatedConv2d, RankPolicy, TaskBiased};

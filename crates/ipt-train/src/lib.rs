@@ -1,5 +1,5 @@
 //! Training for Instruct-IPT (`cargo xtask train`): synchronous training of the backbone and
-//! the task biases on task-balanced (or lagging-task-weighted) mixed batches (design.md §1), with an optional phased
+//! the task biases on task-balanced (or lagging-task-weighted) mixed batches (docs/design.md §1), with an optional phased
 //! schedule (backbone-only, bias-only phases), L1 or Charbonnier (+ PSNR, FFT) loss, AdamW with warm-up and
 //! cosine decay, gradient clipping, an EMA of the weights, validation PSNR per task, atomic
 //! checkpoints and exact resume.

@@ -22,7 +22,7 @@ fn arms() -> Vec<Arm> {
 const PAPER: &str = "Table 3: synchronous training of backbone and task biases beats training the backbone first \
 and the biases after (34.40 vs 34.38 dB on BSD, 33.86 vs 33.40 dB on GoPro). Table 9: replacing the task-sensitive \
 weights by per-task weights with no shared general weight is worse than the shared weight plus a task bias. Here \
-the replacement is the per-task output layer of design.md §1, and two-stage gives the backbone two thirds of the \
+the replacement is the per-task output layer of docs/design.md §1, and two-stage gives the backbone two thirds of the \
 steps and the biases the last third.";
 
 /// Trains (or reuses) the three arms, scores them and writes the report.

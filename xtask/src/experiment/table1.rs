@@ -30,7 +30,7 @@ fn arms() -> Vec<Arm> {
 
 const PAPER: &str = "Table 1 (IPT-V2 backbone, denoising σ 50 on CBSD68 and motion deblurring on GoPro, \
 trained together): every feature-adaptation method trades one task for the other against plain mixed \
-training, while weight modulation improves both. design.md §1 states the finding; the paper's absolute \
+training, while weight modulation improves both. docs/design.md §1 states the finding; the paper's absolute \
 numbers are at full scale (hundreds of thousands of steps) and are not comparable with these.";
 
 /// Trains (or reuses) the five arms, scores them and writes the report.

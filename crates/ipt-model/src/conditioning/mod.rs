@@ -1,5 +1,5 @@
 //! Feature-adaptation conditioning: the peers' ways of telling one backbone which task to do
-//! (design.md §2), so Instruct-IPT's weight modulation can be compared with them on the same
+//! (docs/design.md §2), so Instruct-IPT's weight modulation can be compared with them on the same
 //! backbone (paper Table 1) and users get them in one codebase.
 //!
 //! Each method lives in its own module and reaches the backbone only through the fixed hook
@@ -118,7 +118,7 @@ fn default_local_rank() -> usize {
 }
 
 impl FeatureMethod {
-    /// Every method with its default sizes, in the order of design.md §2.
+    /// Every method with its default sizes, in the order of docs/design.md §2.
     pub fn all() -> [FeatureMethod; 6] {
         [
             FeatureMethod::InstructIrIcb { embedding: default_embedding() },
