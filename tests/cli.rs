@@ -157,7 +157,9 @@ fn an_instruction_routes_the_restoration_and_an_off_topic_one_writes_nothing() {
     let input = folder.path().join("in.png");
     colour_image(30, 20).save(&input).unwrap();
     let output = folder.path().join("out.png");
-    let run = |instruction: &str| instruct_ipt(&["restore", path_str(&input), "-o", path_str(&output), "--weights", path_str(&weights), "--instruction", instruction]);
+    let run = |instruction: &str| {
+        instruct_ipt(&["restore", path_str(&input), "-o", path_str(&output), "--weights", path_str(&weights), "--instruction", instruction])
+    };
 
     let refused = run("make the cat a dog");
     assert!(refused.status.success(), "{}", stderr(&refused));
@@ -174,7 +176,11 @@ fn an_instruction_routes_the_restoration_and_an_off_topic_one_writes_nothing() {
 fn a_missing_minilm_encoder_names_the_fix() {
     let output = instruct_ipt(&["parse", "remove the rain", "--text-encoder", "minilm", "--minilm-dir", "no/such/folder"]);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("no/such/folder/model.safetensors") && stderr(&output).contains("cargo xtask fetch-minilm"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no/such/folder/model.safetensors") && stderr(&output).contains("cargo xtask fetch-minilm"),
+        "{}",
+        stderr(&output)
+    );
     let unknown = instruct_ipt(&["parse", "remove the rain", "--text-encoder", "bert"]);
     assert!(stderr(&unknown).contains("unknown text encoder 'bert'"), "{}", stderr(&unknown));
 }
@@ -185,7 +191,10 @@ fn a_feature_conditioned_model_is_described_and_restores_with_a_task() {
     let path = folder.path().join("pip.safetensors");
     let device = Device::flex();
     let config = Preset::Tiny.config();
-    let conditioning = instruct_ipt::FeatureConditioning { tasks: vec![Task::Denoise, Task::Derain], method: instruct_ipt::FeatureMethod::all()[3].clone() };
+    let conditioning = instruct_ipt::FeatureConditioning {
+        tasks: vec![Task::Denoise, Task::Derain],
+        method: instruct_ipt::FeatureMethod::all()[3].clone(),
+    };
     let metadata = WeightMetadata::new(config.clone(), conditioning.tasks.clone());
     save_weights(&config.init_conditioned(&conditioning, &device), &metadata, &path).unwrap();
     let result = instruct_ipt(&["info", path_str(&path)]);

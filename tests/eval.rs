@@ -67,7 +67,9 @@ fn evaluation_writes_every_output_with_the_identity_floor_first() {
     let denoise_only = Candidate::load(&weights(dir.path(), vec![Task::Denoise]), &device, None).unwrap();
     let out = dir.path().join("out");
     let options = EvalOptions { sets_dir: dir.path().join("sets"), limit: None, progress: false, grids: Some(out.join("grids")) };
-    let instructions = Arc::new(Instructions::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets/instructions/heldout"), &device).unwrap());
+    let instructions = Arc::new(
+        Instructions::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets/instructions/heldout"), &device).unwrap(),
+    );
     let rows = vec![all.clone(), all.routed(Routing::Instruction(instructions)), all.routed(Routing::Blind), denoise_only];
     let report = evaluate(&suite, rows, &options).unwrap();
     let files = report.write(&out).unwrap();

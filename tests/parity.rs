@@ -88,11 +88,8 @@ fn assert_parity(config: IptConfig, modulation: Option<ModulationConfig>, tasks:
         let count = values.len() / 2;
         Tensor::<2>::from_data(TensorData::new(values, [2, count]), &device)
     });
-    let ours: Vec<f32> = model
-        .restore(image.clone(), task_tensor.clone().map(TaskWeights::new).as_ref())
-        .into_data()
-        .try_into_vec()
-        .unwrap();
+    let ours: Vec<f32> =
+        model.restore(image.clone(), task_tensor.clone().map(TaskWeights::new).as_ref()).into_data().try_into_vec().unwrap();
     let theirs = twin_restore(folder.path(), &weights, &image, task_tensor.as_ref());
     assert_eq!(ours.len(), theirs.len());
     let scale = theirs.iter().fold(0.0f32, |m, v| m.max(v.abs()));

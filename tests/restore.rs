@@ -15,11 +15,7 @@ fn tiny_restorer(seed: u64) -> Restorer {
     device.seed(seed);
     let config = Preset::Tiny.config();
     let model = config.init(&device);
-    Restorer::from_model(
-        model,
-        WeightMetadata::new(config, Task::ALL.to_vec()),
-        &device,
-    )
+    Restorer::from_model(model, WeightMetadata::new(config, Task::ALL.to_vec()), &device)
 }
 
 /// A smooth colour gradient.
@@ -27,11 +23,7 @@ fn smooth_image(width: u32, height: u32) -> DynamicImage {
     DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, y| {
         let u = x as f32 / width as f32;
         let v = y as f32 / height as f32;
-        Rgb([
-            (40.0 + 160.0 * u) as u8,
-            (60.0 + 120.0 * v) as u8,
-            (90.0 + 80.0 * (u + v) / 2.0) as u8,
-        ])
+        Rgb([(40.0 + 160.0 * u) as u8, (60.0 + 120.0 * v) as u8, (90.0 + 80.0 * (u + v) / 2.0) as u8])
     }))
 }
 
@@ -40,21 +32,12 @@ fn a_real_photo_goes_through_the_tiny_model() {
     let photo = read_image(&samples().join("chelsea.png")).unwrap();
     let restorer = tiny_restorer(1).with_tile(Some(256));
     let restored = restorer.restore(&photo, Some(Task::Denoise)).unwrap();
-    assert_eq!(
-        (restored.width(), restored.height()),
-        (photo.width(), photo.height())
-    );
+    assert_eq!((restored.width(), restored.height()), (photo.width(), photo.height()));
     assert_eq!(restored.color(), photo.color());
     // Untrained weights give no quality to check, but the network must have run on every tile.
     let (input, output) = (photo.to_rgb8(), restored.to_rgb8());
-    let changed_rows = (0..input.height())
-        .filter(|&y| (0..input.width()).any(|x| input.get_pixel(x, y) != output.get_pixel(x, y)))
-        .count();
-    assert_eq!(
-        changed_rows,
-        input.height() as usize,
-        "some rows came back untouched"
-    );
+    let changed_rows = (0..input.height()).filter(|&y| (0..input.width()).any(|x| input.get_pixel(x, y) != output.get_pixel(x, y))).count();
+    assert_eq!(changed_rows, input.height() as usize, "some rows came back untouched");
 }
 
 #[test]
@@ -72,19 +55,12 @@ fn a_modulated_model_restores_its_tasks_and_refuses_others() {
     let config = Preset::Tiny.config();
     let tasks = vec![Task::Denoise, Task::Derain];
     let model = config.init_modulated(&ModulationConfig::new(tasks.clone()), &device);
-    let restorer =
-        Restorer::from_model(model, WeightMetadata::new(config, tasks), &device).with_tile(None);
+    let restorer = Restorer::from_model(model, WeightMetadata::new(config, tasks), &device).with_tile(None);
     let image = smooth_image(40, 30);
     let derained = restorer.restore(&image, Some(Task::Derain)).unwrap();
     let general = restorer.restore(&image, None).unwrap();
-    assert!(
-        derained == general,
-        "a zero-initialised bias leaves the general model unchanged"
-    );
-    let error = restorer
-        .restore(&image, Some(Task::Dehaze))
-        .unwrap_err()
-        .to_string();
+    assert!(derained == general, "a zero-initialised bias leaves the general model unchanged");
+    let error = restorer.restore(&image, Some(Task::Dehaze)).unwrap_err().to_string();
     assert!(error.contains("dehaze"), "{error}");
 }
 
@@ -96,32 +72,12 @@ fn a_soft_task_mix_of_zero_biases_is_the_backbone_and_a_single_task_is_the_merge
     let config = Preset::Tiny.config();
     let modulation = ModulationConfig::new(Task::ALL.to_vec());
     let model = config.init_modulated(&modulation, &device);
-    let restorer = Restorer::from_model(
-        model,
-        WeightMetadata::new(config, Task::ALL.to_vec()),
-        &device,
-    );
+    let restorer = Restorer::from_model(model, WeightMetadata::new(config, Task::ALL.to_vec()), &device);
     let image = smooth_image(70, 45);
     let backbone = restorer.restore(&image, None).unwrap().to_rgb8();
-    let mixed = restorer
-        .restore_mixed(&image, &[(Task::Denoise, 0.6), (Task::LowLight, 0.4)])
-        .unwrap()
-        .to_rgb8();
-    let differing = backbone
-        .as_raw()
-        .iter()
-        .zip(mixed.as_raw())
-        .filter(|(a, b)| a.abs_diff(**b) > 1)
-        .count();
+    let mixed = restorer.restore_mixed(&image, &[(Task::Denoise, 0.6), (Task::LowLight, 0.4)]).unwrap().to_rgb8();
+    let differing = backbone.as_raw().iter().zip(mixed.as_raw()).filter(|(a, b)| a.abs_diff(**b) > 1).count();
     assert_eq!(differing, 0, "zero biases mixed must equal the backbone");
-    let single = restorer
-        .restore_mixed(&image, &[(Task::Derain, 1.0)])
-        .unwrap();
-    assert_eq!(
-        single.to_rgb8(),
-        restorer
-            .restore(&image, Some(Task::Derain))
-            .unwrap()
-            .to_rgb8()
-    );
+    let single = restorer.restore_mixed(&image, &[(Task::Derain, 1.0)]).unwrap();
+    assert_eq!(single.to_rgb8(), restorer.restore(&image, Some(Task::Derain)).unwrap().to_rgb8());
 }

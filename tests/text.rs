@@ -10,21 +10,36 @@ use ipt_text::{Decision, MiniLm, Router, WordPiece};
 /// (sentence, reference ids, first 8 embedding values, embedding sum)
 fn golden() -> Vec<(&'static str, Vec<u32>, [f32; 8], f32)> {
     vec![
-        ("please get rid of the rain", vec![101, 3531, 2131, 9436, 1997, 1996, 4542, 102], [-0.02613, 0.057983, 0.166883, 0.006364, 0.094601, -0.064084, 0.09079, -0.116897], 0.512828),
+        (
+            "please get rid of the rain",
+            vec![101, 3531, 2131, 9436, 1997, 1996, 4542, 102],
+            [-0.02613, 0.057983, 0.166883, 0.006364, 0.094601, -0.064084, 0.09079, -0.116897],
+            0.512828,
+        ),
         (
             "It was FOGGY, and my hands shook!",
             vec![101, 2009, 2001, 9666, 6292, 1010, 1998, 2026, 2398, 3184, 999, 102],
             [-0.003651, 0.034881, 0.135568, 0.000346, 0.068723, -0.07064, 0.09441, -0.050664],
             0.212235,
         ),
-        ("pls remove the nois", vec![101, 20228, 2015, 6366, 1996, 2053, 2483, 102], [-0.089957, 0.096789, 0.000677, -0.113744, 0.04167, -0.043966, 0.040916, -0.09016], 0.270796),
+        (
+            "pls remove the nois",
+            vec![101, 20228, 2015, 6366, 1996, 2053, 2483, 102],
+            [-0.089957, 0.096789, 0.000677, -0.113744, 0.04167, -0.043966, 0.040916, -0.09016],
+            0.270796,
+        ),
         (
             "quita la lluvia de la foto",
             vec![101, 8046, 2050, 2474, 2222, 2226, 9035, 2139, 2474, 1042, 11439, 102],
             [0.057674, 0.053636, -0.014264, -0.107233, 0.026475, 0.051822, 0.01426, 0.03293],
             -0.241577,
         ),
-        ("去除噪点", vec![101, 100, 100, 100, 100, 102], [0.051806, 0.055019, 0.057819, 0.010124, 0.003194, 0.012619, 0.109018, 0.055801], 0.167702),
+        (
+            "去除噪点",
+            vec![101, 100, 100, 100, 100, 102],
+            [0.051806, 0.055019, 0.057819, 0.010124, 0.003194, 0.012619, 0.109018, 0.055801],
+            0.167702,
+        ),
         ("", vec![101, 102], [-0.118838, 0.048299, -0.002548, -0.011011, 0.051951, 0.010292, 0.115433, 0.000701], 0.629071),
     ]
 }
@@ -127,7 +142,9 @@ fn the_corpus_splits_are_disjoint_and_large_enough() {
     let seen: std::collections::HashSet<String> = train.iter().map(|example| normalise(&example.text)).collect();
     assert!(held.iter().all(|example| !seen.contains(&normalise(&example.text))), "a held-out sentence is in the training split");
     for intent in ipt_text::Intent::ALL {
-        let count = |examples: &[ipt_text::corpus::Example]| examples.iter().filter(|example| example.label == ipt_text::corpus::Label::Single(intent)).count();
+        let count = |examples: &[ipt_text::corpus::Example]| {
+            examples.iter().filter(|example| example.label == ipt_text::corpus::Label::Single(intent)).count()
+        };
         assert!(count(&train) >= 300 && count(&held) >= 60, "{intent}: {} train, {} held-out", count(&train), count(&held));
     }
 }

@@ -12,10 +12,7 @@ use ipt_train::{RunOptions, RunSummary, TrainConfig, TrainError, train};
 /// The bundled sample photos (`datasets/samples/clean`: three photos in the repository, so the
 /// tests need nothing beside the checkout).
 fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../datasets/samples")
-        .canonicalize()
-        .expect("datasets/samples in the checkout")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/samples").canonicalize().expect("datasets/samples in the checkout")
 }
 
 /// A data spec over the sample photos with a 1-photo validation split, written into `dir`.
@@ -84,12 +81,7 @@ fn train_fresh(config: &TrainConfig, dir: &Path) -> Result<RunSummary, TrainErro
 }
 
 fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> RunOptions {
-    RunOptions {
-        runs_dir: dir.join("runs"),
-        resume,
-        progress: false,
-        stop_after,
-    }
+    RunOptions { runs_dir: dir.join("runs"), resume, progress: false, stop_after }
 }
 
 fn parameters(path: &Path) -> Vec<Vec<f32>> {
@@ -105,8 +97,7 @@ fn collect(model: &IptModel, values: &mut Vec<Vec<f32>>) {
     struct Gather<'a>(&'a mut Vec<Vec<f32>>);
     impl ModuleVisitor for Gather<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0
-                .push(param.val().to_data().try_to_vec::<f32>().unwrap());
+            self.0.push(param.val().to_data().try_to_vec::<f32>().unwrap());
         }
     }
     model.visit(&mut Gather(values));
@@ -116,36 +107,16 @@ fn collect(model: &IptModel, values: &mut Vec<Vec<f32>>) {
 fn a_smoke_run_of_tiny_lowers_the_loss_and_raises_validation_psnr() {
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), r#"{ preset = "tiny" }"#, 48, "");
-    let config = TrainConfig::load(
-        &config_path,
-        &[
-            "intervals.validation=12".into(),
-            "data.patch_size=64".into(),
-        ],
-    )
-    .unwrap();
-    let summary = train_fresh(&config, dir.path())
-    .unwrap();
+    let config = TrainConfig::load(&config_path, &["intervals.validation=12".into(), "data.patch_size=64".into()]).unwrap();
+    let summary = train_fresh(&config, dir.path()).unwrap();
     let mean = |values: &[f32]| values.iter().sum::<f32>() / values.len() as f32;
     let (first, last) = (mean(&summary.losses[..8]), mean(&summary.losses[40..]));
     assert!(last < 0.8 * first, "loss {first} -> {last}");
-    let psnr = |scores: &std::collections::BTreeMap<ipt_model::Task, f64>| {
-        scores.values().sum::<f64>() / scores.len() as f64
-    };
-    let (early, late) = (
-        psnr(&summary.validations[0].1),
-        psnr(&summary.validations.last().unwrap().1),
-    );
+    let psnr = |scores: &std::collections::BTreeMap<ipt_model::Task, f64>| scores.values().sum::<f64>() / scores.len() as f64;
+    let (early, late) = (psnr(&summary.validations[0].1), psnr(&summary.validations.last().unwrap().1));
     assert!(late > early, "validation PSNR {early} -> {late}");
     let run = dir.path().join("runs/run");
-    for file in [
-        "config.toml",
-        "metrics.jsonl",
-        "curves.png",
-        "best.safetensors",
-        "final.safetensors",
-        "checkpoints/latest",
-    ] {
+    for file in ["config.toml", "metrics.jsonl", "curves.png", "best.safetensors", "final.safetensors", "checkpoints/latest"] {
         assert!(run.join(file).exists(), "{file} missing");
     }
     let metadata = ipt_model::read_metadata(&run.join("final.safetensors")).unwrap();
@@ -163,35 +134,17 @@ fn assert_resume_is_exact(overrides: &[String]) {
     train(&config, &options(whole.path(), false, None), &device, &stop).unwrap();
 
     let config = TrainConfig::load(&write_config(split.path(), MICRO, 10, ""), overrides).unwrap();
-    let stopped = train(
-        &config,
-        &options(split.path(), false, Some(6)),
-        &device,
-        &stop,
-    )
-    .unwrap();
+    let stopped = train(&config, &options(split.path(), false, Some(6)), &device, &stop).unwrap();
     assert_eq!((stopped.steps, stopped.weights.is_none()), (6, true));
     let again = train(&config, &options(split.path(), false, None), &device, &stop).unwrap_err();
     assert!(again.to_string().contains("--resume"), "{again}");
     let resumed = train(&config, &options(split.path(), true, None), &device, &stop).unwrap();
     assert_eq!(resumed.steps, 10);
-    assert_eq!(
-        resumed.losses.len(),
-        4,
-        "the resumed session ran only the missing steps"
-    );
+    assert_eq!(resumed.losses.len(), 4, "the resumed session ran only the missing steps");
     let final_weights = |dir: &Path| parameters(&dir.join("runs/run/final.safetensors"));
     let (a, b) = (final_weights(whole.path()), final_weights(split.path()));
-    let worst = a
-        .iter()
-        .flatten()
-        .zip(b.iter().flatten())
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max);
-    assert_eq!(
-        worst, 0.0,
-        "largest difference between the uninterrupted and the resumed weights"
-    );
+    let worst = a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert_eq!(worst, 0.0, "largest difference between the uninterrupted and the resumed weights");
 }
 
 #[test]
@@ -202,32 +155,19 @@ fn kill_and_resume_gives_the_weights_of_an_uninterrupted_run() {
 #[test]
 fn kill_and_resume_is_exact_when_task_shares_follow_validation() {
     // Shares change at every validation (steps 3, 6, 9); the stop at step 6 falls on one.
-    let overrides = [
-        "data.task_sampling=\"lagging\"".to_string(),
-        "intervals.validation=3".into(),
-    ];
+    let overrides = ["data.task_sampling=\"lagging\"".to_string(), "intervals.validation=3".into()];
     assert_resume_is_exact(&overrides);
     let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig::load(&write_config(dir.path(), MICRO, 6, ""), &overrides).unwrap();
-    train_fresh(&config, dir.path())
-    .unwrap();
+    train_fresh(&config, dir.path()).unwrap();
     let metrics = std::fs::read_to_string(dir.path().join("runs/run/metrics.jsonl")).unwrap();
     let shares: Vec<serde_json::Value> = metrics
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
         .filter(|record| record["task_shares"].is_object())
         .collect();
-    assert_eq!(
-        shares.len(),
-        1,
-        "shares are logged after each validation but the last: {metrics}"
-    );
-    let total: f64 = shares[0]["task_shares"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|share| share.as_f64().unwrap())
-        .sum();
+    assert_eq!(shares.len(), 1, "shares are logged after each validation but the last: {metrics}");
+    let total: f64 = shares[0]["task_shares"].as_object().unwrap().values().map(|share| share.as_f64().unwrap()).sum();
     assert!((total - 1.0).abs() < 1e-9, "{total}");
 }
 
@@ -237,30 +177,14 @@ fn config_errors_name_the_key_and_overrides_apply() {
     let path = write_config(dir.path(), MICRO, 10, "");
     let config = TrainConfig::load(&path, &["optim.lr=0.5".into(), "name=other".into()]).unwrap();
     assert_eq!((config.optim.lr, config.name.as_str()), (0.5, "other"));
-    let unknown = TrainConfig::load(&path, &["optim.learning_rate=0.5".into()])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        unknown.contains("learning_rate") && unknown.contains("train.toml"),
-        "{unknown}"
-    );
-    let wrong_type = TrainConfig::load(&path, &["data.batch_size=\"eight\"".into()])
-        .unwrap_err()
-        .to_string();
+    let unknown = TrainConfig::load(&path, &["optim.learning_rate=0.5".into()]).unwrap_err().to_string();
+    assert!(unknown.contains("learning_rate") && unknown.contains("train.toml"), "{unknown}");
+    let wrong_type = TrainConfig::load(&path, &["data.batch_size=\"eight\"".into()]).unwrap_err().to_string();
     assert!(wrong_type.contains("batch_size"), "{wrong_type}");
-    let odd_patch = TrainConfig::load(&path, &["data.patch_size=40".into()])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        odd_patch.contains("patch_size") && odd_patch.contains("16"),
-        "{odd_patch}"
-    );
-    let phases = write_config(
-        dir.path(),
-        MICRO,
-        10,
-        "[[schedule.phases]]\nsteps = 4\ntasks = [\"denoise\"]\ntrainable = \"synchronous\"\n",
-    );
+    let odd_patch = TrainConfig::load(&path, &["data.patch_size=40".into()]).unwrap_err().to_string();
+    assert!(odd_patch.contains("patch_size") && odd_patch.contains("16"), "{odd_patch}");
+    let phases =
+        write_config(dir.path(), MICRO, 10, "[[schedule.phases]]\nsteps = 4\ntasks = [\"denoise\"]\ntrainable = \"synchronous\"\n");
     let message = TrainConfig::load(&phases, &[]).unwrap_err().to_string();
     assert!(message.contains("schedule.phases"), "{message}");
 }
@@ -292,23 +216,9 @@ fn an_unwritable_run_folder_fails_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig::load(&write_config(dir.path(), MICRO, 10, ""), &[]).unwrap();
     std::fs::write(dir.path().join("blocker"), b"a file, not a folder").unwrap();
-    let options = RunOptions {
-        runs_dir: dir.path().join("blocker/runs"),
-        resume: false,
-        progress: false,
-        stop_after: None,
-    };
-    let error = train(
-        &config,
-        &options,
-        &Device::default(),
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(error, TrainError::Io { .. }) && error.to_string().contains("blocker"),
-        "{error}"
-    );
+    let options = RunOptions { runs_dir: dir.path().join("blocker/runs"), resume: false, progress: false, stop_after: None };
+    let error = train(&config, &options, &Device::default(), &AtomicBool::new(false)).unwrap_err();
+    assert!(matches!(error, TrainError::Io { .. }) && error.to_string().contains("blocker"), "{error}");
 }
 
 #[test]
@@ -316,20 +226,11 @@ fn repeated_non_finite_losses_stop_training_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig::load(
         &write_config(dir.path(), MICRO, 30, ""),
-        &[
-            "max_consecutive_nonfinite=2".into(),
-            "optim.lr=1e30".into(),
-            "optim.grad_clip=0".into(),
-            "optim.warmup_steps=0".into(),
-        ],
+        &["max_consecutive_nonfinite=2".into(), "optim.lr=1e30".into(), "optim.grad_clip=0".into(), "optim.warmup_steps=0".into()],
     )
     .unwrap();
-    let error = train_fresh(&config, dir.path())
-    .unwrap_err();
-    assert!(
-        matches!(error, TrainError::Diverged { count: 2, .. }),
-        "{error}"
-    );
+    let error = train_fresh(&config, dir.path()).unwrap_err();
+    assert!(matches!(error, TrainError::Diverged { count: 2, .. }), "{error}");
     let log = std::fs::read_to_string(dir.path().join("runs/run/metrics.jsonl")).unwrap();
     assert!(log.contains("non-finite"), "{log}");
 }
@@ -340,24 +241,10 @@ fn two_uninterrupted_runs_agree() {
     let stop = AtomicBool::new(false);
     for dir in [&a, &b] {
         let config = TrainConfig::load(&write_config(dir.path(), MICRO, 6, ""), &[]).unwrap();
-        train(
-            &config,
-            &options(dir.path(), false, None),
-            &Device::default(),
-            &stop,
-        )
-        .unwrap();
+        train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap();
     }
-    let (x, y) = (
-        parameters(&a.path().join("runs/run/final.safetensors")),
-        parameters(&b.path().join("runs/run/final.safetensors")),
-    );
-    let worst = x
-        .iter()
-        .flatten()
-        .zip(y.iter().flatten())
-        .map(|(p, q)| (p - q).abs())
-        .fold(0.0f32, f32::max);
+    let (x, y) = (parameters(&a.path().join("runs/run/final.safetensors")), parameters(&b.path().join("runs/run/final.safetensors")));
+    let worst = x.iter().flatten().zip(y.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
     assert_eq!(worst, 0.0);
 }
 
@@ -365,22 +252,12 @@ fn two_uninterrupted_runs_agree() {
 fn every_shipped_training_config_loads() {
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let mut checked = 0;
-    for dir in [
-        configs.clone(),
-        configs.join("ablations"),
-        configs.join("experiments"),
-    ] {
+    for dir in [configs.clone(), configs.join("ablations"), configs.join("experiments")] {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|ext| ext == "toml") {
-                let config =
-                    TrainConfig::load(&path, &[]).unwrap_or_else(|error| panic!("{error}"));
-                assert!(
-                    config.data.spec.is_file(),
-                    "{}: data spec {} missing",
-                    path.display(),
-                    config.data.spec.display()
-                );
+                let config = TrainConfig::load(&path, &[]).unwrap_or_else(|error| panic!("{error}"));
+                assert!(config.data.spec.is_file(), "{}: data spec {} missing", path.display(), config.data.spec.display());
                 checked += 1;
             }
         }
@@ -395,41 +272,18 @@ fn a_feature_conditioned_run_trains_in_phases_and_exports_its_method() {
                   [[schedule.phases]]\nsteps = 3\ntasks = [\"denoise\", \"deblur\"]\ntrainable = \"conditioning_only\"\n";
     let path = write_config(dir.path(), MICRO, 6, phases);
     let config = TrainConfig::load(&path, &["conditioning.kind=adapt_ir".into()]).unwrap();
-    let summary = train_fresh(&config, dir.path())
-    .unwrap();
-    assert!(
-        summary.losses.iter().all(|loss| loss.is_finite()),
-        "{:?}",
-        summary.losses
-    );
-    let (model, metadata) =
-        load_weights(summary.weights.as_ref().unwrap(), &Device::default()).unwrap();
-    let conditioning = metadata
-        .conditioning
-        .expect("the export records its conditioning");
+    let summary = train_fresh(&config, dir.path()).unwrap();
+    assert!(summary.losses.iter().all(|loss| loss.is_finite()), "{:?}", summary.losses);
+    let (model, metadata) = load_weights(summary.weights.as_ref().unwrap(), &Device::default()).unwrap();
+    let conditioning = metadata.conditioning.expect("the export records its conditioning");
     assert_eq!(conditioning.method.name(), "adapt_ir");
-    assert_eq!(
-        model.tasks(),
-        [ipt_model::Task::Denoise, ipt_model::Task::Deblur]
-    );
+    assert_eq!(model.tasks(), [ipt_model::Task::Denoise, ipt_model::Task::Deblur]);
 
-    let mismatch = TrainConfig::load(&path, &["conditioning.kind=none".into()])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        mismatch.contains("backbone_only") && mismatch.contains("none"),
-        "{mismatch}"
-    );
-    let typo = TrainConfig::load(&path, &["conditioning.kind=prompt_irr".into()])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        typo.contains("train.toml") && typo.contains("'prompt_irr'") && typo.contains("adapt_ir"),
-        "{typo}"
-    );
-    let field = TrainConfig::load(&path, &["conditioning.ranc=2".into()])
-        .unwrap_err()
-        .to_string();
+    let mismatch = TrainConfig::load(&path, &["conditioning.kind=none".into()]).unwrap_err().to_string();
+    assert!(mismatch.contains("backbone_only") && mismatch.contains("none"), "{mismatch}");
+    let typo = TrainConfig::load(&path, &["conditioning.kind=prompt_irr".into()]).unwrap_err().to_string();
+    assert!(typo.contains("train.toml") && typo.contains("'prompt_irr'") && typo.contains("adapt_ir"), "{typo}");
+    let field = TrainConfig::load(&path, &["conditioning.ranc=2".into()]).unwrap_err().to_string();
     assert!(field.contains("ranc"), "{field}");
 }
 
@@ -438,40 +292,27 @@ fn a_config_extends_another_key_by_key_and_a_cycle_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), MICRO, 10, "");
     let child = dir.path().join("child.toml");
-    std::fs::write(&child, "extends = \"train.toml\"\nname = \"child\"\nconditioning = { kind = \"pip\", tokens = 2 }\n[optim]\nlr = 0.25\n").unwrap();
+    std::fs::write(
+        &child,
+        "extends = \"train.toml\"\nname = \"child\"\nconditioning = { kind = \"pip\", tokens = 2 }\n[optim]\nlr = 0.25\n",
+    )
+    .unwrap();
     let config = TrainConfig::load(&child, &[]).unwrap();
     let base = TrainConfig::load(&dir.path().join("train.toml"), &[]).unwrap();
     assert_eq!((config.name.as_str(), config.optim.lr), ("child", 0.25));
-    assert_eq!(
-        (config.optim.min_lr, &config.data),
-        (base.optim.min_lr, &base.data),
-        "untouched keys come from the base"
-    );
+    assert_eq!((config.optim.min_lr, &config.data), (base.optim.min_lr, &base.data), "untouched keys come from the base");
     assert_eq!(config.conditioning.name(), "pip");
 
     let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
-    std::fs::write(
-        sub.join("nested.toml"),
-        "extends = \"../child.toml\"\nname = \"nested\"\n",
-    )
-    .unwrap();
+    std::fs::write(sub.join("nested.toml"), "extends = \"../child.toml\"\nname = \"nested\"\n").unwrap();
     let nested = TrainConfig::load(&sub.join("nested.toml"), &[]).unwrap();
-    assert!(
-        nested.data.spec.is_file(),
-        "the base's data spec is found from a sub-folder: {}",
-        nested.data.spec.display()
-    );
+    assert!(nested.data.spec.is_file(), "the base's data spec is found from a sub-folder: {}", nested.data.spec.display());
 
     std::fs::write(dir.path().join("a.toml"), "extends = \"b.toml\"\n").unwrap();
     std::fs::write(dir.path().join("b.toml"), "extends = \"a.toml\"\n").unwrap();
-    let cycle = TrainConfig::load(&dir.path().join("a.toml"), &[])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        cycle.contains("extends") && cycle.contains("cycle"),
-        "{cycle}"
-    );
+    let cycle = TrainConfig::load(&dir.path().join("a.toml"), &[]).unwrap_err().to_string();
+    assert!(cycle.contains("extends") && cycle.contains("cycle"), "{cycle}");
 }
 
 #[test]
@@ -479,15 +320,7 @@ fn a_run_can_start_from_a_trained_backbone() {
     let dir = tempfile::tempdir().unwrap();
     let stop = AtomicBool::new(false);
     let config = TrainConfig::load(&write_config(dir.path(), MICRO, 6, ""), &[]).unwrap();
-    let trained = train(
-        &config,
-        &options(dir.path(), false, None),
-        &Device::default(),
-        &stop,
-    )
-    .unwrap()
-    .weights
-    .unwrap();
+    let trained = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap().weights.unwrap();
     // One step at learning rate 0 keeps the loaded backbone (up to the EMA's rounding of
     // `d * w + (1 - d) * w`, about an ulp per weight); external control starts at zero.
     let overrides = [
@@ -498,44 +331,17 @@ fn a_run_can_start_from_a_trained_backbone() {
         "schedule.steps=1".into(),
     ];
     let config = TrainConfig::load(&dir.path().join("train.toml"), &overrides).unwrap();
-    let continued = train(
-        &config,
-        &options(dir.path(), false, None),
-        &Device::default(),
-        &stop,
-    )
-    .unwrap()
-    .weights
-    .unwrap();
+    let continued = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap().weights.unwrap();
     let (before, _) = load_weights(&trained, &Device::default()).unwrap();
     let (after, _) = load_weights(&continued, &Device::default()).unwrap();
     assert!(after.feature_conditioning().is_some());
     let x = burn::tensor::Tensor::<4>::ones([1, 3, 32, 32], &Device::default()) * 0.3;
-    let difference = (before.forward(x.clone(), None) - after.forward(x, None))
-        .abs()
-        .max()
-        .into_scalar::<f32>();
+    let difference = (before.forward(x.clone(), None) - after.forward(x, None)).abs().max().into_scalar::<f32>();
     assert!(difference < 1e-5, "{difference}");
-    let missing = TrainConfig::load(
-        &dir.path().join("train.toml"),
-        &["init_backbone=no/such.safetensors".into()],
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        missing.contains("init_backbone") && missing.contains("no/such.safetensors"),
-        "{missing}"
-    );
+    let missing = TrainConfig::load(&dir.path().join("train.toml"), &["init_backbone=no/such.safetensors".into()]).unwrap_err().to_string();
+    assert!(missing.contains("init_backbone") && missing.contains("no/such.safetensors"), "{missing}");
     let empty = dir.path().join("empty.safetensors");
     std::fs::write(&empty, b"").unwrap();
-    let error = TrainConfig::load(
-        &dir.path().join("train.toml"),
-        &[format!("init_backbone={}", empty.display())],
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        error.contains("init_backbone") && error.contains("empty.safetensors"),
-        "{error}"
-    );
+    let error = TrainConfig::load(&dir.path().join("train.toml"), &[format!("init_backbone={}", empty.display())]).unwrap_err().to_string();
+    assert!(error.contains("init_backbone") && error.contains("empty.safetensors"), "{error}");
 }

@@ -43,7 +43,10 @@ pub fn run(args: Args) -> Result<()> {
     let one_task = modulated.task_weights(&[Task::Derain], &device).map_err(anyhow::Error::msg)?;
     let modulated_ms = median_ms(args.repeats, || sync(modulated.forward(image.clone(), Some(&one_task))));
     let merged_ms = median_ms(args.repeats, || sync(merged.forward(image.clone(), None)));
-    println!("weight modulation, inference 256x256: on the fly {modulated_ms:.1} ms, merged {merged_ms:.1} ms, ratio {:.2}", modulated_ms / merged_ms);
+    println!(
+        "weight modulation, inference 256x256: on the fly {modulated_ms:.1} ms, merged {merged_ms:.1} ms, ratio {:.2}",
+        modulated_ms / merged_ms
+    );
 
     let training = device.clone().autodiff();
     let tasks: Vec<Task> = (0..args.batch).map(|sample| Task::ALL[sample % Task::ALL.len()]).collect();
@@ -54,7 +57,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     let plain_params = options[0].1.num_params() as f64;
     let mut plain_step = None;
-    println!("| conditioning | extra parameters | inference 256x256 (ms) | AdamW step {}x{}x{}, 6 tasks mixed (ms) | step vs none |", args.batch, args.patch, args.patch);
+    println!(
+        "| conditioning | extra parameters | inference 256x256 (ms) | AdamW step {}x{}x{}, 6 tasks mixed (ms) | step vs none |",
+        args.batch, args.patch, args.patch
+    );
     println!("|---|---|---|---|---|");
     for (name, model) in options {
         let extra = 100.0 * (model.num_params() as f64 - plain_params) / plain_params;

@@ -50,7 +50,10 @@ pub fn run(args: Args) -> Result<()> {
         let batches = args.patches.div_ceil(args.batch);
         let start = Instant::now();
         sampler.stream(0).take(batches).for_each(drop);
-        println!("mixed six-task batches, {workers} worker(s): {:.0} patches/s", (batches * args.batch) as f64 / start.elapsed().as_secs_f64());
+        println!(
+            "mixed six-task batches, {workers} worker(s): {:.0} patches/s",
+            (batches * args.batch) as f64 / start.elapsed().as_secs_f64()
+        );
     }
     let device = select_device(DeviceChoice::Cpu).map_err(anyhow::Error::msg)?;
     let training_device = device.clone().autodiff();

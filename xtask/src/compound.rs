@@ -41,8 +41,16 @@ pub fn run(args: Args) -> Result<()> {
     let (_, validation) = spec.split()?;
     let photos: Vec<(String, Rgb)> =
         validation.iter().map(|path| Ok((path.display().to_string(), center_crop(&Rgb::read(path)?, args.crop)))).collect::<Result<_>>()?;
-    println!("{} validation photos of {}, {}x{} centre crops; mean PSNR (dB, RGB, 8-bit)\n", photos.len(), args.spec.display(), args.crop, args.crop);
-    println!("| problems | degraded | first alone | second alone | soft mix 50/50 | first then second | second then first |\n|---|---|---|---|---|---|---|");
+    println!(
+        "{} validation photos of {}, {}x{} centre crops; mean PSNR (dB, RGB, 8-bit)\n",
+        photos.len(),
+        args.spec.display(),
+        args.crop,
+        args.crop
+    );
+    println!(
+        "| problems | degraded | first alone | second alone | soft mix 50/50 | first then second | second then first |\n|---|---|---|---|---|---|---|"
+    );
     for (first, second) in PAIRS {
         let mut sums = [0f64; 6];
         for (name, clean) in &photos {

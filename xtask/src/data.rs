@@ -89,11 +89,10 @@ pub fn run(args: Args) -> Result<()> {
 /// scenes in `<root>/depth`, next to the naive "farther towards the top" prior.
 fn depth_check(root: &Path) -> Result<()> {
     let depth = root.join("depth");
-    let scenes = [("aloe", read_disparity_png(&depth.join("aloeGT.png"))?, Rgb::read(&depth.join("aloeL.jpg"))?), (
-        "motorcycle",
-        read_disparity_npz(&depth.join("motorcycle_disp.npz"))?,
-        Rgb::read(&depth.join("motorcycle_left.png"))?,
-    )];
+    let scenes = [
+        ("aloe", read_disparity_png(&depth.join("aloeGT.png"))?, Rgb::read(&depth.join("aloeL.jpg"))?),
+        ("motorcycle", read_disparity_npz(&depth.join("motorcycle_disp.npz"))?, Rgb::read(&depth.join("motorcycle_left.png"))?),
+    ];
     println!("haze depth proxy vs Middlebury depth (Spearman rank correlation with 1/disparity, valid pixels):");
     for (name, disparity, photo) in scenes {
         if disparity.len() != photo.pixels() {

@@ -75,7 +75,9 @@ pub fn run(args: Args) -> Result<()> {
 /// Whether a vocabulary token is kept: ASCII letters, digits or punctuation only.
 fn keep(token: &str) -> bool {
     let word = token.strip_prefix("##").unwrap_or(token);
-    !word.is_empty() && !token.starts_with('[') && word.chars().all(|character| character.is_ascii_alphanumeric() || character.is_ascii_punctuation())
+    !word.is_empty()
+        && !token.starts_with('[')
+        && word.chars().all(|character| character.is_ascii_alphanumeric() || character.is_ascii_punctuation())
 }
 
 /// Centres the `rows x width` matrix and projects it on its top `dims` principal components;

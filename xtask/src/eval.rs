@@ -55,7 +55,8 @@ pub fn run(args: Args) -> Result<()> {
             other => bail!("unknown routing '{other}' (expected oracle, instruction or blind)"),
         });
     }
-    let candidates: Vec<Candidate> = loaded.iter().flat_map(|candidate| routings.iter().map(|routing| candidate.routed(routing.clone()))).collect();
+    let candidates: Vec<Candidate> =
+        loaded.iter().flat_map(|candidate| routings.iter().map(|routing| candidate.routed(routing.clone()))).collect();
     let out = args.out.unwrap_or_else(|| PathBuf::from("out/eval").join(&suite.name));
     let options = EvalOptions { sets_dir: args.sets, limit: args.limit, progress: true, grids: Some(out.join("grids")) };
     let report = evaluate(&suite, candidates, &options)?;

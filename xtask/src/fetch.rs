@@ -3,9 +3,9 @@
 
 mod download;
 mod manifest;
-mod unpack;
 #[cfg(test)]
 mod tests;
+mod unpack;
 
 use std::path::{Path, PathBuf};
 
@@ -68,7 +68,13 @@ pub fn run(args: Args) -> Result<()> {
     let chosen = manifest.select(&args.names)?;
     if args.list {
         for dataset in &manifest.datasets {
-            let how = if dataset.manual.is_some() { "by hand" } else if dataset.default { "default" } else { "on request" };
+            let how = if dataset.manual.is_some() {
+                "by hand"
+            } else if dataset.default {
+                "default"
+            } else {
+                "on request"
+            };
             println!("{:<14} {:<9} {:<22} {}", dataset.name, how, dataset.folder.display(), dataset.about);
         }
         println!("data root: {}", root.display());

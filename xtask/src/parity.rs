@@ -14,10 +14,7 @@ pub fn workspace_root() -> PathBuf {
 /// Installs the twin's venv, then runs the ignored parity tests.
 pub fn run() -> Result<()> {
     let root = workspace_root();
-    let status = Command::new("bash")
-        .arg(root.join("bench/pytorch/install.sh"))
-        .status()
-        .context("cannot run bench/pytorch/install.sh")?;
+    let status = Command::new("bash").arg(root.join("bench/pytorch/install.sh")).status().context("cannot run bench/pytorch/install.sh")?;
     if !status.success() {
         bail!("installing the PyTorch twin failed");
     }

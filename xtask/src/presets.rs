@@ -13,13 +13,7 @@ pub fn run() -> Result<()> {
         let model = preset.config().init_modulated(&modulation, &device);
         let report = ParameterReport::of(&model).map_err(anyhow::Error::msg)?;
         let per_task = report.tasks.first().map_or(0, |(_, count)| *count);
-        println!(
-            "{:<7} {:>12} {:>14} {:>9.2}%",
-            preset.name(),
-            report.backbone(),
-            per_task,
-            report.percent_of_backbone(per_task)
-        );
+        println!("{:<7} {:>12} {:>14} {:>9.2}%", preset.name(), report.backbone(), per_task, report.percent_of_backbone(per_task));
     }
     println!("(task biases: {:?} on {:?})", modulation.rank, modulation.targets);
     Ok(())

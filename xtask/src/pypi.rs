@@ -39,7 +39,8 @@ impl Wheel {
         if digest != sha256 {
             bail!("{}: SHA-256 {digest}, expected {sha256}", path.display());
         }
-        let archive = zip::ZipArchive::new(std::fs::File::open(&path)?).with_context(|| format!("{}: not a zip archive", path.display()))?;
+        let archive =
+            zip::ZipArchive::new(std::fs::File::open(&path)?).with_context(|| format!("{}: not a zip archive", path.display()))?;
         Ok(Self { _folder: folder, path, archive })
     }
 

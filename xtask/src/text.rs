@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use ipt_text::corpus::load;
-use ipt_text::router::MINILM_HEAD;
 use ipt_text::head::HeadTraining;
+use ipt_text::router::MINILM_HEAD;
 use ipt_text::{Fitting, MiniLm, Router, SentenceEncoder, assess, fit_router};
 
 use crate::parity::workspace_root;
@@ -69,7 +69,10 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let examples = load(&root.join(&args.corpus))?;
     let (encoder, out) = match args.encoder.as_str() {
         "static" => (SentenceEncoder::bundled(), PathBuf::from("crates/ipt-text/assets/router-static.safetensors")),
-        "minilm" => (SentenceEncoder::MiniLm(Box::new(MiniLm::load(&root.join(&args.minilm).join("model.safetensors"), &device)?)), args.minilm.join(MINILM_HEAD)),
+        "minilm" => (
+            SentenceEncoder::MiniLm(Box::new(MiniLm::load(&root.join(&args.minilm).join("model.safetensors"), &device)?)),
+            args.minilm.join(MINILM_HEAD),
+        ),
         other => bail!("unknown encoder '{other}' (expected static or minilm)"),
     };
     let fitting = Fitting {
@@ -127,8 +130,13 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     } else if minilm.join("model.safetensors").is_file() {
         let model = MiniLm::load(&minilm.join("model.safetensors"), &device)?;
         let started = Instant::now();
-        let (router, _) = fit_router(SentenceEncoder::MiniLm(Box::new(model)), &load(&root.join(&args.corpus))?, &Fitting::default(), &device);
-        println!("(MiniLM router fitted on {} in {:.0} s; `cargo xtask train-router --encoder minilm` stores it)\n", args.corpus.display(), started.elapsed().as_secs_f64());
+        let (router, _) =
+            fit_router(SentenceEncoder::MiniLm(Box::new(model)), &load(&root.join(&args.corpus))?, &Fitting::default(), &device);
+        println!(
+            "(MiniLM router fitted on {} in {:.0} s; `cargo xtask train-router --encoder minilm` stores it)\n",
+            args.corpus.display(),
+            started.elapsed().as_secs_f64()
+        );
         report(&router, &examples);
     } else {
         println!("{} has no MiniLM: `cargo xtask fetch-minilm` to score the MiniLM encoder too", args.minilm.display());

@@ -47,7 +47,14 @@ pub struct StepTimes {
 
 /// Times L1-loss AdamW steps of `model` on random `batch x 3 x patch x patch` inputs on
 /// `device` (an autodiff device): one warm-up, then the median of `repeats` steps per phase.
-pub fn training_step(model: IptModel, tasks: Option<&TaskWeights>, batch: usize, patch: usize, repeats: usize, device: &Device) -> StepTimes {
+pub fn training_step(
+    model: IptModel,
+    tasks: Option<&TaskWeights>,
+    batch: usize,
+    patch: usize,
+    repeats: usize,
+    device: &Device,
+) -> StepTimes {
     let mut model = Some(model.fork(device).train());
     let mut optimizer = AdamWConfig::new().init();
     let input = Tensor::<4>::random([batch, 3, patch, patch], Distribution::Default, device);

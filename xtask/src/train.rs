@@ -54,7 +54,8 @@ pub fn run(args: Args) -> Result<()> {
         }
     })
     .context("installing the Ctrl-C handler")?;
-    let options = RunOptions { runs_dir: args.runs.unwrap_or_else(ipt_train::runs_home), resume: args.resume, progress: true, stop_after: None };
+    let options =
+        RunOptions { runs_dir: args.runs.unwrap_or_else(ipt_train::runs_home), resume: args.resume, progress: true, stop_after: None };
     let summary = train(&config, &options, &device, &stop)?;
     println!(
         "{}: {} steps, {:.0} s in total, median {:.3} s/step ({:.1} patches/s)",

@@ -39,7 +39,11 @@ pub fn run(path: Option<&Path>, device: &Device) -> Result<()> {
         println!("  biases on {:<12} {count:>10}  (all tasks)", group.name());
     }
     if report.conditioning > 0 {
-        println!("conditioning parameters: {} ({:.1}% of the backbone)", report.conditioning, report.percent_of_backbone(report.conditioning));
+        println!(
+            "conditioning parameters: {} ({:.1}% of the backbone)",
+            report.conditioning,
+            report.percent_of_backbone(report.conditioning)
+        );
     }
     print_option_costs(&metadata.config, &metadata.tasks, device);
     Ok(())

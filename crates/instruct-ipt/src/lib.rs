@@ -33,10 +33,10 @@ pub use burn::tensor::Device;
 pub use error::Error;
 pub use image;
 pub use ipt_model::{
-    FeatureConditioning, FeatureMethod, IptConfig, IptModel, LayerGroup, ModulationConfig, ParameterReport, Preset,
-    RankPolicy, Task, Tiling, WeightContent, WeightError, WeightMetadata, config_hash, load_task_biases, option_costs,
-    read_metadata, save_backbone, save_task_biases, save_weights,
+    FeatureConditioning, FeatureMethod, IptConfig, IptModel, LayerGroup, ModulationConfig, ParameterReport, Preset, RankPolicy, Task,
+    Tiling, WeightContent, WeightError, WeightMetadata, config_hash, load_task_biases, option_costs, read_metadata, save_backbone,
+    save_task_biases, save_weights,
 };
+pub use ipt_text::{Decision, Intent, Router, Routing};
 pub use picture::{Planar, SampleFormat, read_image, write_image};
 pub use restorer::{BUNDLED_WEIGHTS, DEFAULT_TILE, Restorer, application_order};
-pub use ipt_text::{Decision, Intent, Router, Routing};

@@ -42,10 +42,9 @@ impl Planar {
     pub fn from_image(image: &DynamicImage) -> Self {
         let color = image.color();
         let samples = match image {
-            DynamicImage::ImageLuma16(_)
-            | DynamicImage::ImageLumaA16(_)
-            | DynamicImage::ImageRgb16(_)
-            | DynamicImage::ImageRgba16(_) => SampleFormat::U16,
+            DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) | DynamicImage::ImageRgb16(_) | DynamicImage::ImageRgba16(_) => {
+                SampleFormat::U16
+            }
             DynamicImage::ImageRgb32F(_) | DynamicImage::ImageRgba32F(_) => SampleFormat::F32,
             _ => SampleFormat::U8,
         };
@@ -102,10 +101,8 @@ impl Planar {
 /// Decodes the image at `path`, applying its EXIF orientation.
 pub fn read_image(path: &Path) -> Result<DynamicImage, Error> {
     let fail = |reason: String| Error::ReadImage { path: path.to_owned(), reason };
-    let reader = ImageReader::open(path)
-        .map_err(|error| fail(error.to_string()))?
-        .with_guessed_format()
-        .map_err(|error| fail(error.to_string()))?;
+    let reader =
+        ImageReader::open(path).map_err(|error| fail(error.to_string()))?.with_guessed_format().map_err(|error| fail(error.to_string()))?;
     if reader.format().is_none() {
         return Err(fail("unrecognised image format".into()));
     }
@@ -178,9 +175,8 @@ mod tests {
             Rgb([value(x, y, 0) as u16, value(x, y, 1) as u16, value(x, y, 2) as u16])
         }));
         assert_eq!(round_trip(rgb.clone(), "png"), rgb);
-        let gray = DynamicImage::ImageLumaA16(ImageBuffer::from_fn(5, 7, |x, y| {
-            LumaA([value(x, y, 0) as u16, 65535 - value(x, y, 1) as u16])
-        }));
+        let gray =
+            DynamicImage::ImageLumaA16(ImageBuffer::from_fn(5, 7, |x, y| LumaA([value(x, y, 0) as u16, 65535 - value(x, y, 1) as u16])));
         assert_eq!(round_trip(gray.clone(), "png"), gray);
     }
 

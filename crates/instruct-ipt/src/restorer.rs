@@ -57,13 +57,7 @@ impl Restorer {
 
     /// Wraps an in-memory model (for example one just trained).
     pub fn from_model(model: IptModel, metadata: WeightMetadata, device: &Device) -> Self {
-        Self {
-            model,
-            metadata,
-            device: device.clone(),
-            tiling: Some(Tiling::new(DEFAULT_TILE)),
-            merged: Mutex::new(BTreeMap::new()),
-        }
+        Self { model, metadata, device: device.clone(), tiling: Some(Tiling::new(DEFAULT_TILE)), merged: Mutex::new(BTreeMap::new()) }
     }
 
     /// Restores in tiles of `tile` pixels, or the whole image at once with `None`.
@@ -103,9 +97,7 @@ impl Restorer {
 
     /// Task weights selecting `task` alone.
     fn one_hot(&self, task: Task) -> Result<TaskWeights, Error> {
-        self.model
-            .task_weights(&[task], &self.device)
-            .map_err(|_| Error::TaskNotTrained { task, trained: self.metadata.tasks.clone() })
+        self.model.task_weights(&[task], &self.device).map_err(|_| Error::TaskNotTrained { task, trained: self.metadata.tasks.clone() })
     }
 
     /// Runs `model` (whole or in tiles) on planar samples.
@@ -130,7 +122,13 @@ impl Restorer {
     }
 
     /// [`Restorer::restore_requested`] on `[3, height, width]` planar RGB samples in `[0, 1]`.
-    pub fn restore_planar_requested(&self, mut rgb: Vec<f32>, height: usize, width: usize, tasks: &[(Task, f32)]) -> Result<Vec<f32>, Error> {
+    pub fn restore_planar_requested(
+        &self,
+        mut rgb: Vec<f32>,
+        height: usize,
+        width: usize,
+        tasks: &[(Task, f32)],
+    ) -> Result<Vec<f32>, Error> {
         if tasks.is_empty() {
             return self.restore_planar(rgb, height, width, None);
         }
@@ -158,7 +156,10 @@ impl Restorer {
         }
         let mut row = vec![0f32; own.len()];
         for (task, weight) in weights {
-            let index = own.iter().position(|t| t == task).ok_or_else(|| Error::TaskNotTrained { task: *task, trained: self.metadata.tasks.clone() })?;
+            let index = own
+                .iter()
+                .position(|t| t == task)
+                .ok_or_else(|| Error::TaskNotTrained { task: *task, trained: self.metadata.tasks.clone() })?;
             row[index] += weight;
         }
         let tasks = TaskWeights::new(Tensor::<2>::from_data(TensorData::new(row, [1, own.len()]), &self.device));

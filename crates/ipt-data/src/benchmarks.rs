@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use ipt_model::Task;
 use serde::{Deserialize, Serialize};
 
+use crate::Rgb;
 use crate::degrade::noise::GaussianNoiseParams;
 use crate::error::{DataError, Result, io_error};
 use crate::random::{label, mix};
 use crate::spec::{file_name, list_images};
-use crate::Rgb;
 
 /// A public restoration benchmark; in config files by its lower-case name (`cbsd68`, `mcmaster`,
 /// `rain100l`, `gopro`, ...).
@@ -115,7 +115,11 @@ impl Benchmark {
             Benchmark::Rain100L => vec![layout("input", "target", Number), layout("rainy", "norain", Number)],
             // AirNet: input/ + target/; RESIDE: hazy/0001_0.8_0.2.jpg + gt/ or clear/0001.png.
             Benchmark::Sots => {
-                vec![layout("input", "target", BeforeUnderscore), layout("hazy", "gt", BeforeUnderscore), layout("hazy", "clear", BeforeUnderscore)]
+                vec![
+                    layout("input", "target", BeforeUnderscore),
+                    layout("hazy", "gt", BeforeUnderscore),
+                    layout("hazy", "clear", BeforeUnderscore),
+                ]
             }
             // CSD Test/: Snow/ + Gt/; Snow100K: synthetic/ + gt/.
             Benchmark::Csd => vec![layout("input", "target", Stem), layout("Snow", "Gt", Stem), layout("synthetic", "gt", Stem)],
@@ -222,7 +226,13 @@ pub fn open_pairs(root: &Path, benchmark: Benchmark) -> Result<Vec<ImagePair>> {
     let expected: Vec<String> = benchmark
         .layouts()
         .iter()
-        .map(|layout| if layout.per_sequence { format!("<sequence>/{}/ + <sequence>/{}/", layout.input, layout.target) } else { format!("{}/ + {}/", layout.input, layout.target) })
+        .map(|layout| {
+            if layout.per_sequence {
+                format!("<sequence>/{}/ + <sequence>/{}/", layout.input, layout.target)
+            } else {
+                format!("{}/ + {}/", layout.input, layout.target)
+            }
+        })
         .collect();
     Err(DataError::UnknownLayout { root: root.into(), benchmark: benchmark.name().into(), expected: expected.join(", ") })
 }
@@ -271,7 +281,8 @@ impl BenchmarkSet {
     /// Opens `benchmark` under `root`; denoising sets need `sigma`.
     pub fn open(root: &Path, benchmark: Benchmark, sigma: Option<f32>, seed: u64) -> Result<Self> {
         if benchmark.layouts().is_empty() {
-            let sigma = sigma.ok_or_else(|| DataError::Invalid { what: benchmark.name().into(), message: "a noise level (sigma) is required".into() })?;
+            let sigma = sigma
+                .ok_or_else(|| DataError::Invalid { what: benchmark.name().into(), message: "a noise level (sigma) is required".into() })?;
             Ok(Self::Noisy { clean: list_images(root)?, sigma, seed })
         } else {
             Ok(Self::Paired(open_pairs(root, benchmark)?))

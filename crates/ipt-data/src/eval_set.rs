@@ -113,7 +113,14 @@ impl EvalSetSpec {
         Ok(built)
     }
 
-    fn still_valid(&self, manifest: &EvalSetManifest, task: Task, degradation: &Degradation, photos: &[PathBuf], dir: &Path) -> Result<bool> {
+    fn still_valid(
+        &self,
+        manifest: &EvalSetManifest,
+        task: Task,
+        degradation: &Degradation,
+        photos: &[PathBuf],
+        dir: &Path,
+    ) -> Result<bool> {
         if manifest.version != MANIFEST_VERSION
             || manifest.seed != self.seed
             || manifest.degradation != *degradation
@@ -154,7 +161,14 @@ impl EvalSetSpec {
                 target_sha256: sha256_file(&target_path)?,
             });
         }
-        let manifest = EvalSetManifest { version: MANIFEST_VERSION, set: self.name.clone(), task, seed: self.seed, degradation: degradation.clone(), images };
+        let manifest = EvalSetManifest {
+            version: MANIFEST_VERSION,
+            set: self.name.clone(),
+            task,
+            seed: self.seed,
+            degradation: degradation.clone(),
+            images,
+        };
         let text = serde_json::to_string_pretty(&manifest).expect("manifests serialise");
         let path = dir.join("manifest.json");
         let temp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;

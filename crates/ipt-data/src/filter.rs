@@ -133,8 +133,7 @@ pub fn min_filter(plane: &[f32], width: usize, height: usize, radius: usize) -> 
     let mut rows = vec![0.0; width * height];
     for y in 0..height {
         for x in 0..width {
-            rows[y * width + x] =
-                (-r..=r).map(|d| plane[y * width + reflect(x as isize + d, width)]).fold(f32::INFINITY, f32::min);
+            rows[y * width + x] = (-r..=r).map(|d| plane[y * width + reflect(x as isize + d, width)]).fold(f32::INFINITY, f32::min);
         }
     }
     let mut out = vec![0.0; width * height];

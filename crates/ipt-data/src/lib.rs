@@ -53,8 +53,8 @@ pub mod spec;
 
 pub use benchmarks::{Benchmark, BenchmarkImage, BenchmarkSet};
 pub use degrade::{Degradation, DegradationParams};
-pub use eval_set::{EvalSetManifest, EvalSetSpec};
 pub use error::{DataError, Result};
+pub use eval_set::{EvalSetManifest, EvalSetSpec};
 pub use random::{DataRng, Span};
 pub use rgb::Rgb;
 pub use sampler::{Batch, BatchStream, PatchSampler, Sample, SamplerConfig};

@@ -86,10 +86,7 @@ impl<'de> Deserialize<'de> for Span {
         #[serde(untagged)]
         enum Written {
             Fixed(f32),
-            Range {
-                min: f32,
-                max: f32,
-            },
+            Range { min: f32, max: f32 },
         }
         Ok(match Written::deserialize(deserializer)? {
             Written::Fixed(value) => Span::fixed(value),

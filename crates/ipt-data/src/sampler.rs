@@ -48,14 +48,7 @@ pub struct SamplerConfig {
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        Self {
-            patch_size: 64,
-            batch_size: 8,
-            augment: true,
-            workers: 1,
-            prefetch: 4,
-            seed: 0,
-        }
+        Self { patch_size: 64, batch_size: 8, augment: true, workers: 1, prefetch: 4, seed: 0 }
     }
 }
 
@@ -97,17 +90,8 @@ pub struct PatchSampler {
 
 impl PatchSampler {
     /// A sampler over decoded photos and a non-empty task map.
-    pub fn new(
-        photos: Vec<RgbImage>,
-        tasks: &BTreeMap<Task, Degradation>,
-        config: SamplerConfig,
-    ) -> Result<Self> {
-        let invalid = |message: &str| {
-            Err(DataError::Invalid {
-                what: "sampler".into(),
-                message: message.into(),
-            })
-        };
+    pub fn new(photos: Vec<RgbImage>, tasks: &BTreeMap<Task, Degradation>, config: SamplerConfig) -> Result<Self> {
+        let invalid = |message: &str| Err(DataError::Invalid { what: "sampler".into(), message: message.into() });
         if photos.is_empty() {
             return invalid("no photos");
         }
@@ -119,10 +103,7 @@ impl PatchSampler {
         }
         Ok(Self {
             photos,
-            tasks: tasks
-                .iter()
-                .map(|(task, degradation)| (*task, degradation.clone()))
-                .collect(),
+            tasks: tasks.iter().map(|(task, degradation)| (*task, degradation.clone())).collect(),
             config,
             cumulative_shares: None,
         })
@@ -132,32 +113,19 @@ impl PatchSampler {
     /// proportional to `shares` (one positive, finite weight per task of the sampler) instead
     /// of in balanced runs; e.g. to favour tasks that lag behind.
     pub fn with_task_shares(mut self, shares: &BTreeMap<Task, f64>) -> Result<Self> {
-        let invalid = |message: String| DataError::Invalid {
-            what: "sampler".into(),
-            message,
-        };
+        let invalid = |message: String| DataError::Invalid { what: "sampler".into(), message };
         let mut cumulative = Vec::with_capacity(self.tasks.len());
         let mut total = 0.0;
         for (task, _) in &self.tasks {
-            let share = shares
-                .get(task)
-                .copied()
-                .ok_or_else(|| invalid(format!("no task share for '{task}'")))?;
+            let share = shares.get(task).copied().ok_or_else(|| invalid(format!("no task share for '{task}'")))?;
             if !(share.is_finite() && share > 0.0) {
-                return Err(invalid(format!(
-                    "the share of '{task}' must be positive and finite, got {share}"
-                )));
+                return Err(invalid(format!("the share of '{task}' must be positive and finite, got {share}")));
             }
             total += share;
             cumulative.push(total);
         }
-        if let Some(extra) = shares
-            .keys()
-            .find(|task| !self.tasks.iter().any(|(listed, _)| listed == *task))
-        {
-            return Err(invalid(format!(
-                "a share is given for '{extra}', which the sampler does not sample"
-            )));
+        if let Some(extra) = shares.keys().find(|task| !self.tasks.iter().any(|(listed, _)| listed == *task)) {
+            return Err(invalid(format!("a share is given for '{extra}', which the sampler does not sample")));
         }
         cumulative.iter_mut().for_each(|value| *value /= total);
         self.cumulative_shares = Some(cumulative);
@@ -165,11 +133,7 @@ impl PatchSampler {
     }
 
     /// Decodes `paths` on `threads` threads, then builds the sampler.
-    pub fn load(
-        paths: &[PathBuf],
-        tasks: &BTreeMap<Task, Degradation>,
-        config: SamplerConfig,
-    ) -> Result<Self> {
+    pub fn load(paths: &[PathBuf], tasks: &BTreeMap<Task, Degradation>, config: SamplerConfig) -> Result<Self> {
         let photos = read_photos(paths, config.workers.max(2))?;
         Self::new(photos, tasks, config)
     }
@@ -190,10 +154,7 @@ impl PatchSampler {
     pub fn task_of(&self, index: u64) -> Task {
         if let Some(cumulative) = &self.cumulative_shares {
             let draw: f64 = rng_for(self.config.seed, &[TASK_SHARE_STREAM, index]).random();
-            let slot = cumulative
-                .iter()
-                .position(|&bound| draw < bound)
-                .unwrap_or(cumulative.len() - 1);
+            let slot = cumulative.iter().position(|&bound| draw < bound).unwrap_or(cumulative.len() - 1);
             return self.tasks[slot].0;
         }
         let count = self.tasks.len() as u64;
@@ -208,12 +169,7 @@ impl PatchSampler {
     /// Global sample `index`: a random photo, window and degradation of its task, augmented.
     pub fn sample(&self, index: u64) -> Sample {
         let task = self.task_of(index);
-        let degradation = &self
-            .tasks
-            .iter()
-            .find(|(t, _)| *t == task)
-            .expect("task_of returns a listed task")
-            .1;
+        let degradation = &self.tasks.iter().find(|(t, _)| *t == task).expect("task_of returns a listed task").1;
         let mut rng = rng_for(self.config.seed, &[SAMPLE_STREAM, index]);
         let photo = &self.photos[rng.random_range(0..self.photos.len())];
         let params = degradation.sample(&mut rng);
@@ -223,17 +179,9 @@ impl PatchSampler {
         let (degraded, clean) = degrade_window(photo, left, top, size, &params);
         if self.config.augment {
             let symmetry = rng.random_range(0..8u8);
-            Sample {
-                task,
-                degraded: transform(&degraded, symmetry),
-                clean: transform(&clean, symmetry),
-            }
+            Sample { task, degraded: transform(&degraded, symmetry), clean: transform(&clean, symmetry) }
         } else {
-            Sample {
-                task,
-                degraded,
-                clean,
-            }
+            Sample { task, degraded, clean }
         }
     }
 
@@ -271,11 +219,7 @@ impl PatchSampler {
                 }
             });
         }
-        BatchStream {
-            receiver,
-            expected: start,
-            early: BTreeMap::new(),
-        }
+        BatchStream { receiver, expected: start, early: BTreeMap::new() }
     }
 }
 
@@ -304,39 +248,16 @@ impl Iterator for BatchStream {
 
 /// Degrades a `size`-pixel window at `(left, top)` with the context its degradation reads
 /// around it (mirrored beyond the photo), and returns the (degraded, clean) window.
-pub fn degrade_window(
-    photo: &RgbImage,
-    left: usize,
-    top: usize,
-    size: usize,
-    params: &DegradationParams,
-) -> (Rgb, Rgb) {
+pub fn degrade_window(photo: &RgbImage, left: usize, top: usize, size: usize, params: &DegradationParams) -> (Rgb, Rgb) {
     let (context, x, y) = match params.context() {
         Context::Margin(margin) => {
             let side = size + 2 * margin;
-            (
-                crop_u8(
-                    photo,
-                    left as isize - margin as isize,
-                    top as isize - margin as isize,
-                    side,
-                    side,
-                ),
-                margin as isize,
-                margin as isize,
-            )
+            (crop_u8(photo, left as isize - margin as isize, top as isize - margin as isize, side, side), margin as isize, margin as isize)
         }
-        Context::WholeImage => (
-            crop_u8(photo, 0, 0, photo.width() as usize, photo.height() as usize),
-            left as isize,
-            top as isize,
-        ),
+        Context::WholeImage => (crop_u8(photo, 0, 0, photo.width() as usize, photo.height() as usize), left as isize, top as isize),
     };
     let degraded = params.apply(&context);
-    (
-        degraded.crop_reflect(x, y, size, size),
-        context.crop_reflect(x, y, size, size),
-    )
+    (degraded.crop_reflect(x, y, size, size), context.crop_reflect(x, y, size, size))
 }
 
 /// A `width x height` window of an 8-bit photo as planar floats, mirrored beyond the border.
@@ -345,16 +266,13 @@ fn crop_u8(photo: &RgbImage, left: isize, top: isize, width: usize, height: usiz
     let raw = photo.as_raw();
     let mut out = Rgb::zeros(width, height);
     let pixels = width * height;
-    let columns: Vec<usize> = (0..width)
-        .map(|x| reflect(left + x as isize, photo_width))
-        .collect();
+    let columns: Vec<usize> = (0..width).map(|x| reflect(left + x as isize, photo_width)).collect();
     for y in 0..height {
         let row = reflect(top + y as isize, photo_height) * photo_width;
         for (x, &column) in columns.iter().enumerate() {
             let source = 3 * (row + column);
             for channel in 0..3 {
-                out.data[channel * pixels + y * width + x] =
-                    f32::from(raw[source + channel]) / 255.0;
+                out.data[channel * pixels + y * width + x] = f32::from(raw[source + channel]) / 255.0;
             }
         }
     }
@@ -378,8 +296,7 @@ fn transform(image: &Rgb, symmetry: u8) -> Rgb {
                 if symmetry & 2 != 0 {
                     sy = size - 1 - sy;
                 }
-                out.data[channel * pixels + y * size + x] =
-                    image.data[channel * pixels + sy * size + sx];
+                out.data[channel * pixels + y * size + x] = image.data[channel * pixels + sy * size + sx];
             }
         }
     }
@@ -392,49 +309,24 @@ pub fn read_photos(paths: &[PathBuf], threads: usize) -> Result<Vec<RgbImage>> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = paths
             .chunks(chunk)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|path| read_rgb8(path))
-                        .collect::<Result<Vec<_>>>()
-                })
-            })
+            .map(|chunk| scope.spawn(move || chunk.iter().map(|path| read_rgb8(path)).collect::<Result<Vec<_>>>()))
             .collect();
         let mut photos = Vec::with_capacity(paths.len());
         for handle in handles {
-            photos.extend(
-                handle
-                    .join()
-                    .expect("photo decoding threads do not panic")?,
-            );
+            photos.extend(handle.join().expect("photo decoding threads do not panic")?);
         }
         Ok(photos)
     })
 }
 
 fn read_rgb8(path: &Path) -> Result<RgbImage> {
-    let reader = image::ImageReader::open(path)
-        .map_err(io_error(path))?
-        .with_guessed_format()
-        .map_err(io_error(path))?;
-    Ok(reader
-        .decode()
-        .map_err(|source| DataError::Image {
-            path: path.into(),
-            source,
-        })?
-        .to_rgb8())
+    let reader = image::ImageReader::open(path).map_err(io_error(path))?.with_guessed_format().map_err(io_error(path))?;
+    Ok(reader.decode().map_err(|source| DataError::Image { path: path.into(), source })?.to_rgb8())
 }
 
 /// The validation set: a centre crop of each held-out photo, degraded once per task with
 /// parameters seeded by the photo's name, so every validation pass scores identical inputs.
-pub fn validation_samples(
-    photos: &[PathBuf],
-    tasks: &BTreeMap<Task, Degradation>,
-    crop: usize,
-    seed: u64,
-) -> Result<Vec<Sample>> {
+pub fn validation_samples(photos: &[PathBuf], tasks: &BTreeMap<Task, Degradation>, crop: usize, seed: u64) -> Result<Vec<Sample>> {
     let decoded = read_photos(photos, 2)?;
     let mut samples = Vec::with_capacity(photos.len() * tasks.len());
     for (path, photo) in photos.iter().zip(&decoded) {
@@ -444,11 +336,7 @@ pub fn validation_samples(
             let left = (photo.width() as usize).saturating_sub(crop) / 2;
             let top = (photo.height() as usize).saturating_sub(crop) / 2;
             let (degraded, clean) = degrade_window(photo, left, top, crop, &params);
-            samples.push(Sample {
-                task: *task,
-                degraded,
-                clean,
-            });
+            samples.push(Sample { task: *task, degraded, clean });
         }
     }
     Ok(samples)

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use ipt_model::Task;
 use serde::{Deserialize, Serialize};
 
+use crate::Degradation;
 use crate::error::{DataError, Result, io_error};
 use crate::random::{label, rng_for};
-use crate::Degradation;
 
 /// The environment variable that points at the data root.
 pub const DATA_ROOT_VARIABLE: &str = "INSTRUCT_IPT_DATA";
@@ -151,12 +151,8 @@ pub fn check_tasks(tasks: &BTreeMap<Task, Degradation>) -> Result<()> {
 /// Picks `split.images` photos by a seeded ranking of their file names (stable when photos are
 /// added elsewhere in the folder).
 fn choose_validation(photos: &[PathBuf], split: &ValidationSplit) -> Vec<PathBuf> {
-    let mut ranked: Vec<(u64, &PathBuf)> = photos
-        .iter()
-        .map(|photo| {
-            (rand::RngExt::random::<u64>(&mut rng_for(split.seed, &[label(&file_name(photo))])), photo)
-        })
-        .collect();
+    let mut ranked: Vec<(u64, &PathBuf)> =
+        photos.iter().map(|photo| (rand::RngExt::random::<u64>(&mut rng_for(split.seed, &[label(&file_name(photo))])), photo)).collect();
     ranked.sort();
     let mut chosen: Vec<PathBuf> = ranked.into_iter().take(split.images.min(photos.len() / 2)).map(|(_, photo)| photo.clone()).collect();
     chosen.sort();
@@ -283,7 +279,8 @@ mod tests {
         assert_eq!(validated[&Task::Denoise].kind(), "jpeg_noise");
         assert_eq!(validated[&Task::Deblur], spec.tasks[&Task::Deblur]);
         let untrained = "[validation.tasks.derain]\nkind = \"rain\"\ndensity = 1\nlength = 9\nwidth = 1\nangle = 0\nintensity = 0.5\nblend = \"screen\"\n";
-        let message = DatasetSpec::load(&write(dir.path(), "untrained.toml", &format!("{base}{untrained}{tasks}"))).unwrap_err().to_string();
+        let message =
+            DatasetSpec::load(&write(dir.path(), "untrained.toml", &format!("{base}{untrained}{tasks}"))).unwrap_err().to_string();
         assert!(message.contains("untrained.toml") && message.contains("derain is validated but not trained"), "{message}");
     }
 
@@ -291,7 +288,8 @@ mod tests {
     fn errors_name_the_file_and_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let base = "name = \"x\"\nclean = [\"a\"]\n[validation]\nimages = 1\nseed = 0\ncrop = 64\n";
-        let unknown = write(dir.path(), "unknown.toml", &format!("{base}[tasks.denoise]\nkind = \"gaussian_noise\"\nsigma = 25\nsigmaa = 3\n"));
+        let unknown =
+            write(dir.path(), "unknown.toml", &format!("{base}[tasks.denoise]\nkind = \"gaussian_noise\"\nsigma = 25\nsigmaa = 3\n"));
         let message = DatasetSpec::load(&unknown).unwrap_err().to_string();
         assert!(message.contains("unknown.toml") && message.contains("sigmaa"), "{message}");
         let mismatched = write(dir.path(), "mismatch.toml", &format!("{base}[tasks.derain]\nkind = \"gaussian_noise\"\nsigma = 25\n"));

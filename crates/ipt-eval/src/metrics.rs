@@ -120,7 +120,8 @@ pub fn score(output: &Rgb, target: &Rgb, protocol: &Protocol) -> Result<Score, M
     }
     let mse = output.planes.iter().zip(&target.planes).flat_map(|(a, b)| a.iter().zip(b)).map(|(a, b)| (a - b).powi(2)).sum::<f64>()
         / (output.planes.len() * width * height) as f64;
-    let ssim = output.planes.iter().zip(&target.planes).map(|(a, b)| ssim_plane(a, b, width, height)).sum::<f64>() / output.planes.len() as f64;
+    let ssim =
+        output.planes.iter().zip(&target.planes).map(|(a, b)| ssim_plane(a, b, width, height)).sum::<f64>() / output.planes.len() as f64;
     Ok(Score { psnr: psnr_from_mse(mse), ssim })
 }
 
@@ -180,7 +181,10 @@ fn ssim_plane(a: &[f64], b: &[f64], width: usize, height: usize) -> f64 {
 fn gaussian_window() -> [f64; SSIM_WINDOW] {
     let radius = (SSIM_WINDOW / 2) as f64;
     let mut window = [0.0; SSIM_WINDOW];
-    window.iter_mut().enumerate().for_each(|(index, weight)| *weight = (-(index as f64 - radius).powi(2) / (2.0 * SSIM_SIGMA * SSIM_SIGMA)).exp());
+    window
+        .iter_mut()
+        .enumerate()
+        .for_each(|(index, weight)| *weight = (-(index as f64 - radius).powi(2) / (2.0 * SSIM_SIGMA * SSIM_SIGMA)).exp());
     let sum: f64 = window.iter().sum();
     window.map(|weight| weight / sum)
 }

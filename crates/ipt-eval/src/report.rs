@@ -115,7 +115,10 @@ impl Report {
 
     /// The Markdown report: PSNR / SSIM table, protocol per column, speed and memory table.
     pub fn markdown(&self) -> String {
-        let mut text = format!("# Evaluation: {}\n\n{ROUTINGS}\n\nCells are mean PSNR (dB) / SSIM; identical images score {PSNR_CAP_DB} dB.\n\n", self.suite);
+        let mut text = format!(
+            "# Evaluation: {}\n\n{ROUTINGS}\n\nCells are mean PSNR (dB) / SSIM; identical images score {PSNR_CAP_DB} dB.\n\n",
+            self.suite
+        );
         let cell = |result: &BenchmarkResult| match (result.psnr, result.ssim) {
             (Some(psnr), Some(ssim)) => format!("{psnr:.2} / {ssim:.4}"),
             _ => "—".into(),
@@ -123,7 +126,11 @@ impl Report {
         self.table(&mut text, cell);
         text.push_str("\n| benchmark | task | images | protocol | source |\n|---|---|---|---|---|\n");
         for benchmark in &self.benchmarks {
-            let _ = writeln!(text, "| {} | {} | {} | {} | {} |", benchmark.name, benchmark.task, benchmark.images, benchmark.protocol_label, benchmark.source);
+            let _ = writeln!(
+                text,
+                "| {} | {} | {} | {} | {} |",
+                benchmark.name, benchmark.task, benchmark.images, benchmark.protocol_label, benchmark.source
+            );
         }
         text.push_str("\nRestoration time (s per megapixel, model only) and peak resident memory of the process (MiB):\n\n");
         self.table(&mut text, |result| match (result.seconds_per_megapixel, result.peak_memory_mib) {
@@ -134,7 +141,11 @@ impl Report {
         let skipped: Vec<String> = self
             .checkpoints
             .iter()
-            .flat_map(|row| row.results.iter().filter_map(move |result| result.skipped.as_ref().map(|why| format!("- {} on {}: {why}", row.label, result.benchmark))))
+            .flat_map(|row| {
+                row.results
+                    .iter()
+                    .filter_map(move |result| result.skipped.as_ref().map(|why| format!("- {} on {}: {why}", row.label, result.benchmark)))
+            })
             .collect();
         if !skipped.is_empty() {
             let _ = write!(text, "\nNot scored:\n{}\n", skipped.join("\n"));
@@ -144,7 +155,11 @@ impl Report {
     }
 
     fn table(&self, text: &mut String, cell: impl Fn(&BenchmarkResult) -> String) {
-        let _ = writeln!(text, "| checkpoint | {} |", self.benchmarks.iter().map(|benchmark| benchmark.name.as_str()).collect::<Vec<_>>().join(" | "));
+        let _ = writeln!(
+            text,
+            "| checkpoint | {} |",
+            self.benchmarks.iter().map(|benchmark| benchmark.name.as_str()).collect::<Vec<_>>().join(" | ")
+        );
         let _ = writeln!(text, "|---|{}", "---|".repeat(self.benchmarks.len()));
         for row in &self.checkpoints {
             let _ = writeln!(text, "| {} | {} |", row.label, row.results.iter().map(&cell).collect::<Vec<_>>().join(" | "));

@@ -13,8 +13,8 @@ use ipt_model::Task;
 use crate::grid::{CROP, center_crop, compose};
 use crate::memory::{peak_mib, reset_peak};
 use crate::metrics::score;
-use crate::routing::Routing;
 use crate::report::{BenchmarkResult, BenchmarkSummary, CheckpointRow, ImageScore, Report};
+use crate::routing::Routing;
 use crate::suite::{Opener, Suite};
 use crate::{EvalError, io_error};
 
@@ -103,11 +103,15 @@ pub struct EvalOptions {
 /// `suite`.
 pub fn evaluate(suite: &Suite, candidates: Vec<Candidate>, options: &EvalOptions) -> Result<Report, EvalError> {
     let candidates: Vec<Candidate> = std::iter::once(Candidate::identity()).chain(candidates).collect();
-    let mut rows: Vec<CheckpointRow> =
-        candidates
-            .iter()
-            .map(|candidate| CheckpointRow { label: candidate.label.clone(), weights: candidate.weights.clone(), routing: candidate.routing.to_string(), results: Vec::new() })
-            .collect();
+    let mut rows: Vec<CheckpointRow> = candidates
+        .iter()
+        .map(|candidate| CheckpointRow {
+            label: candidate.label.clone(),
+            weights: candidate.weights.clone(),
+            routing: candidate.routing.to_string(),
+            results: Vec::new(),
+        })
+        .collect();
     let mut benchmarks = Vec::new();
     let mut images = Vec::new();
     let mut opener = Opener::new(suite, &options.sets_dir);
@@ -128,8 +132,11 @@ pub fn evaluate(suite: &Suite, candidates: Vec<Candidate>, options: &EvalOptions
                     break;
                 };
                 let elapsed = started.elapsed().as_secs_f64();
-                let scored = score(&output, &image.target, &entry.protocol)
-                    .map_err(|source| EvalError::Metric { benchmark: entry.name.clone(), image: image.name.clone(), source })?;
+                let scored = score(&output, &image.target, &entry.protocol).map_err(|source| EvalError::Metric {
+                    benchmark: entry.name.clone(),
+                    image: image.name.clone(),
+                    source,
+                })?;
                 (psnr, ssim, seconds) = (psnr + scored.psnr, ssim + scored.ssim, seconds + elapsed);
                 megapixels += (image.target.width * image.target.height) as f64 / 1e6;
                 images.push(ImageScore {
@@ -211,7 +218,11 @@ fn progress_bar(visible: bool, total: usize, message: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total as u64);
-    bar.set_style(ProgressStyle::with_template("{msg:40} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}").expect("a valid template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{msg:40} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
     bar.set_message(message.to_string());
     bar
 }

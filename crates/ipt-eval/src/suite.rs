@@ -105,7 +105,10 @@ impl Suite {
             }
             match &entry.source {
                 Source::Noisy { set, sigma, .. } if !set.layouts().is_empty() || !(0.0..=255.0).contains(sigma) => {
-                    return Err(format!("benchmark '{}': a noisy source needs a clean set (cbsd68, kodak24, mcmaster) and sigma in [0, 255]", entry.name));
+                    return Err(format!(
+                        "benchmark '{}': a noisy source needs a clean set (cbsd68, kodak24, mcmaster) and sigma in [0, 255]",
+                        entry.name
+                    ));
                 }
                 Source::Paired { set, .. } if set.layouts().is_empty() => {
                     return Err(format!("benchmark '{}': {} has no pairs; use kind = \"noisy\"", entry.name, set.name()));
@@ -135,7 +138,9 @@ impl BenchmarkEntry {
     /// Where the images come from, in words (for the report).
     pub fn describe(&self) -> String {
         match &self.source {
-            Source::Noisy { set, folder, sigma } => format!("{} ({}), Gaussian noise σ={sigma} added on loading", set.name(), folder.display()),
+            Source::Noisy { set, folder, sigma } => {
+                format!("{} ({}), Gaussian noise σ={sigma} added on loading", set.name(), folder.display())
+            }
             Source::Paired { set, folder } => format!("{} pairs ({})", set.name(), folder.display()),
             Source::Synthetic { spec, task } => format!("synthetic {task} set of {}", spec.display()),
         }
@@ -158,7 +163,9 @@ impl<'a> Opener<'a> {
     /// The images of `entry`.
     pub fn open(&mut self, entry: &BenchmarkEntry) -> Result<BenchmarkSet, EvalError> {
         match &entry.source {
-            Source::Noisy { set, folder, sigma } => Ok(BenchmarkSet::open(&self.suite.data_root()?.join(folder), *set, Some(*sigma), self.suite.seed)?),
+            Source::Noisy { set, folder, sigma } => {
+                Ok(BenchmarkSet::open(&self.suite.data_root()?.join(folder), *set, Some(*sigma), self.suite.seed)?)
+            }
             Source::Paired { set, folder } => Ok(BenchmarkSet::open(&self.suite.data_root()?.join(folder), *set, None, self.suite.seed)?),
             Source::Synthetic { spec, task } => {
                 let spec_path = self.suite.dir.join(spec);
@@ -166,10 +173,11 @@ impl<'a> Opener<'a> {
                     let sets = EvalSetSpec::load(&spec_path)?.build(&self.sets_dir)?;
                     self.built.insert(spec_path.clone(), sets);
                 }
-                let (dir, _) = self.built[&spec_path].iter().find(|(_, manifest)| manifest.task == *task).ok_or_else(|| EvalError::Suite {
-                    path: spec_path.clone(),
-                    message: format!("benchmark '{}' asks for task '{task}', which this eval-set spec does not define", entry.name),
-                })?;
+                let (dir, _) =
+                    self.built[&spec_path].iter().find(|(_, manifest)| manifest.task == *task).ok_or_else(|| EvalError::Suite {
+                        path: spec_path.clone(),
+                        message: format!("benchmark '{}' asks for task '{task}', which this eval-set spec does not define", entry.name),
+                    })?;
                 Ok(BenchmarkSet::Paired(pair_folders(&dir.join("input"), &dir.join("target"), NameKey::Stem)?))
             }
         }

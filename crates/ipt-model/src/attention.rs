@@ -122,8 +122,11 @@ fn roll_spatial(x: Tensor<4>, shift: i64) -> Tensor<4> {
 fn window_partition(x: Tensor<4>, window: usize) -> Tensor<3> {
     let [batch, channels, height, width] = x.dims();
     let (rows, cols) = (height / window, width / window);
-    permute_contiguous(x.reshape([batch, channels, rows, window, cols, window]), [0, 2, 4, 1, 3, 5])
-        .reshape([batch * rows * cols, channels, window * window])
+    permute_contiguous(x.reshape([batch, channels, rows, window, cols, window]), [0, 2, 4, 1, 3, 5]).reshape([
+        batch * rows * cols,
+        channels,
+        window * window,
+    ])
 }
 
 /// Inverse of [`window_partition`].
@@ -139,8 +142,11 @@ fn window_merge(x: Tensor<3>, batch: usize, height: usize, width: usize, window:
 fn grid_partition(x: Tensor<4>, grid: usize) -> Tensor<3> {
     let [batch, channels, height, width] = x.dims();
     let (cell_h, cell_w) = (height / grid, width / grid);
-    permute_contiguous(x.reshape([batch, channels, grid, cell_h, grid, cell_w]), [0, 3, 5, 1, 2, 4])
-        .reshape([batch * cell_h * cell_w, channels, grid * grid])
+    permute_contiguous(x.reshape([batch, channels, grid, cell_h, grid, cell_w]), [0, 3, 5, 1, 2, 4]).reshape([
+        batch * cell_h * cell_w,
+        channels,
+        grid * grid,
+    ])
 }
 
 /// Inverse of [`grid_partition`].

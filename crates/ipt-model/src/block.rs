@@ -56,7 +56,12 @@ impl IptBlock {
 
     /// [`IptBlock::forward`] with an optional branch parallel to the FFN, fed the same
     /// normalised input and added to its output (AdaptIR's adapter).
-    pub(crate) fn forward_with(&self, x: Tensor<4>, tasks: Option<&TaskWeights>, ffn_side: Option<&dyn Fn(Tensor<4>) -> Tensor<4>>) -> Tensor<4> {
+    pub(crate) fn forward_with(
+        &self,
+        x: Tensor<4>,
+        tasks: Option<&TaskWeights>,
+        ffn_side: Option<&dyn Fn(Tensor<4>) -> Tensor<4>>,
+    ) -> Tensor<4> {
         let x = x.clone() + self.focal.forward(self.norm_focal.forward(x), tasks);
         let x = x.clone() + self.grid.forward(self.norm_grid.forward(x), tasks);
         let normed = self.norm_ffn.forward(x.clone());
@@ -77,9 +82,7 @@ pub struct Stage {
 impl Stage {
     /// `count` blocks at `level` of `config`.
     pub(crate) fn new(config: &IptConfig, level: usize, count: usize, layers: &LayerBuilder) -> Self {
-        let blocks = (0..count)
-            .map(|index| IptBlock::new(config, level, index % 2 == 1, layers))
-            .collect();
+        let blocks = (0..count).map(|index| IptBlock::new(config, level, index % 2 == 1, layers)).collect();
         Self { blocks }
     }
 
@@ -91,7 +94,12 @@ impl Stage {
     }
 
     /// [`Stage::forward`] with a branch parallel to each block's FFN: `ffn_side(block, input)`.
-    pub(crate) fn forward_with(&self, x: Tensor<4>, tasks: Option<&TaskWeights>, ffn_side: Option<&dyn Fn(usize, Tensor<4>) -> Tensor<4>>) -> Tensor<4> {
+    pub(crate) fn forward_with(
+        &self,
+        x: Tensor<4>,
+        tasks: Option<&TaskWeights>,
+        ffn_side: Option<&dyn Fn(usize, Tensor<4>) -> Tensor<4>>,
+    ) -> Tensor<4> {
         self.blocks.iter().enumerate().fold(x, |x, (index, block)| match ffn_side {
             Some(side) => block.forward_with(x, tasks, Some(&|normed| side(index, normed))),
             None => block.forward(x, tasks),

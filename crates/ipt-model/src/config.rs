@@ -54,9 +54,7 @@ impl IptConfig {
         for (level, &heads) in self.heads.iter().enumerate() {
             let channels = self.channels(level);
             if heads == 0 || !channels.is_multiple_of(heads) {
-                return Err(format!(
-                    "heads[{level}] = {heads} must divide the {channels} channels of level {level}"
-                ));
+                return Err(format!("heads[{level}] = {heads} must divide the {channels} channels of level {level}"));
             }
         }
         if self.window_size == 0 || self.grid_size == 0 {
@@ -105,13 +103,9 @@ impl Preset {
         };
         match self {
             Preset::Tiny => common,
-            Preset::Small => IptConfig {
-                width: 32,
-                encoder_blocks: [2, 2, 2, 4],
-                decoder_blocks: [2, 2, 2],
-                refinement_blocks: 2,
-                ..common
-            },
+            Preset::Small => {
+                IptConfig { width: 32, encoder_blocks: [2, 2, 2, 4], decoder_blocks: [2, 2, 2], refinement_blocks: 2, ..common }
+            }
             Preset::Base => IptConfig {
                 width: 48,
                 encoder_blocks: [2, 3, 3, 6],

@@ -106,8 +106,8 @@ impl ParameterReport {
                 conditioning += tensor.shape.num_elements();
                 continue;
             }
-            let group = LayerGroup::of_path(&tensor.name)
-                .ok_or_else(|| format!("parameter '{}' belongs to no layer group", tensor.name))?;
+            let group =
+                LayerGroup::of_path(&tensor.name).ok_or_else(|| format!("parameter '{}' belongs to no layer group", tensor.name))?;
             let count = tensor.shape.num_elements();
             match parse_bias_name(&tensor.name) {
                 Some((_, task, _)) => {

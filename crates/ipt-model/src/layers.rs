@@ -22,10 +22,7 @@ const NORM_EPSILON: f64 = 1e-5;
 impl ChannelNorm {
     /// A norm over `channels` channels with identity initialisation.
     pub fn new(channels: usize, device: &Device) -> Self {
-        Self {
-            weight: Param::from_tensor(Tensor::ones([channels], device)),
-            bias: Param::from_tensor(Tensor::zeros([channels], device)),
-        }
+        Self { weight: Param::from_tensor(Tensor::ones([channels], device)), bias: Param::from_tensor(Tensor::zeros([channels], device)) }
     }
 
     /// Normalises each pixel's channel vector (biased variance, as `nn.LayerNorm`).

@@ -65,8 +65,8 @@ pub use task::Task;
 pub use task_ops::TrainableSet;
 pub use tiling::{Tiling, restore_tiled};
 pub use weights::{
-    FORMAT_VERSION, WeightContent, WeightError, WeightMetadata, config_hash, load_task_biases, load_weights,
-    load_backbone_into, load_weights_from_bytes, read_metadata, save_backbone, save_task_biases, save_weights, write_atomically,
+    FORMAT_VERSION, WeightContent, WeightError, WeightMetadata, config_hash, load_backbone_into, load_task_biases, load_weights,
+    load_weights_from_bytes, read_metadata, save_backbone, save_task_biases, save_weights, write_atomically,
 };
 
 #[cfg(test)]

@@ -73,7 +73,12 @@ impl IptConfig {
     }
 
     /// The model a weight file's set-up describes: plain, modulated or conditioned.
-    pub(crate) fn init_with(&self, modulation: Option<&ModulationConfig>, feature: Option<&FeatureConditioning>, device: &Device) -> IptModel {
+    pub(crate) fn init_with(
+        &self,
+        modulation: Option<&ModulationConfig>,
+        feature: Option<&FeatureConditioning>,
+        device: &Device,
+    ) -> IptModel {
         match (modulation, feature) {
             (Some(modulation), _) => self.init_modulated(modulation, device),
             (None, Some(feature)) => self.init_conditioned(feature, device),
@@ -86,18 +91,10 @@ impl IptConfig {
             panic!("invalid IptConfig: {problem}");
         }
         let layers = LayerBuilder::new(device, modulation);
-        let encoder = (0..LEVELS)
-            .map(|level| Stage::new(self, level, self.encoder_blocks[level], &layers))
-            .collect();
-        let decoder = (0..LEVELS - 1)
-            .map(|level| Stage::new(self, level, self.decoder_blocks[level], &layers))
-            .collect();
-        let downsample = (0..LEVELS - 1)
-            .map(|level| Downsample::new(self.channels(level), &layers))
-            .collect();
-        let upsample = (0..LEVELS - 1)
-            .map(|level| Upsample::new(self.channels(level + 1), &layers))
-            .collect();
+        let encoder = (0..LEVELS).map(|level| Stage::new(self, level, self.encoder_blocks[level], &layers)).collect();
+        let decoder = (0..LEVELS - 1).map(|level| Stage::new(self, level, self.decoder_blocks[level], &layers)).collect();
+        let downsample = (0..LEVELS - 1).map(|level| Downsample::new(self.channels(level), &layers)).collect();
+        let upsample = (0..LEVELS - 1).map(|level| Upsample::new(self.channels(level + 1), &layers)).collect();
         let channel_reduction = (0..LEVELS - 1)
             .map(|level| {
                 let channels = self.channels(level);

@@ -78,7 +78,15 @@ impl<'a> LayerBuilder<'a> {
     }
 
     /// A stride-1 "same" convolution of layer group `group`.
-    pub fn conv(&self, group: LayerGroup, channels_in: usize, channels_out: usize, kernel: usize, groups: usize, bias: bool) -> ModulatedConv2d {
+    pub fn conv(
+        &self,
+        group: LayerGroup,
+        channels_in: usize,
+        channels_out: usize,
+        kernel: usize,
+        groups: usize,
+        bias: bool,
+    ) -> ModulatedConv2d {
         let conv = ModulatedConv2d::new(channels_in, channels_out, kernel, groups, bias, self.device);
         match self.modulation {
             Some(modulation) if modulation.targets.contains(&group) => conv.with_task_biases(modulation.tasks.len(), &modulation.rank),

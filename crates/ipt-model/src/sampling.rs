@@ -44,10 +44,7 @@ pub struct Upsample {
 impl Upsample {
     /// Up-sampling from `channels` to `channels / 2`.
     pub(crate) fn new(channels: usize, layers: &LayerBuilder) -> Self {
-        Self {
-            conv: layers.conv(LayerGroup::Upsample, channels, 2 * channels, 3, 1, false),
-            shuffle: PixelShuffleConfig::new(2).init(),
-        }
+        Self { conv: layers.conv(LayerGroup::Upsample, channels, 2 * channels, 3, 1, false), shuffle: PixelShuffleConfig::new(2).init() }
     }
 
     /// # Shapes

@@ -36,11 +36,7 @@ impl Tiling {
         (0..size)
             .map(|p| {
                 let rise = if start > 0 { ((p as f32 + 0.5) / overlap as f32).min(1.0) } else { 1.0 };
-                let fall = if start + size < length {
-                    ((size - p) as f32 - 0.5).min(overlap as f32) / overlap as f32
-                } else {
-                    1.0
-                };
+                let fall = if start + size < length { ((size - p) as f32 - 0.5).min(overlap as f32) / overlap as f32 } else { 1.0 };
                 rise.min(fall)
             })
             .collect()
@@ -128,10 +124,7 @@ mod tests {
         let values: Vec<f32> = (0..8 * width).map(|i| (i % width) as f32 * slope).collect();
         let image = Tensor::<4>::from_data(TensorData::new(values, [1, 1, 8, width]), &device);
         let restore = |tile: Tensor<4>| tile.clone() + tile.mean().reshape([1, 1, 1, 1]) * 0.2;
-        let out: Vec<f32> = restore_tiled(image, Tiling { tile: 128, overlap: 16 }, restore)
-            .into_data()
-            .try_into_vec()
-            .unwrap();
+        let out: Vec<f32> = restore_tiled(image, Tiling { tile: 128, overlap: 16 }, restore).into_data().try_into_vec().unwrap();
         let largest_step = (0..width - 1).map(|x| out[x + 1] - out[x]).fold(0.0f32, f32::max);
         assert!(largest_step <= 2.45 * slope, "largest step {} slopes", largest_step / slope);
     }

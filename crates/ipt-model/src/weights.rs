@@ -70,7 +70,15 @@ pub struct WeightMetadata {
 impl WeightMetadata {
     /// Metadata for `config` and `tasks` with empty provenance.
     pub fn new(config: IptConfig, tasks: Vec<Task>) -> Self {
-        Self { format_version: FORMAT_VERSION, content: WeightContent::Full, config, modulation: None, conditioning: None, tasks, provenance: BTreeMap::new() }
+        Self {
+            format_version: FORMAT_VERSION,
+            content: WeightContent::Full,
+            config,
+            modulation: None,
+            conditioning: None,
+            tasks,
+            provenance: BTreeMap::new(),
+        }
     }
 
     /// Adds one provenance entry.
@@ -172,8 +180,7 @@ pub fn save_backbone(model: &IptModel, metadata: &WeightMetadata, path: &Path) -
     if model.output.is_none() {
         return Err(mismatch(path, "the model has no shared output layer (weight replacement): it has no backbone of its own".into()));
     }
-    let store = store_with_metadata(&metadata)
-        .with_predicate(|path, _| !path.contains(TASK_BIASES) && !path.starts_with(CONDITIONING));
+    let store = store_with_metadata(&metadata).with_predicate(|path, _| !path.contains(TASK_BIASES) && !path.starts_with(CONDITIONING));
     write_store(model, store, path)
 }
 
@@ -267,10 +274,7 @@ pub fn load_task_biases(model: &IptModel, path: &Path) -> Result<IptModel, Weigh
             return Err(mismatch(path, "the biases' rank policy or target groups differ from the model's".into()));
         }
     }
-    let mut grown_modulation = model
-        .modulation()
-        .cloned()
-        .unwrap_or_else(|| ModulationConfig { tasks: Vec::new(), ..modulation.clone() });
+    let mut grown_modulation = model.modulation().cloned().unwrap_or_else(|| ModulationConfig { tasks: Vec::new(), ..modulation.clone() });
     for task in &modulation.tasks {
         if !grown_modulation.tasks.contains(task) {
             grown_modulation.tasks.push(*task);
@@ -306,10 +310,7 @@ pub fn load_backbone_into(mut model: IptModel, path: &Path) -> Result<IptModel, 
     fn general(name: &str) -> bool {
         !name.contains(TASK_BIASES) && !name.starts_with(CONDITIONING)
     }
-    let mut store = SafetensorsStore::from_bytes(Some(bytes))
-        .validate(false)
-        .allow_partial(true)
-        .with_predicate(|name, _| general(name));
+    let mut store = SafetensorsStore::from_bytes(Some(bytes)).validate(false).allow_partial(true).with_predicate(|name, _| general(name));
     let result = model.load_from(&mut store).map_err(|error| mismatch(path, error.to_string()))?;
     let result = ApplyResult { unused: result.unused.into_iter().filter(|name| general(name)).collect(), ..result };
     check_complete(path, &result, |name| !general(name))?;
@@ -361,14 +362,12 @@ fn parse_metadata(path: &Path, bytes: &[u8]) -> Result<WeightMetadata, WeightErr
         })
     };
     let bad = |key: &'static str, problem: String| WeightError::Metadata { path: path.to_owned(), key, problem };
-    let format_version: u32 = field(KEY_VERSION)?
-        .parse()
-        .map_err(|error| bad(KEY_VERSION, format!("is not a number: {error}")))?;
+    let format_version: u32 = field(KEY_VERSION)?.parse().map_err(|error| bad(KEY_VERSION, format!("is not a number: {error}")))?;
     if format_version > FORMAT_VERSION {
         return Err(bad(KEY_VERSION, format!("is {format_version}; this build reads up to {FORMAT_VERSION}")));
     }
-    let config: IptConfig = serde_json::from_str(field(KEY_CONFIG)?)
-        .map_err(|error| bad(KEY_CONFIG, format!("is not a valid model config: {error}")))?;
+    let config: IptConfig =
+        serde_json::from_str(field(KEY_CONFIG)?).map_err(|error| bad(KEY_CONFIG, format!("is not a valid model config: {error}")))?;
     config.validate().map_err(|problem| bad(KEY_CONFIG, problem))?;
     let content = serde_json::from_str(field(KEY_CONTENT)?).map_err(|error| bad(KEY_CONTENT, error.to_string()))?;
     let modulation: Option<ModulationConfig> =
@@ -508,7 +507,10 @@ mod tests {
         let loaded = load_backbone_into(fresh, &path).unwrap();
         let x = burn::tensor::Tensor::<4>::ones([1, 3, 16, 16], &device) * 0.5;
         // External control starts at zero, so the model now computes the trained backbone.
-        loaded.forward(x.clone(), None).into_data().assert_approx_eq::<f32>(&trained.forward(x, None).into_data(), burn::tensor::Tolerance::absolute(1e-6));
+        loaded
+            .forward(x.clone(), None)
+            .into_data()
+            .assert_approx_eq::<f32>(&trained.forward(x, None).into_data(), burn::tensor::Tolerance::absolute(1e-6));
         let control_after = loaded.conditioning.as_ref().unwrap().collect(None, None, false);
         for (a, b) in control_before.iter().zip(&control_after) {
             assert_eq!(a.to_bytes().unwrap(), b.to_bytes().unwrap(), "{}", a.name);

@@ -117,14 +117,19 @@ mod tests {
     /// above the thread count.
     #[test]
     fn parts_come_back_initialised() {
-        assert_eq!(filled(10, 4, |index, part| part.iter_mut().for_each(|value| *value += index as f32)), [0., 0., 0., 0., 1., 1., 1., 1., 2., 2.]);
+        assert_eq!(
+            filled(10, 4, |index, part| part.iter_mut().for_each(|value| *value += index as f32)),
+            [0., 0., 0., 0., 1., 1., 1., 1., 2., 2.]
+        );
         assert_eq!(zeros(3), [0.0; 3]);
         let bias = [1.0, -2.0];
         assert_eq!(per_part(8, 4, |_, part| part.rows_of(2, &bias).1), [1., 1., -2., -2., 1., 1., -2., -2.]);
         #[cfg(feature = "flex")]
         for count in [1, 5] {
             let (lhs, rhs) = ([1.0f32, 2.0, 3.0, 4.0], [1.0f32, 0.0, 0.0, 1.0]);
-            let products = per_sample(count, 4, |_, part, parallelism| part.product((2, 2, 2), Matrix::rows(&lhs, 2), Matrix::rows(&rhs, 2), parallelism).1);
+            let products = per_sample(count, 4, |_, part, parallelism| {
+                part.product((2, 2, 2), Matrix::rows(&lhs, 2), Matrix::rows(&rhs, 2), parallelism).1
+            });
             assert_eq!(products, lhs.repeat(count));
         }
     }

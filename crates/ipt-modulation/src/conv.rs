@@ -183,7 +183,7 @@ impl TaskBiased for ModulatedConv2d {
 mod tests {
     use super::*;
     use crate::RankPolicy;
-    use burn::tensor::{Tolerance, TensorData};
+    use burn::tensor::{TensorData, Tolerance};
 
     fn device() -> Device {
         Device::flex()

@@ -6,9 +6,9 @@
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor};
-use std::borrow::Cow;
 #[cfg(feature = "flex")]
 use std::any::Any;
+use std::borrow::Cow;
 
 #[cfg(feature = "flex")]
 use burn::tensor::DType;
@@ -114,7 +114,15 @@ pub fn product(out: &mut [f32], dims: (usize, usize, usize), lhs: Matrix, rhs: M
 /// `out` must be valid for writes of `len` values, and initialised when `add` (`gemm` reads
 /// it then; otherwise it only writes, every one of the `m x n` values).
 #[cfg(feature = "flex")]
-pub(crate) unsafe fn product_into(out: *mut f32, len: usize, (m, n, k): (usize, usize, usize), lhs: Matrix, rhs: Matrix, add: bool, parallelism: Parallelism) {
+pub(crate) unsafe fn product_into(
+    out: *mut f32,
+    len: usize,
+    (m, n, k): (usize, usize, usize),
+    lhs: Matrix,
+    rhs: Matrix,
+    add: bool,
+    parallelism: Parallelism,
+) {
     assert!(len == m * n && k > 0, "gemm output {len} for {m}x{n}, inner {k}");
     // SAFETY: `out` holds `m x n` values written at row stride `n` (checked above, and valid
     // by this function's contract); `lhs` and `rhs` point into slices holding `m x k` and

@@ -36,8 +36,8 @@ mod custom {
     use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
-    use burn::tensor::ops::ConvOptions;
     use burn::tensor::Tensor;
+    use burn::tensor::ops::ConvOptions;
     use rayon::prelude::*;
 
     use crate::cpu_backend::{CpuBackendOp, from_host, host_values, on_cpu_backend};
@@ -73,7 +73,11 @@ mod custom {
     {
         let x = x.clone().try_into_primitive::<Autodiff<B>>().ok()?;
         let weight = weight.clone().try_into_primitive::<Autodiff<B>>().ok()?;
-        let output = match DepthwiseConv.prepare::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>([x.node(), weight.node()]).compute_bound().stateful() {
+        let output = match DepthwiseConv
+            .prepare::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(mut prep) => {
                 let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
                 prep.finish(state, B::conv2d(x.into_primitive(), weight.into_primitive(), None, options.clone()))

@@ -202,7 +202,8 @@ mod host {
     pub(super) fn input_gradient(grad: &[f32], weights: &[f32], dims: Dims) -> Vec<f32> {
         let (pixels, rows) = (dims.pixels(), dims.patch_rows());
         per_sample(dims.batch, dims.channels_in * pixels, |b, part, parallelism| {
-            let (lhs, rhs) = (Matrix::transposed(dims.weight(weights, b), rows), Matrix::rows(dims.sample(grad, dims.channels_out, b), pixels));
+            let (lhs, rhs) =
+                (Matrix::transposed(dims.weight(weights, b), rows), Matrix::rows(dims.sample(grad, dims.channels_out, b), pixels));
             if dims.kernel == 1 {
                 return part.product((rows, pixels, dims.channels_out), lhs, rhs, parallelism).1;
             }
@@ -305,7 +306,11 @@ mod flex {
     fn dims<B: Backend>(x: &FloatTensor<B>, weights: &FloatTensor<B>, kernel: usize) -> Dims {
         let [batch, channels_in, height, width] = x.shape().dims::<4>();
         let [weight_batch, channels_out, columns] = weights.shape().dims::<3>();
-        assert_eq!(columns, channels_in * kernel * kernel, "weights of {columns} columns for {channels_in} channels and a {kernel}x{kernel} kernel");
+        assert_eq!(
+            columns,
+            channels_in * kernel * kernel,
+            "weights of {columns} columns for {channels_in} channels and a {kernel}x{kernel} kernel"
+        );
         Dims { batch, channels_in, channels_out, height, width, kernel, shared_weight: weight_batch == 1 }
     }
 
@@ -387,10 +392,21 @@ mod tests {
     #[test]
     fn kernel_equals_the_generic_convolution() {
         let device = Device::flex().autodiff();
-        let cases = [(3, 1, true, 1), (3, 3, false, 1), (1, 1, false, 1), (4, 4, true, 1), (3, 1, true, 3), (1, 1, false, 3), (2, 2, true, 3), (2, 1, false, 5), (2, 1, true, 9)];
+        let cases = [
+            (3, 1, true, 1),
+            (3, 3, false, 1),
+            (1, 1, false, 1),
+            (4, 4, true, 1),
+            (3, 1, true, 3),
+            (1, 1, false, 3),
+            (2, 2, true, 3),
+            (2, 1, false, 5),
+            (2, 1, true, 9),
+        ];
         for (batch, weight_batch, with_bias, kernel) in cases {
             let x = Tensor::<4>::random([batch, 5, 6, 7], Distribution::Normal(0.0, 1.0), &device).require_grad();
-            let weights = Tensor::<3>::random([weight_batch, 4, 5 * kernel * kernel], Distribution::Normal(0.0, 1.0), &device).require_grad();
+            let weights =
+                Tensor::<3>::random([weight_batch, 4, 5 * kernel * kernel], Distribution::Normal(0.0, 1.0), &device).require_grad();
             let bias = with_bias.then(|| Tensor::<1>::random([4], Distribution::Normal(0.0, 1.0), &device).require_grad());
             let upstream = Tensor::<4>::random([batch, 4, 6, 7], Distribution::Normal(0.0, 1.0), &device);
             let fast = match kernel {

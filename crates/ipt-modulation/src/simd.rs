@@ -89,7 +89,11 @@ const BLOCK_COLUMNS: usize = 3;
 #[cfg(feature = "flex")]
 pub(crate) fn row_products(out: &mut [f32], a: &[f32], b: &[f32], inner: usize, add: bool) {
     let (m, n) = (a.len() / inner.max(1), b.len() / inner.max(1));
-    assert!(inner > 0 && out.len() == m * n && a.len() == m * inner && b.len() == n * inner, "row products of {m}x{inner} and {n}x{inner} into {}", out.len());
+    assert!(
+        inner > 0 && out.len() == m * n && a.len() == m * inner && b.len() == n * inner,
+        "row products of {m}x{inner} and {n}x{inner} into {}",
+        out.len()
+    );
     Arch::new().dispatch(RowProducts { out, a, b, inner, add });
 }
 

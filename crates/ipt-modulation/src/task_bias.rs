@@ -43,13 +43,7 @@ impl TaskBias {
 /// `general + sum_t a[b, t] B_t` for every sample `b`, `[batch, rows, columns]`; only the tasks
 /// active in the batch take part, so the others get no gradient.
 pub(crate) fn per_sample_weights(general: Tensor<2>, biases: &[TaskBias], tasks: &TaskWeights) -> Tensor<3> {
-    assert_eq!(
-        tasks.tasks(),
-        biases.len(),
-        "task weights have {} columns but the layer has {} task biases",
-        tasks.tasks(),
-        biases.len()
-    );
+    assert_eq!(tasks.tasks(), biases.len(), "task weights have {} columns but the layer has {} task biases", tasks.tasks(), biases.len());
     let [rows, columns] = general.dims();
     let batch = tasks.batch();
     tasks.active().iter().fold(general.reshape([1, rows, columns]), |weight, &task| {
@@ -60,12 +54,7 @@ pub(crate) fn per_sample_weights(general: Tensor<2>, biases: &[TaskBias], tasks:
 /// `general + sum_t mix[t] B_t`, detached: the weight of a merged layer.
 pub(crate) fn merged_weight(general: Tensor<2>, biases: &[TaskBias], mix: &[f32]) -> Tensor<2> {
     assert_eq!(mix.len(), biases.len(), "merge needs one weight per task bias");
-    biases
-        .iter()
-        .zip(mix)
-        .filter(|(_, a)| **a != 0.0)
-        .fold(general, |weight, (bias, &a)| weight + bias.dense() * a)
-        .detach()
+    biases.iter().zip(mix).filter(|(_, a)| **a != 0.0).fold(general, |weight, (bias, &a)| weight + bias.dense() * a).detach()
 }
 
 /// A layer whose weight matrix carries one low-rank bias per task.

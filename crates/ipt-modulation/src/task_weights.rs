@@ -14,14 +14,7 @@ impl TaskWeights {
     /// Wraps `[batch, tasks]` weights (one-hot rows for known tasks, soft rows for instructions).
     pub fn new(weights: Tensor<2>) -> Self {
         let [_, tasks] = weights.dims();
-        let column_mass: Vec<f32> = weights
-            .clone()
-            .detach()
-            .abs()
-            .sum_dim(0)
-            .into_data()
-            .try_into_vec()
-            .expect("task weights are f32");
+        let column_mass: Vec<f32> = weights.clone().detach().abs().sum_dim(0).into_data().try_into_vec().expect("task weights are f32");
         let active = (0..tasks).filter(|&task| column_mass[task] > 0.0).collect();
         Self { weights, active }
     }

@@ -70,7 +70,10 @@ pub fn assess(router: &Router, examples: &[Example]) -> TextScores {
             }
         }
     }
-    let per_intent: Vec<(Intent, usize, usize)> = Intent::ALL.iter().map(|&intent| (intent, confusion[intent.index()][intent.index()], confusion[intent.index()].iter().sum())).collect();
+    let per_intent: Vec<(Intent, usize, usize)> = Intent::ALL
+        .iter()
+        .map(|&intent| (intent, confusion[intent.index()][intent.index()], confusion[intent.index()].iter().sum()))
+        .collect();
     let singles: usize = per_intent.iter().map(|(_, _, total)| total).sum();
     let correct: usize = per_intent.iter().map(|(_, right, _)| right).sum();
     let in_domain_total = in_domain.len();

@@ -56,9 +56,13 @@ impl SentenceEncoder {
                 })
                 .collect(),
         };
-        sentence.into_iter().zip(texts).map(|(mut features, text)| {
-            features.extend(ngram_features(text));
-            features
-        }).collect()
+        sentence
+            .into_iter()
+            .zip(texts)
+            .map(|(mut features, text)| {
+                features.extend(ngram_features(text));
+                features
+            })
+            .collect()
     }
 }

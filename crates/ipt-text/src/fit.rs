@@ -157,10 +157,8 @@ pub fn with_typos(text: &str, rng: &mut Xoshiro256PlusPlus) -> String {
 fn neighbour(letter: char) -> char {
     const ROWS: [&str; 3] = ["qwertyuiop", "asdfghjkl", "zxcvbnm"];
     let lower = letter.to_ascii_lowercase();
-    let replaced = ROWS
-        .iter()
-        .find_map(|row| row.find(lower).map(|position| row.as_bytes()[(position + 1) % row.len()] as char))
-        .unwrap_or(lower);
+    let replaced =
+        ROWS.iter().find_map(|row| row.find(lower).map(|position| row.as_bytes()[(position + 1) % row.len()] as char)).unwrap_or(lower);
     if letter.is_ascii_uppercase() { replaced.to_ascii_uppercase() } else { replaced }
 }
 

@@ -22,7 +22,7 @@ pub mod tokenizer;
 pub use assess::{TextScores, assess};
 pub use encoder::SentenceEncoder;
 pub use fit::{CrossValidation, Fitting, Mistake, fit_router};
-pub use router::{Decision, MAX_INSTRUCTION_CHARS, Router, Routing};
 pub use intent::Intent;
 pub use minilm::{MiniLm, MiniLmError};
+pub use router::{Decision, MAX_INSTRUCTION_CHARS, Router, Routing};
 pub use tokenizer::{Encoded, WordPiece};

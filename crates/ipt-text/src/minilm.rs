@@ -97,9 +97,10 @@ impl MiniLm {
             return Err(fail("no such file".into()));
         }
         let mut model = Self::init(device);
-        let mut store = KEY_MAP
-            .iter()
-            .fold(SafetensorsStore::from_file(path).with_from_adapter(PyTorchToBurnAdapter), |store, (from, to)| store.with_key_remapping(*from, *to));
+        let mut store =
+            KEY_MAP.iter().fold(SafetensorsStore::from_file(path).with_from_adapter(PyTorchToBurnAdapter), |store, (from, to)| {
+                store.with_key_remapping(*from, *to)
+            });
         let result = model.load_from(&mut store).map_err(|error| fail(error.to_string()))?;
         if !result.missing.is_empty() || !result.errors.is_empty() {
             return Err(fail(format!("missing {:?}, errors {:?}", result.missing, result.errors)));
@@ -168,7 +169,9 @@ impl MiniLm {
         let positions = Tensor::<1, Int>::arange(0..length as i64, &device).unsqueeze_dim::<2>(0).repeat_dim(0, batch);
         let segments = Tensor::<2, Int>::zeros([batch, length], &device);
         let embeddings = &self.embeddings;
-        let x = embeddings.word_embeddings.forward(ids) + embeddings.position_embeddings.forward(positions) + embeddings.token_type_embeddings.forward(segments);
+        let x = embeddings.word_embeddings.forward(ids)
+            + embeddings.position_embeddings.forward(positions)
+            + embeddings.token_type_embeddings.forward(segments);
         let mut x = embeddings.layer_norm.forward(x);
         // Padding gets a large negative score before the softmax, as in Hugging Face's BERT.
         let bias = ((mask.neg() + 1.0) * -1e9).reshape([batch, 1, 1, length]);
@@ -184,7 +187,8 @@ impl Layer {
         let [batch, length, _] = x.dims();
         let head = WIDTH / HEADS;
         let split = |t: Tensor<3>| t.reshape([batch, length, HEADS, head]).swap_dims(1, 2); // [B, H, T, d]
-        let (query, key, value) = (split(self.query.forward(x.clone())), split(self.key.forward(x.clone())), split(self.value.forward(x.clone())));
+        let (query, key, value) =
+            (split(self.query.forward(x.clone())), split(self.key.forward(x.clone())), split(self.value.forward(x.clone())));
         let scores = query.matmul(key.swap_dims(2, 3)) / (head as f64).sqrt() + bias;
         let context = softmax(scores, 3).matmul(value).swap_dims(1, 2).reshape([batch, length, WIDTH]);
         let x = self.attention_norm.forward(self.attention_output.forward(context) + x);

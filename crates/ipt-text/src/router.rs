@@ -91,7 +91,8 @@ impl Router {
     pub fn minilm(dir: &Path, device: &Device) -> Result<Self, String> {
         let model = MiniLm::load(&dir.join("model.safetensors"), device).map_err(|error| error.to_string())?;
         let head_path = dir.join(MINILM_HEAD);
-        let head = std::fs::read(&head_path).map_err(|error| format!("{}: {error} (train it with `cargo xtask train-router --encoder minilm`)", head_path.display()))?;
+        let head = std::fs::read(&head_path)
+            .map_err(|error| format!("{}: {error} (train it with `cargo xtask train-router --encoder minilm`)", head_path.display()))?;
         Self::load(SentenceEncoder::MiniLm(Box::new(model)), &head, device).map_err(|error| format!("{}: {error}", head_path.display()))
     }
 
@@ -105,7 +106,11 @@ impl Router {
         }
         let hidden: usize = field(KEY_HIDDEN)?.parse().map_err(|_| "malformed 'hidden' metadata".to_string())?;
         let threshold: f32 = field(KEY_THRESHOLD)?.parse().map_err(|_| "malformed 'threshold' metadata".to_string())?;
-        let inputs = SafeTensors::deserialize(head_bytes).map_err(|error| error.to_string())?.tensor("hidden.weight").map_err(|error| error.to_string())?.shape()[0];
+        let inputs = SafeTensors::deserialize(head_bytes)
+            .map_err(|error| error.to_string())?
+            .tensor("hidden.weight")
+            .map_err(|error| error.to_string())?
+            .shape()[0];
         if inputs != encoder.feature_len() {
             return Err(format!(
                 "the head reads {inputs} features but this version's '{}' encoder makes {}: the head is stale, retrain it with `cargo xtask train-router --encoder {}`",
@@ -180,7 +185,10 @@ impl Router {
                 100.0 * probabilities[Intent::None.index()]
             ))
         } else if routing.restoration_probability() < self.threshold {
-            Decision::Unchanged(format!("not sure this asks for a restoration (best guess: {first} at {:.0}%); please say what is wrong with the photo", 100.0 * p1))
+            Decision::Unchanged(format!(
+                "not sure this asks for a restoration (best guess: {first} at {:.0}%); please say what is wrong with the photo",
+                100.0 * p1
+            ))
         } else if p2 >= SECOND_TASK_SHARE * p1 {
             Decision::Restore(vec![(first, p1 / (p1 + p2)), (second, p2 / (p1 + p2))])
         } else {

@@ -28,10 +28,22 @@ impl StaticTable {
         let file = SafeTensors::deserialize(bytes).map_err(|error| error.to_string())?;
         let ids = file.tensor(IDS).map_err(|error| error.to_string())?;
         let vectors = file.tensor(VECTORS).map_err(|error| error.to_string())?;
-        if ids.dtype() != Dtype::I32 || vectors.dtype() != Dtype::F16 || vectors.shape().len() != 2 || vectors.shape()[0] != ids.shape()[0] {
-            return Err(format!("expected {IDS}: I32 [n] and {VECTORS}: F16 [n, d], got {:?} {:?} and {:?} {:?}", ids.dtype(), ids.shape(), vectors.dtype(), vectors.shape()));
+        if ids.dtype() != Dtype::I32 || vectors.dtype() != Dtype::F16 || vectors.shape().len() != 2 || vectors.shape()[0] != ids.shape()[0]
+        {
+            return Err(format!(
+                "expected {IDS}: I32 [n] and {VECTORS}: F16 [n, d], got {:?} {:?} and {:?} {:?}",
+                ids.dtype(),
+                ids.shape(),
+                vectors.dtype(),
+                vectors.shape()
+            ));
         }
-        let rows = ids.data().chunks_exact(4).enumerate().map(|(row, bytes)| (i32::from_le_bytes(bytes.try_into().expect("4 bytes")) as u32, row)).collect();
+        let rows = ids
+            .data()
+            .chunks_exact(4)
+            .enumerate()
+            .map(|(row, bytes)| (i32::from_le_bytes(bytes.try_into().expect("4 bytes")) as u32, row))
+            .collect();
         let dims = vectors.shape()[1];
         let vectors = vectors.data().chunks_exact(2).map(|bytes| f16::from_le_bytes([bytes[0], bytes[1]]).to_f32()).collect();
         Ok(Self { rows, vectors, dims })

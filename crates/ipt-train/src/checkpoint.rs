@@ -48,45 +48,22 @@ pub struct Checkpoint {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io {
-        path: path.into(),
-        source,
-    }
+    move |source| TrainError::Io { path: path.into(), source }
 }
 
 fn record(path: &Path) -> impl FnOnce(burn::store::RecordError) -> TrainError + '_ {
-    move |error| TrainError::Checkpoint {
-        path: path.into(),
-        message: format!("{error:?}"),
-    }
+    move |error| TrainError::Checkpoint { path: path.into(), message: format!("{error:?}") }
 }
 
 /// Writes a checkpoint of `model`, `ema`, `optimizer`, `state` under `dir` and points
 /// `dir/latest` at it.
-pub fn save(
-    dir: &Path,
-    model: &IptModel,
-    ema: &IptModel,
-    optimizer: &ModuleOptimizer,
-    state: &TrainState,
-) -> Result<(), TrainError> {
+pub fn save(dir: &Path, model: &IptModel, ema: &IptModel, optimizer: &ModuleOptimizer, state: &TrainState) -> Result<(), TrainError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = format!("step-{:07}", state.step);
-    let temp = tempfile::Builder::new()
-        .prefix(&format!("{name}."))
-        .suffix(".tmp")
-        .tempdir_in(dir)
-        .map_err(io(dir))?;
-    model
-        .clone()
-        .save_file(temp.path().join("model.bpk"))
-        .map_err(record(temp.path()))?;
-    ema.clone()
-        .save_file(temp.path().join("ema.bpk"))
-        .map_err(record(temp.path()))?;
-    optimizer
-        .save(temp.path().join("optimizer.bpk"))
-        .map_err(record(temp.path()))?;
+    let temp = tempfile::Builder::new().prefix(&format!("{name}.")).suffix(".tmp").tempdir_in(dir).map_err(io(dir))?;
+    model.clone().save_file(temp.path().join("model.bpk")).map_err(record(temp.path()))?;
+    ema.clone().save_file(temp.path().join("ema.bpk")).map_err(record(temp.path()))?;
+    optimizer.save(temp.path().join("optimizer.bpk")).map_err(record(temp.path()))?;
     let state_text = serde_json::to_string_pretty(state).expect("train state serialises");
     std::fs::write(temp.path().join("state.json"), state_text).map_err(io(temp.path()))?;
     let final_dir = dir.join(&name);
@@ -103,20 +80,10 @@ fn prune(dir: &Path, current: &str) -> Result<(), TrainError> {
     let mut steps: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| {
-            path.is_dir()
-                && path
-                    .file_name()
-                    .is_some_and(|name| name.to_string_lossy().starts_with("step-"))
-        })
+        .filter(|path| path.is_dir() && path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("step-")))
         .collect();
     steps.sort();
-    for old in steps
-        .iter()
-        .rev()
-        .skip(KEEP)
-        .filter(|path| !path.ends_with(current))
-    {
+    for old in steps.iter().rev().skip(KEEP).filter(|path| !path.ends_with(current)) {
         std::fs::remove_dir_all(old).map_err(io(old))?;
     }
     Ok(())
@@ -124,12 +91,7 @@ fn prune(dir: &Path, current: &str) -> Result<(), TrainError> {
 
 /// Loads the checkpoint `dir/latest` points at into `model`, `ema` and `optimizer` (fresh ones
 /// of the same architecture, on their devices); `None` if there is no checkpoint.
-pub fn load_latest(
-    dir: &Path,
-    model: IptModel,
-    ema: IptModel,
-    optimizer: ModuleOptimizer,
-) -> Result<Option<Checkpoint>, TrainError> {
+pub fn load_latest(dir: &Path, model: IptModel, ema: IptModel, optimizer: ModuleOptimizer) -> Result<Option<Checkpoint>, TrainError> {
     let pointer = dir.join("latest");
     if !pointer.is_file() {
         return Ok(None);
@@ -137,25 +99,10 @@ pub fn load_latest(
     let name = std::fs::read_to_string(&pointer).map_err(io(&pointer))?;
     let step_dir = dir.join(name.trim());
     let state_path = step_dir.join("state.json");
-    let state: TrainState =
-        serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(io(&state_path))?)
-            .map_err(|error| TrainError::Checkpoint {
-                path: state_path.clone(),
-                message: error.to_string(),
-            })?;
-    let ema = ema
-        .try_load_file(step_dir.join("ema.bpk"))
-        .map_err(record(&step_dir))?;
-    let model = model
-        .try_load_file(step_dir.join("model.bpk"))
-        .map_err(record(&step_dir))?;
-    let optimizer = optimizer
-        .load(step_dir.join("optimizer.bpk"))
-        .map_err(record(&step_dir))?;
-    Ok(Some(Checkpoint {
-        model,
-        ema,
-        optimizer,
-        state,
-    }))
+    let state: TrainState = serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(io(&state_path))?)
+        .map_err(|error| TrainError::Checkpoint { path: state_path.clone(), message: error.to_string() })?;
+    let ema = ema.try_load_file(step_dir.join("ema.bpk")).map_err(record(&step_dir))?;
+    let model = model.try_load_file(step_dir.join("model.bpk")).map_err(record(&step_dir))?;
+    let optimizer = optimizer.load(step_dir.join("optimizer.bpk")).map_err(record(&step_dir))?;
+    Ok(Some(Checkpoint { model, ema, optimizer, state }))
 }

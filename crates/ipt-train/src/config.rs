@@ -195,8 +195,7 @@ impl OptimConfig {
         }
         let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
         let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
-        self.min_lr
-            + 0.5 * (self.lr - self.min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
+        self.min_lr + 0.5 * (self.lr - self.min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
     }
 }
 
@@ -218,12 +217,7 @@ pub struct LossConfig {
 
 impl Default for LossConfig {
     fn default() -> Self {
-        Self {
-            l1: 1.0,
-            charbonnier: 0.0,
-            psnr: 0.0,
-            fft: 0.0,
-        }
+        Self { l1: 1.0, charbonnier: 0.0, psnr: 0.0, fft: 0.0 }
     }
 }
 
@@ -324,27 +318,17 @@ impl TrainConfig {
     /// `extends = "other.toml"` (relative to the file) starts from that config and overrides it
     /// key by key (tables merge, other values replace), so an ablation states only what differs.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, TrainError> {
-        let config_error = |message: String| TrainError::Config {
-            path: path.into(),
-            message,
-        };
+        let config_error = |message: String| TrainError::Config { path: path.into(), message };
         let mut value = read_tree(path, 0)?;
         for assignment in overrides {
             apply_override(&mut value, assignment).map_err(config_error)?;
         }
         check_conditioning(&value).map_err(config_error)?;
-        let mut config: Self = value
-            .try_into()
-            .map_err(|error: toml::de::Error| config_error(error.to_string()))?;
+        let mut config: Self = value.try_into().map_err(|error: toml::de::Error| config_error(error.to_string()))?;
         // Paths in files are relative to the file; paths given with `--set`, to the working folder.
         let folder = path.parent().unwrap_or(Path::new("."));
-        let overridden = |key: &str| {
-            overrides.iter().any(|assignment| {
-                assignment
-                    .split_once('=')
-                    .is_some_and(|(name, _)| name.trim() == key)
-            })
-        };
+        let overridden =
+            |key: &str| overrides.iter().any(|assignment| assignment.split_once('=').is_some_and(|(name, _)| name.trim() == key));
         let files = [
             ("data.spec", Some(&mut config.data.spec)),
             ("init_backbone", config.init_backbone.as_mut()),
@@ -362,13 +346,9 @@ impl TrainConfig {
         }
         config.check().map_err(config_error)?;
         // Read the headers now, so a bad file fails before a run folder is created.
-        for (key, weights) in [
-            ("init_backbone", &config.init_backbone),
-            ("init_weights", &config.init_weights),
-        ] {
+        for (key, weights) in [("init_backbone", &config.init_backbone), ("init_weights", &config.init_weights)] {
             if let Some(weights) = weights {
-                ipt_model::read_metadata(weights)
-                    .map_err(|error| config_error(format!("{key}: {error}")))?;
+                ipt_model::read_metadata(weights).map_err(|error| config_error(format!("{key}: {error}")))?;
             }
         }
         Ok(config)
@@ -381,49 +361,27 @@ impl TrainConfig {
             return Err("init_backbone and init_weights exclude each other: init_weights already holds a backbone".into());
         }
         if self.schedule.steps == 0 || self.data.batch_size == 0 || self.data.patch_size == 0 {
-            return Err(
-                "schedule.steps, data.batch_size and data.patch_size must be positive".into(),
-            );
+            return Err("schedule.steps, data.batch_size and data.patch_size must be positive".into());
         }
         let multiple = self.model.config().size_multiple();
         if !self.data.patch_size.is_multiple_of(multiple) {
-            return Err(format!(
-                "data.patch_size {} must be a multiple of {multiple}, the model's size multiple",
-                self.data.patch_size
-            ));
+            return Err(format!("data.patch_size {} must be a multiple of {multiple}, the model's size multiple", self.data.patch_size));
         }
         if self.loss.fft != 0.0 && !self.data.patch_size.is_power_of_two() {
-            return Err(format!(
-                "loss.fft needs a power-of-two data.patch_size, got {}",
-                self.data.patch_size
-            ));
+            return Err(format!("loss.fft needs a power-of-two data.patch_size, got {}", self.data.patch_size));
         }
-        if self.intervals.checkpoint == 0
-            || self.intervals.validation == 0
-            || self.intervals.log == 0
-        {
-            return Err(
-                "intervals.checkpoint, intervals.validation and intervals.log must be positive"
-                    .into(),
-            );
+        if self.intervals.checkpoint == 0 || self.intervals.validation == 0 || self.intervals.log == 0 {
+            return Err("intervals.checkpoint, intervals.validation and intervals.log must be positive".into());
         }
         if !(0.0..1.0).contains(&self.ema.decay) {
-            return Err(format!(
-                "ema.decay must be in [0, 1), got {}",
-                self.ema.decay
-            ));
+            return Err(format!("ema.decay must be in [0, 1), got {}", self.ema.decay));
         }
         let phase_steps: usize = self.schedule.phases.iter().map(|phase| phase.steps).sum();
         if !self.schedule.phases.is_empty() && phase_steps != self.schedule.steps {
-            return Err(format!(
-                "schedule.phases add up to {phase_steps} steps but schedule.steps is {}",
-                self.schedule.steps
-            ));
+            return Err(format!("schedule.phases add up to {phase_steps} steps but schedule.steps is {}", self.schedule.steps));
         }
         if let Conditioning::Feature(method) = &self.conditioning {
-            method
-                .validate()
-                .map_err(|problem| format!("conditioning: {problem}"))?;
+            method.validate().map_err(|problem| format!("conditioning: {problem}"))?;
         }
         for (index, phase) in self.schedule.phases.iter().enumerate() {
             let fits = match phase.trainable {
@@ -462,47 +420,23 @@ const PATH_KEYS: [&[&str]; 3] = [&["data", "spec"], &["init_backbone"], &["init_
 /// The TOML tree of `path` merged over the tree of the file it extends, if any; the relative
 /// paths ([`PATH_KEYS`]) of an extended file are rewritten relative to the extending one.
 fn read_tree(path: &Path, depth: usize) -> Result<toml::Value, TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
-        path: path.into(),
-        source,
-    })?;
-    let config_error = |message: String| TrainError::Config {
-        path: path.into(),
-        message,
-    };
-    let mut value: toml::Value =
-        toml::from_str(&text).map_err(|error| config_error(error.to_string()))?;
-    let table = value
-        .as_table_mut()
-        .ok_or_else(|| config_error("not a TOML table".into()))?;
+    let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io { path: path.into(), source })?;
+    let config_error = |message: String| TrainError::Config { path: path.into(), message };
+    let mut value: toml::Value = toml::from_str(&text).map_err(|error| config_error(error.to_string()))?;
+    let table = value.as_table_mut().ok_or_else(|| config_error("not a TOML table".into()))?;
     let Some(extends) = table.remove("extends") else {
         return Ok(value);
     };
-    let extends = extends
-        .as_str()
-        .map(PathBuf::from)
-        .ok_or_else(|| config_error("extends: expected a file name".into()))?;
+    let extends = extends.as_str().map(PathBuf::from).ok_or_else(|| config_error("extends: expected a file name".into()))?;
     if depth >= MAX_EXTENDS {
-        return Err(config_error(format!(
-            "extends: more than {MAX_EXTENDS} files deep (a cycle?)"
-        )));
+        return Err(config_error(format!("extends: more than {MAX_EXTENDS} files deep (a cycle?)")));
     }
-    let mut base = read_tree(
-        &path.parent().unwrap_or(Path::new(".")).join(&extends),
-        depth + 1,
-    )?;
+    let mut base = read_tree(&path.parent().unwrap_or(Path::new(".")).join(&extends), depth + 1)?;
     for key in PATH_KEYS {
-        let Some(file) = key
-            .iter()
-            .try_fold(&mut base, |node, part| node.get_mut(*part))
-        else {
+        let Some(file) = key.iter().try_fold(&mut base, |node, part| node.get_mut(*part)) else {
             continue;
         };
-        if let Some(relative) = file
-            .as_str()
-            .map(Path::new)
-            .filter(|file| file.is_relative())
-        {
+        if let Some(relative) = file.as_str().map(Path::new).filter(|file| file.is_relative()) {
             let moved = extends.parent().unwrap_or(Path::new("")).join(relative);
             *file = toml::Value::String(moved.to_string_lossy().into_owned());
         }
@@ -536,27 +470,17 @@ fn check_conditioning(root: &toml::Value) -> Result<(), String> {
     let Some(table) = root.get("conditioning") else {
         return Ok(());
     };
-    let kind = table
-        .get("kind")
-        .and_then(toml::Value::as_str)
-        .unwrap_or_default();
+    let kind = table.get("kind").and_then(toml::Value::as_str).unwrap_or_default();
     let features = FeatureMethod::all().map(|method| method.name());
     let problem = |error: toml::de::Error| format!("conditioning: {error}");
     if features.contains(&kind) {
-        return table
-            .clone()
-            .try_into::<FeatureMethod>()
-            .map(drop)
-            .map_err(problem);
+        return table.clone().try_into::<FeatureMethod>().map(drop).map_err(problem);
     }
     let mut fields = table.as_table().cloned().unwrap_or_default();
     fields.remove("kind");
     match kind {
         "weight_modulation" => {
-            return toml::Value::Table(fields)
-                .try_into::<ModulationChoice>()
-                .map(drop)
-                .map_err(problem);
+            return toml::Value::Table(fields).try_into::<ModulationChoice>().map(drop).map_err(problem);
         }
         "none" if fields.is_empty() => return Ok(()),
         "none" => {
@@ -567,17 +491,12 @@ fn check_conditioning(root: &toml::Value) -> Result<(), String> {
         }
         _ => {}
     }
-    Err(format!(
-        "conditioning.kind: unknown kind '{kind}' (expected none, weight_modulation, {})",
-        features.join(", ")
-    ))
+    Err(format!("conditioning.kind: unknown kind '{kind}' (expected none, weight_modulation, {})", features.join(", ")))
 }
 
 /// Sets `a.b.c = value` in a TOML tree; `value` is parsed as TOML, else taken as a string.
 fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<(), String> {
-    let (key, raw) = assignment
-        .split_once('=')
-        .ok_or_else(|| format!("--set {assignment}: expected key=value"))?;
+    let (key, raw) = assignment.split_once('=').ok_or_else(|| format!("--set {assignment}: expected key=value"))?;
     let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut table| table.remove("v"))
@@ -585,16 +504,12 @@ fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<(), String
     let mut node = root;
     let parts: Vec<&str> = key.trim().split('.').collect();
     for (depth, part) in parts.iter().enumerate() {
-        let table = node
-            .as_table_mut()
-            .ok_or_else(|| format!("--set {key}: '{}' is not a table", parts[..depth].join(".")))?;
+        let table = node.as_table_mut().ok_or_else(|| format!("--set {key}: '{}' is not a table", parts[..depth].join(".")))?;
         if depth + 1 == parts.len() {
             table.insert(part.to_string(), parsed);
             return Ok(());
         }
-        node = table
-            .entry(part.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
     }
     Err(format!("--set {assignment}: empty key"))
 }

@@ -35,9 +35,6 @@ impl MetricsLog {
     pub fn write(&mut self, record: serde_json::Value) -> Result<(), TrainError> {
         writeln!(self.file, "{record}")
             .and_then(|()| self.file.flush())
-            .map_err(|source| TrainError::Io {
-                path: self.path.clone(),
-                source,
-            })
+            .map_err(|source| TrainError::Io { path: self.path.clone(), source })
     }
 }

@@ -33,25 +33,15 @@ impl Curves {
     /// (a run killed mid-line) and non-finite values are skipped.
     pub fn parse(text: &str) -> Self {
         let mut curves = Self::default();
-        for record in text
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        {
+        for record in text.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()) {
             let Some(step) = record["step"].as_u64().map(|step| step as usize) else {
                 continue;
             };
-            if let Some(loss) = record["loss"]
-                .as_f64()
-                .filter(|loss| loss.is_finite() && *loss > 0.0)
-            {
+            if let Some(loss) = record["loss"].as_f64().filter(|loss| loss.is_finite() && *loss > 0.0) {
                 curves.loss.insert(step, loss);
             }
             if let Some(mean) = record["mean_psnr"].as_f64() {
-                curves
-                    .validation
-                    .entry("mean".into())
-                    .or_default()
-                    .insert(step, mean);
+                curves.validation.entry("mean".into()).or_default().insert(step, mean);
                 if let Some(wall) = record["wall_s"].as_f64().filter(|wall| wall.is_finite()) {
                     curves.wall_seconds.insert(step, wall);
                 }
@@ -59,11 +49,7 @@ impl Curves {
             if let Some(per_task) = record["validation_psnr"].as_object() {
                 for (task, psnr) in per_task {
                     if let Some(psnr) = psnr.as_f64().filter(|psnr| psnr.is_finite()) {
-                        curves
-                            .validation
-                            .entry(task.clone())
-                            .or_default()
-                            .insert(step, psnr);
+                        curves.validation.entry(task.clone()).or_default().insert(step, psnr);
                     }
                 }
             }
@@ -80,10 +66,7 @@ impl Curves {
 
     /// Reads `metrics.jsonl` at `path`.
     pub fn read(path: &Path) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
-            path: path.into(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io { path: path.into(), source })?;
         Ok(Self::parse(&text))
     }
 
@@ -93,36 +76,24 @@ impl Curves {
         let Some(series) = self.validation.get(name) else {
             return Vec::new();
         };
-        series
-            .iter()
-            .filter_map(|(step, psnr)| Some((self.wall_seconds.get(step)? / 60.0, *psnr)))
-            .collect()
+        series.iter().filter_map(|(step, psnr)| Some((self.wall_seconds.get(step)? / 60.0, *psnr))).collect()
     }
 
     /// The last step with any record.
     fn last_step(&self) -> usize {
         let last_loss = self.loss.keys().next_back().copied().unwrap_or(0);
-        let last_validation = self
-            .validation
-            .values()
-            .filter_map(|series| series.keys().next_back().copied())
-            .max()
-            .unwrap_or(0);
+        let last_validation = self.validation.values().filter_map(|series| series.keys().next_back().copied()).max().unwrap_or(0);
         last_loss.max(last_validation)
     }
 
     /// Draws the two panels (loss on a log axis, validation PSNR per task) as an RGB image.
     pub fn render(&self, title: &str) -> Result<Rgb, String> {
         draw_image(SIZE, |root| {
-            let root = root
-                .titled(title, ("sans-serif", 22))
-                .map_err(|error| error.to_string())?;
+            let root = root.titled(title, ("sans-serif", 22)).map_err(|error| error.to_string())?;
             let (left, right) = root.split_horizontally(SIZE.0 / 2);
             let steps = 0.0..self.last_step().max(1) as f64;
-            self.draw_loss(&left, steps.clone())
-                .map_err(|error| error.to_string())?;
-            self.draw_validation(&right, steps)
-                .map_err(|error| error.to_string())
+            self.draw_loss(&left, steps.clone()).map_err(|error| error.to_string())?;
+            self.draw_validation(&right, steps).map_err(|error| error.to_string())
         })
     }
 
@@ -145,10 +116,7 @@ impl Curves {
             .y_desc("loss")
             .y_label_formatter(&|value| format!("{value:.3}"))
             .draw()?;
-        chart.draw_series(LineSeries::new(
-            self.loss.iter().map(|(step, loss)| (*step as f64, *loss)),
-            BLUE.stroke_width(2),
-        ))?;
+        chart.draw_series(LineSeries::new(self.loss.iter().map(|(step, loss)| (*step as f64, *loss)), BLUE.stroke_width(2)))?;
         Ok(())
     }
 
@@ -157,48 +125,23 @@ impl Curves {
         area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
         steps: std::ops::Range<f64>,
     ) -> Result<(), Box<dyn std::error::Error + '_>> {
-        let values = self
-            .validation
-            .values()
-            .flat_map(|series| series.values().copied())
-            .chain(self.input.values().copied());
+        let values = self.validation.values().flat_map(|series| series.values().copied()).chain(self.input.values().copied());
         let (low, high) = padded_range(values, 0.5, 0.5);
         let mut chart = ChartBuilder::on(area)
-            .caption(
-                "validation PSNR (dB, EMA weights; thin: the inputs)",
-                ("sans-serif", 18),
-            )
+            .caption("validation PSNR (dB, EMA weights; thin: the inputs)", ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(52)
             .build_cartesian_2d(steps.clone(), low..high)?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .x_label_formatter(&|step| format!("{step:.0}"))
-            .y_desc("PSNR (dB)")
-            .draw()?;
-        let tasks = self
-            .validation
-            .iter()
-            .filter(|(name, _)| name.as_str() != "mean");
-        let mean = self
-            .validation
-            .iter()
-            .filter(|(name, _)| name.as_str() == "mean");
+        chart.configure_mesh().x_desc("step").x_label_formatter(&|step| format!("{step:.0}")).y_desc("PSNR (dB)").draw()?;
+        let tasks = self.validation.iter().filter(|(name, _)| name.as_str() != "mean");
+        let mean = self.validation.iter().filter(|(name, _)| name.as_str() == "mean");
         for (index, (name, series)) in tasks.chain(mean).enumerate() {
-            let style = if name == "mean" {
-                BLACK.stroke_width(3)
-            } else {
-                Palette99::pick(index).stroke_width(2)
-            };
+            let style = if name == "mean" { BLACK.stroke_width(3) } else { Palette99::pick(index).stroke_width(2) };
             if let Some(&floor) = self.input.get(name) {
                 // The task's input PSNR, thin, in the task's colour.
                 let thin = Palette99::pick(index).mix(0.6).stroke_width(1);
-                chart.draw_series(LineSeries::new(
-                    [(steps.start, floor), (steps.end, floor)],
-                    thin,
-                ))?;
+                chart.draw_series(LineSeries::new([(steps.start, floor), (steps.end, floor)], thin))?;
             }
             let points = series.iter().map(|(step, psnr)| (*step as f64, *psnr));
             chart
@@ -220,9 +163,7 @@ impl Curves {
 
 /// The training losses of several runs on one log axis (experiment reports compare arms).
 pub fn render_losses(runs: &[(String, Curves)], title: &str) -> Result<Rgb, String> {
-    draw_image(SINGLE, |root| {
-        draw_losses(root, runs, title).map_err(|error| error.to_string())
-    })
+    draw_image(SINGLE, |root| draw_losses(root, runs, title).map_err(|error| error.to_string()))
 }
 
 /// Size of a single-panel chart.
@@ -241,8 +182,7 @@ fn draw_image(
         draw(&root)?;
         root.present().map_err(|error| error.to_string())?;
     }
-    let image = image::RgbImage::from_raw(size.0, size.1, buffer)
-        .expect("the buffer holds width x height RGB pixels");
+    let image = image::RgbImage::from_raw(size.0, size.1, buffer).expect("the buffer holds width x height RGB pixels");
     Ok(Rgb::from_rgb8(&image))
 }
 
@@ -251,18 +191,8 @@ fn draw_losses<'a>(
     runs: &[(String, Curves)],
     title: &str,
 ) -> Result<(), Box<dyn std::error::Error + 'a>> {
-    let last = runs
-        .iter()
-        .map(|(_, curves)| curves.last_step())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let (low, high) = padded_range(
-        runs.iter()
-            .flat_map(|(_, curves)| curves.loss.values().copied()),
-        1.0,
-        1.15,
-    );
+    let last = runs.iter().map(|(_, curves)| curves.last_step()).max().unwrap_or(1).max(1);
+    let (low, high) = padded_range(runs.iter().flat_map(|(_, curves)| curves.loss.values().copied()), 1.0, 1.15);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 20))
         .margin(12)
@@ -279,10 +209,7 @@ fn draw_losses<'a>(
     for (index, (label, curves)) in runs.iter().enumerate() {
         let style = Palette99::pick(index).stroke_width(2);
         chart
-            .draw_series(LineSeries::new(
-                curves.loss.iter().map(|(step, loss)| (*step as f64, *loss)),
-                style,
-            ))?
+            .draw_series(LineSeries::new(curves.loss.iter().map(|(step, loss)| (*step as f64, *loss)), style))?
             .label(label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
     }
@@ -299,15 +226,8 @@ fn draw_losses<'a>(
 
 /// A line chart of named `(x, y)` series on linear axes, with point markers and `x_labels`
 /// naming the integer x positions (experiment reports: a value per U-Net position).
-pub fn render_series(
-    title: &str,
-    y_label: &str,
-    x_labels: &[&str],
-    series: &[(String, Vec<(f64, f64)>)],
-) -> Result<Rgb, String> {
-    draw_image(SINGLE, |root| {
-        draw_series(root, title, y_label, x_labels, series).map_err(|error| error.to_string())
-    })
+pub fn render_series(title: &str, y_label: &str, x_labels: &[&str], series: &[(String, Vec<(f64, f64)>)]) -> Result<Rgb, String> {
+    draw_image(SINGLE, |root| draw_series(root, title, y_label, x_labels, series).map_err(|error| error.to_string()))
 }
 
 fn draw_series<'a>(
@@ -317,13 +237,7 @@ fn draw_series<'a>(
     x_labels: &[&str],
     series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<(), Box<dyn std::error::Error + 'a>> {
-    let (low, high) = padded_range(
-        series
-            .iter()
-            .flat_map(|(_, points)| points.iter().map(|(_, y)| *y)),
-        0.05,
-        0.05,
-    );
+    let (low, high) = padded_range(series.iter().flat_map(|(_, points)| points.iter().map(|(_, y)| *y)), 0.05, 0.05);
     let last = x_labels.len().max(1) as f64 - 1.0;
     let labels: Vec<String> = x_labels.iter().map(|label| label.to_string()).collect();
     let mut chart = ChartBuilder::on(area)
@@ -337,11 +251,7 @@ fn draw_series<'a>(
         .x_labels(labels.len().max(2))
         .x_label_formatter(&|x| {
             let index = x.round();
-            if (x - index).abs() < 1e-6 && index >= 0.0 {
-                labels.get(index as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
+            if (x - index).abs() < 1e-6 && index >= 0.0 { labels.get(index as usize).cloned().unwrap_or_default() } else { String::new() }
         })
         .y_desc(y_label)
         .draw()?;
@@ -376,24 +286,15 @@ pub struct Panel {
 
 /// Panels on a grid of `columns`, sharing the x label (experiment reports: validation PSNR per
 /// task against wall time, one line per arm). The legend is drawn on the first panel.
-pub fn render_panels(
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    columns: usize,
-    panels: &[Panel],
-) -> Result<Rgb, String> {
+pub fn render_panels(title: &str, x_label: &str, y_label: &str, columns: usize, panels: &[Panel]) -> Result<Rgb, String> {
     let columns = columns.max(1);
     let rows = panels.len().div_ceil(columns).max(1);
     let size = (PANEL.0 * columns as u32, PANEL.1 * rows as u32 + 40);
     draw_image(size, |root| {
-        let root = root
-            .titled(title, ("sans-serif", 22))
-            .map_err(|error| error.to_string())?;
+        let root = root.titled(title, ("sans-serif", 22)).map_err(|error| error.to_string())?;
         let cells = root.split_evenly((rows, columns));
         for (index, (panel, cell)) in panels.iter().zip(&cells).enumerate() {
-            draw_panel(cell, panel, x_label, y_label, index == 0)
-                .map_err(|error| error.to_string())?;
+            draw_panel(cell, panel, x_label, y_label, index == 0).map_err(|error| error.to_string())?;
         }
         Ok(())
     })
@@ -409,16 +310,9 @@ fn draw_panel<'a>(
     y_label: &str,
     legend: bool,
 ) -> Result<(), Box<dyn std::error::Error + 'a>> {
-    let xs = panel
-        .series
-        .iter()
-        .flat_map(|(_, points)| points.iter().map(|(x, _)| *x));
+    let xs = panel.series.iter().flat_map(|(_, points)| points.iter().map(|(x, _)| *x));
     let right = xs.fold(0.0f64, f64::max).max(1e-6);
-    let ys = panel
-        .series
-        .iter()
-        .flat_map(|(_, points)| points.iter().map(|(_, y)| *y))
-        .chain(panel.floor);
+    let ys = panel.series.iter().flat_map(|(_, points)| points.iter().map(|(_, y)| *y)).chain(panel.floor);
     let (low, high) = padded_range(ys, 0.3, 0.3);
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.title, ("sans-serif", 16))
@@ -426,27 +320,15 @@ fn draw_panel<'a>(
         .x_label_area_size(32)
         .y_label_area_size(44)
         .build_cartesian_2d(0.0..right * 1.02, low..high)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .x_labels(6)
-        .y_labels(6)
-        .draw()?;
+    chart.configure_mesh().x_desc(x_label).y_desc(y_label).x_labels(6).y_labels(6).draw()?;
     if let Some(floor) = panel.floor {
-        chart.draw_series(LineSeries::new(
-            [(0.0, floor), (right * 1.02, floor)],
-            BLACK.mix(0.4).stroke_width(1),
-        ))?;
+        chart.draw_series(LineSeries::new([(0.0, floor), (right * 1.02, floor)], BLACK.mix(0.4).stroke_width(1)))?;
     }
     for (index, (name, points)) in panel.series.iter().enumerate() {
         let style = Palette99::pick(index).stroke_width(2);
-        let drawn =
-            chart.draw_series(LineSeries::new(points.iter().copied(), style).point_size(3))?;
+        let drawn = chart.draw_series(LineSeries::new(points.iter().copied(), style).point_size(3))?;
         if legend {
-            drawn
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+            drawn.label(name.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
         }
     }
     if legend && !panel.series.is_empty() {
@@ -466,10 +348,7 @@ pub fn refresh(run_dir: &Path, title: &str) -> Result<(), TrainError> {
     let path = run_dir.join("curves.png");
     let image = Curves::read(&run_dir.join("metrics.jsonl"))?
         .render(title)
-        .map_err(|message| TrainError::Checkpoint {
-            path: path.clone(),
-            message,
-        })?;
+        .map_err(|message| TrainError::Checkpoint { path: path.clone(), message })?;
     image.write_png(&path)?;
     Ok(())
 }
@@ -477,9 +356,7 @@ pub fn refresh(run_dir: &Path, title: &str) -> Result<(), TrainError> {
 /// The range of `values` widened by `below`/`above` (factors for a log axis, when `below` is
 /// 1 or more; dB otherwise), or a unit range when there are no values.
 fn padded_range(values: impl Iterator<Item = f64>, below: f64, above: f64) -> (f64, f64) {
-    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), value| {
-        (low.min(value), high.max(value))
-    });
+    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), value| (low.min(value), high.max(value)));
     match (low.is_finite(), below >= 1.0) {
         (false, true) => (0.01, 1.0),
         (false, false) => (0.0, 40.0),
@@ -493,12 +370,8 @@ fn padded_range(values: impl Iterator<Item = f64>, below: f64, above: f64) -> (f
 fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            epaint_default_fonts::HACK_REGULAR,
-        )
-        .unwrap_or_else(|_| panic!("the bundled Hack font parses"));
+        plotters::style::register_font("sans-serif", FontStyle::Normal, epaint_default_fonts::HACK_REGULAR)
+            .unwrap_or_else(|_| panic!("the bundled Hack font parses"));
     });
 }
 
@@ -522,10 +395,7 @@ mod tests {
         assert_eq!(curves.validation["mean"], BTreeMap::from([(50, 19.25)]));
         assert_eq!(curves.validation["denoise"], BTreeMap::from([(50, 20.5)]));
         assert_eq!(curves.validation.len(), 3);
-        assert_eq!(
-            curves.input,
-            BTreeMap::from([("denoise".to_string(), 14.5), ("derain".to_string(), 17.0)])
-        );
+        assert_eq!(curves.input, BTreeMap::from([("denoise".to_string(), 14.5), ("derain".to_string(), 17.0)]));
         assert_eq!(curves.last_step(), 50);
         assert_eq!(curves.against_minutes("denoise"), [(1.5, 20.5)]);
         assert!(curves.against_minutes("deblur").is_empty());
@@ -536,27 +406,11 @@ mod tests {
         let panel = |floor| Panel {
             title: "denoise".into(),
             floor,
-            series: vec![
-                ("a".into(), vec![(0.0, 20.0), (5.0, 24.0)]),
-                ("b".into(), vec![(0.0, 20.0), (4.0, 22.0)]),
-            ],
+            series: vec![("a".into(), vec![(0.0, 20.0), (5.0, 24.0)]), ("b".into(), vec![(0.0, 20.0), (4.0, 22.0)])],
         };
-        let image = render_panels(
-            "recipe",
-            "minutes",
-            "dB",
-            2,
-            &[panel(Some(19.0)), panel(None), panel(None)],
-        )
-        .unwrap()
-        .to_rgb8();
+        let image = render_panels("recipe", "minutes", "dB", 2, &[panel(Some(19.0)), panel(None), panel(None)]).unwrap().to_rgb8();
         assert_eq!(image.dimensions(), (PANEL.0 * 2, PANEL.1 * 2 + 40));
-        let coloured = image
-            .pixels()
-            .filter(|pixel| {
-                pixel.0[0].abs_diff(pixel.0[1]) > 60 || pixel.0[1].abs_diff(pixel.0[2]) > 60
-            })
-            .count();
+        let coloured = image.pixels().filter(|pixel| pixel.0[0].abs_diff(pixel.0[1]) > 60 || pixel.0[1].abs_diff(pixel.0[2]) > 60).count();
         assert!(coloured > 300, "the series are drawn ({coloured} pixels)");
     }
 
@@ -564,70 +418,34 @@ mod tests {
     fn render_draws_curves_and_text_on_white() {
         let image = Curves::parse(LOG).render("run").unwrap().to_rgb8();
         assert_eq!(image.dimensions(), SIZE);
-        let dark = image
-            .pixels()
-            .filter(|pixel| pixel.0.iter().all(|&value| value < 80))
-            .count();
-        let blue = image
-            .pixels()
-            .filter(|pixel| pixel.0[2] > 200 && pixel.0[0] < 60 && pixel.0[1] < 60)
-            .count();
-        let white = image
-            .pixels()
-            .filter(|pixel| pixel.0 == [255, 255, 255])
-            .count();
+        let dark = image.pixels().filter(|pixel| pixel.0.iter().all(|&value| value < 80)).count();
+        let blue = image.pixels().filter(|pixel| pixel.0[2] > 200 && pixel.0[0] < 60 && pixel.0[1] < 60).count();
+        let white = image.pixels().filter(|pixel| pixel.0 == [255, 255, 255]).count();
         assert!(white > image.pixels().len() / 2, "background is white");
-        assert!(
-            dark > 2_000,
-            "axes, labels and the mean curve are drawn ({dark} dark pixels)"
-        );
+        assert!(dark > 2_000, "axes, labels and the mean curve are drawn ({dark} dark pixels)");
         assert!(blue > 50, "the loss curve is drawn ({blue} blue pixels)");
     }
 
     #[test]
     fn render_losses_draws_one_curve_per_run() {
-        let runs = vec![
-            ("a".to_string(), Curves::parse(LOG)),
-            ("b".to_string(), Curves::default()),
-        ];
+        let runs = vec![("a".to_string(), Curves::parse(LOG)), ("b".to_string(), Curves::default())];
         let image = render_losses(&runs, "arms").unwrap().to_rgb8();
-        let coloured = image
-            .pixels()
-            .filter(|pixel| {
-                pixel.0[0].abs_diff(pixel.0[1]) > 60 || pixel.0[1].abs_diff(pixel.0[2]) > 60
-            })
-            .count();
-        assert!(
-            coloured > 50,
-            "a coloured loss curve is drawn ({coloured} pixels)"
-        );
+        let coloured = image.pixels().filter(|pixel| pixel.0[0].abs_diff(pixel.0[1]) > 60 || pixel.0[1].abs_diff(pixel.0[2]) > 60).count();
+        assert!(coloured > 50, "a coloured loss curve is drawn ({coloured} pixels)");
     }
 
     #[test]
     fn render_series_draws_its_points() {
-        let series = vec![(
-            "energy".to_string(),
-            vec![(0.0, 0.5), (1.0, 0.9), (2.0, 0.7)],
-        )];
-        let image = render_series("depth", "E(r)", &["a", "b", "c"], &series)
-            .unwrap()
-            .to_rgb8();
-        let coloured = image
-            .pixels()
-            .filter(|pixel| {
-                pixel.0[0].abs_diff(pixel.0[1]) > 60 || pixel.0[1].abs_diff(pixel.0[2]) > 60
-            })
-            .count();
+        let series = vec![("energy".to_string(), vec![(0.0, 0.5), (1.0, 0.9), (2.0, 0.7)])];
+        let image = render_series("depth", "E(r)", &["a", "b", "c"], &series).unwrap().to_rgb8();
+        let coloured = image.pixels().filter(|pixel| pixel.0[0].abs_diff(pixel.0[1]) > 60 || pixel.0[1].abs_diff(pixel.0[2]) > 60).count();
         assert!(coloured > 50, "the series is drawn ({coloured} pixels)");
     }
 
     #[test]
     fn render_handles_an_empty_log() {
         let image = Curves::default().render("empty").unwrap();
-        assert_eq!(
-            (image.width, image.height),
-            (SIZE.0 as usize, SIZE.1 as usize)
-        );
+        assert_eq!((image.width, image.height), (SIZE.0 as usize, SIZE.1 as usize));
     }
 
     #[test]

@@ -20,10 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ipt_data::random::mix;
 use ipt_data::sampler::{BatchStream, read_photos, validation_samples};
 use ipt_data::{DatasetSpec, PatchSampler, SamplerConfig};
-use ipt_model::{
-    FeatureConditioning, IptModel, ModulationConfig, Task, TrainableSet, WeightMetadata,
-    save_weights,
-};
+use ipt_model::{FeatureConditioning, IptModel, ModulationConfig, Task, TrainableSet, WeightMetadata, save_weights};
 use serde_json::json;
 
 use crate::TrainError;
@@ -70,12 +67,7 @@ pub struct RunSummary {
 
 /// Trains `config` on `device` (a CPU or GPU device; gradients use its autodiff twin). Setting
 /// `stop` (e.g. from Ctrl-C) ends the run after the current step, with a checkpoint.
-pub fn train(
-    config: &TrainConfig,
-    options: &RunOptions,
-    device: &Device,
-    stop: &AtomicBool,
-) -> Result<RunSummary, TrainError> {
+pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: &AtomicBool) -> Result<RunSummary, TrainError> {
     let mut spec = DatasetSpec::load(&config.data.spec)?;
     if !config.data.photos.is_empty() {
         spec = spec.with_clean_folders(&config.data.photos);
@@ -87,59 +79,33 @@ pub fn train(
 
     let (training, validation) = spec.split()?;
     let photos = read_photos(&training, 2)?;
-    let validation = validation_samples(
-        &validation,
-        &spec.validation_tasks(),
-        spec.validation.crop,
-        spec.validation.seed,
-    )?;
+    let validation = validation_samples(&validation, &spec.validation_tasks(), spec.validation.crop, spec.validation.seed)?;
 
     let tasks = spec.task_list();
     let mut initial = seeded_init(|| build_model(config, &tasks, device), device, config.seed);
     if let Some(weights) = &config.init_backbone {
-        initial = ipt_model::load_backbone_into(initial, weights)
-            .map_err(|error| TrainError::Invalid(error.to_string()))?;
+        initial = ipt_model::load_backbone_into(initial, weights).map_err(|error| TrainError::Invalid(error.to_string()))?;
     }
     if let Some(weights) = &config.init_weights {
         initial = whole_weights_for(&initial, weights, device)?;
     }
     let autodiff = device.clone().autodiff();
-    let fresh = TrainState {
-        step: 0,
-        best_psnr: None,
-        wall_seconds: 0.0,
-        rng: RNG_NOTE.into(),
-        task_shares: None,
-    };
+    let fresh = TrainState { step: 0, best_psnr: None, wall_seconds: 0.0, rng: RNG_NOTE.into(), task_shares: None };
     let resumed = if options.resume {
-        checkpoint::load_latest(
-            &checkpoints,
-            initial.clone().fork(&autodiff),
-            initial.clone(),
-            optimizer(config),
-        )?
+        checkpoint::load_latest(&checkpoints, initial.clone().fork(&autodiff), initial.clone(), optimizer(config))?
     } else {
         None
     };
     let started_fresh = resumed.is_none();
     let (model, mut ema, mut optimizer, mut state) = match resumed {
         Some(loaded) => (loaded.model, loaded.ema, loaded.optimizer, loaded.state),
-        None => (
-            initial.clone().fork(&autodiff),
-            initial,
-            optimizer(config),
-            fresh,
-        ),
+        None => (initial.clone().fork(&autodiff), initial, optimizer(config), fresh),
     };
     // Forking onto the autodiff device keeps the validation state; `train` turns gradients on.
     let mut model = model.train();
     // A fresh start (also `--resume` before the first checkpoint) redoes every logged step.
     let metrics_path = run_dir.join("metrics.jsonl");
-    let mut metrics = if started_fresh {
-        MetricsLog::create(&metrics_path)?
-    } else {
-        MetricsLog::open(&metrics_path)?
-    };
+    let mut metrics = if started_fresh { MetricsLog::create(&metrics_path)? } else { MetricsLog::open(&metrics_path)? };
     let inputs = input_psnr(&validation);
     if state.step == 0 {
         // What every curve is read against: the degraded inputs scored as they are, and the
@@ -151,10 +117,7 @@ pub fn train(
             state.task_shares = Some(lagging_shares(&scores, &inputs));
         }
     }
-    let end = options
-        .stop_after
-        .unwrap_or(config.schedule.steps)
-        .min(config.schedule.steps);
+    let end = options.stop_after.unwrap_or(config.schedule.steps).min(config.schedule.steps);
     let bar = progress_bar(options.progress, config.schedule.steps, state.step);
     let mut summary = RunSummary {
         run_dir: run_dir.clone(),
@@ -168,8 +131,7 @@ pub fn train(
     let session = Instant::now();
     let wall_before = state.wall_seconds;
     let mut step_times = Vec::new();
-    let (mut interval_loss, mut interval_count, mut interval_start) =
-        (0.0f64, 0usize, Instant::now());
+    let (mut interval_loss, mut interval_count, mut interval_start) = (0.0f64, 0usize, Instant::now());
     let mut nonfinite_in_a_row = 0;
 
     while state.step < end && !stop.load(Ordering::Relaxed) {
@@ -178,18 +140,10 @@ pub fn train(
         model = set_trainable(model, phase)?;
         let phase_end = (phase_start + phase.steps).min(end);
         let stream_from = |state: &TrainState| -> Result<BatchStream, TrainError> {
-            let sampler = PatchSampler::new(
-                photos.clone(),
-                &phase_tasks(&spec, phase),
-                sampler_config(config, phase_index),
-            )?;
+            let sampler = PatchSampler::new(photos.clone(), &phase_tasks(&spec, phase), sampler_config(config, phase_index))?;
             let sampler = match &state.task_shares {
                 Some(shares) => sampler.with_task_shares(
-                    &shares
-                        .iter()
-                        .filter(|(task, _)| phase.tasks.contains(task))
-                        .map(|(task, share)| (*task, *share))
-                        .collect(),
+                    &shares.iter().filter(|(task, _)| phase.tasks.contains(task)).map(|(task, share)| (*task, *share)).collect(),
                 )?,
                 None => sampler,
             };
@@ -203,36 +157,24 @@ pub fn train(
             let shape = [batch.tasks.len(), 3, size, size];
             let input = Tensor::<4>::from_data(TensorData::new(batch.degraded, shape), &autodiff);
             let target = Tensor::<4>::from_data(TensorData::new(batch.clean, shape), &autodiff);
-            let weights = (!model.tasks().is_empty()).then(|| {
-                model
-                    .task_weights(&batch.tasks, &autodiff)
-                    .expect("sampled tasks are the model's tasks")
-            });
-            let loss =
-                restoration_loss(model.forward(input, weights.as_ref()), target, &config.loss);
+            let weights = (!model.tasks().is_empty())
+                .then(|| model.task_weights(&batch.tasks, &autodiff).expect("sampled tasks are the model's tasks"));
+            let loss = restoration_loss(model.forward(input, weights.as_ref()), target, &config.loss);
             let value: f32 = loss.clone().into_scalar();
             let lr = config.optim.lr_at(state.step, config.schedule.steps);
             if value.is_finite() {
                 nonfinite_in_a_row = 0;
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optimizer.step(lr, model, grads);
-                let decay = config
-                    .ema
-                    .decay
-                    .min((1.0 + state.step as f32) / (10.0 + state.step as f32));
+                let decay = config.ema.decay.min((1.0 + state.step as f32) / (10.0 + state.step as f32));
                 ema = update_ema(ema, &model.valid(), decay);
                 interval_loss += f64::from(value);
                 interval_count += 1;
             } else {
                 nonfinite_in_a_row += 1;
-                metrics.write(
-                    json!({"step": state.step, "skipped": format!("non-finite loss {value}")}),
-                )?;
+                metrics.write(json!({"step": state.step, "skipped": format!("non-finite loss {value}")}))?;
                 if nonfinite_in_a_row >= config.max_consecutive_nonfinite {
-                    return Err(TrainError::Diverged {
-                        step: state.step,
-                        count: nonfinite_in_a_row,
-                    });
+                    return Err(TrainError::Diverged { step: state.step, count: nonfinite_in_a_row });
                 }
             }
             summary.losses.push(value);
@@ -259,37 +201,22 @@ pub fn train(
                 metrics.write(json!({"step": state.step, "validation_psnr": per_task(&scores), "mean_psnr": mean, "wall_s": wall}))?;
                 // Only at the interval's validations, so a run stopped between them (by
                 // `stop_after` or Ctrl-C) keeps the shares an uninterrupted run would have.
-                let on_interval = state.step % config.intervals.validation == 0
-                    && state.step < config.schedule.steps;
+                let on_interval = state.step % config.intervals.validation == 0 && state.step < config.schedule.steps;
                 if config.data.task_sampling == TaskSampling::Lagging && on_interval {
                     let shares = lagging_shares(&scores, &inputs);
                     metrics.write(json!({"step": state.step, "task_shares": per_task(&shares)}))?;
                     state.task_shares = Some(shares);
                     batches = stream_from(&state)?;
                 }
-                bar.println(format!(
-                    "step {}: validation PSNR {mean:.2} dB ({})",
-                    state.step,
-                    describe(&scores)
-                ));
+                bar.println(format!("step {}: validation PSNR {mean:.2} dB ({})", state.step, describe(&scores)));
                 if state.best_psnr.is_none_or(|best| mean > best) {
                     state.best_psnr = Some(mean);
-                    export(
-                        &ema,
-                        config,
-                        &spec,
-                        &state,
-                        &run_dir.join("best.safetensors"),
-                        &scores,
-                    )?;
+                    export(&ema, config, &spec, &state, &run_dir.join("best.safetensors"), &scores)?;
                 }
                 summary.validations.push((state.step, scores));
                 refresh_plot(&run_dir, config, &bar);
             }
-            if state.step % config.intervals.checkpoint == 0
-                || finished
-                || stop.load(Ordering::Relaxed)
-            {
+            if state.step % config.intervals.checkpoint == 0 || finished || stop.load(Ordering::Relaxed) {
                 state.wall_seconds = wall_before + session.elapsed().as_secs_f64();
                 checkpoint::save(&checkpoints, &model, &ema, &optimizer, &state)?;
             }
@@ -298,11 +225,7 @@ pub fn train(
     bar.finish_and_clear();
     state.wall_seconds = wall_before + session.elapsed().as_secs_f64();
     if state.step == config.schedule.steps {
-        let scores = summary
-            .validations
-            .last()
-            .map(|(_, scores)| scores.clone())
-            .unwrap_or_default();
+        let scores = summary.validations.last().map(|(_, scores)| scores.clone()).unwrap_or_default();
         let path = run_dir.join("final.safetensors");
         export(&ema, config, &spec, &state, &path, &scores)?;
         summary.weights = Some(path);
@@ -316,10 +239,7 @@ pub fn train(
 
 /// Per-task values keyed by task name, for `metrics.jsonl`.
 fn per_task(values: &BTreeMap<Task, f64>) -> BTreeMap<String, f64> {
-    values
-        .iter()
-        .map(|(task, value)| (task.to_string(), *value))
-        .collect()
+    values.iter().map(|(task, value)| (task.to_string(), *value)).collect()
 }
 
 /// Mean over tasks (0 when there are none).
@@ -333,36 +253,24 @@ const RNG_NOTE: &str = "stateless: batch = f(seed, phase, step within phase)";
 /// also in `metrics.jsonl`.
 fn refresh_plot(run_dir: &Path, config: &TrainConfig, bar: &ProgressBar) {
     if let Err(error) = plot::refresh(run_dir, &config.name) {
-        bar.println(format!(
-            "warning: could not draw the training curves: {error}"
-        ));
+        bar.println(format!("warning: could not draw the training curves: {error}"));
     }
 }
 
 /// The phases to run: the config's, or one synchronous phase over every task of the spec.
 fn effective_phases(config: &TrainConfig, spec: &DatasetSpec) -> Result<Vec<Phase>, TrainError> {
     if config.schedule.phases.is_empty() {
-        return Ok(vec![Phase {
-            steps: config.schedule.steps,
-            tasks: spec.task_list(),
-            trainable: Trainable::Synchronous,
-        }]);
+        return Ok(vec![Phase { steps: config.schedule.steps, tasks: spec.task_list(), trainable: Trainable::Synchronous }]);
     }
     for (index, phase) in config.schedule.phases.iter().enumerate() {
-        if let Some(task) = phase
-            .tasks
-            .iter()
-            .find(|task| !spec.tasks.contains_key(task))
-        {
+        if let Some(task) = phase.tasks.iter().find(|task| !spec.tasks.contains_key(task)) {
             return Err(TrainError::Invalid(format!(
                 "schedule.phases[{index}] samples '{task}', which the data spec '{}' does not define",
                 spec.name
             )));
         }
         if phase.tasks.is_empty() {
-            return Err(TrainError::Invalid(format!(
-                "schedule.phases[{index}] lists no task"
-            )));
+            return Err(TrainError::Invalid(format!("schedule.phases[{index}] lists no task")));
         }
     }
     Ok(config.schedule.phases.clone())
@@ -381,11 +289,7 @@ fn phase_at(phases: &[Phase], step: usize) -> (usize, usize) {
 }
 
 fn phase_tasks(spec: &DatasetSpec, phase: &Phase) -> BTreeMap<Task, ipt_data::Degradation> {
-    phase
-        .tasks
-        .iter()
-        .map(|task| (*task, spec.tasks[task].clone()))
-        .collect()
+    phase.tasks.iter().map(|task| (*task, spec.tasks[task].clone())).collect()
 }
 
 fn sampler_config(config: &TrainConfig, phase_index: usize) -> SamplerConfig {
@@ -405,52 +309,25 @@ fn build_model(config: &TrainConfig, tasks: &[Task], device: &Device) -> IptMode
     match &config.conditioning {
         Conditioning::None => architecture.init(device),
         Conditioning::WeightModulation(choice) => {
-            let modulation = ModulationConfig {
-                tasks: tasks.to_vec(),
-                rank: choice.rank,
-                targets: choice.targets.clone(),
-            };
+            let modulation = ModulationConfig { tasks: tasks.to_vec(), rank: choice.rank, targets: choice.targets.clone() };
             architecture.init_modulated(&modulation, device)
         }
-        Conditioning::Feature(method) => architecture.init_conditioned(
-            &FeatureConditioning {
-                tasks: tasks.to_vec(),
-                method: method.clone(),
-            },
-            device,
-        ),
+        Conditioning::Feature(method) => {
+            architecture.init_conditioned(&FeatureConditioning { tasks: tasks.to_vec(), method: method.clone() }, device)
+        }
     }
 }
 
 /// The model stored whole at `path`, checked to be a drop-in for `fresh` (same architecture,
 /// conditioning and task order), so training continues from it.
-fn whole_weights_for(
-    fresh: &IptModel,
-    path: &Path,
-    device: &Device,
-) -> Result<IptModel, TrainError> {
-    let invalid = |problem: String| TrainError::Checkpoint {
-        path: path.into(),
-        message: format!("init_weights: {problem}"),
-    };
-    let (loaded, _) =
-        ipt_model::load_weights(path, device).map_err(|error| invalid(error.to_string()))?;
+fn whole_weights_for(fresh: &IptModel, path: &Path, device: &Device) -> Result<IptModel, TrainError> {
+    let invalid = |problem: String| TrainError::Checkpoint { path: path.into(), message: format!("init_weights: {problem}") };
+    let (loaded, _) = ipt_model::load_weights(path, device).map_err(|error| invalid(error.to_string()))?;
     if loaded.config() != fresh.config() {
-        return Err(invalid(
-            "its architecture differs from the config's model".into(),
-        ));
+        return Err(invalid("its architecture differs from the config's model".into()));
     }
-    if loaded.modulation() != fresh.modulation()
-        || loaded.feature_conditioning() != fresh.feature_conditioning()
-    {
-        let tasks = |model: &IptModel| {
-            model
-                .tasks()
-                .iter()
-                .map(|task| task.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+    if loaded.modulation() != fresh.modulation() || loaded.feature_conditioning() != fresh.feature_conditioning() {
+        let tasks = |model: &IptModel| model.tasks().iter().map(|task| task.name()).collect::<Vec<_>>().join(", ");
         return Err(invalid(format!(
             "its conditioning differs from the config's (tasks [{}] against [{}], or the rank, targets or method)",
             tasks(&loaded),
@@ -474,9 +351,7 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
 fn set_trainable(model: IptModel, phase: &Phase) -> Result<IptModel, TrainError> {
     let set = match phase.trainable {
         Trainable::Synchronous => TrainableSet::Synchronous,
-        Trainable::BiasOnly => TrainableSet::BiasOnly {
-            tasks: phase.tasks.clone(),
-        },
+        Trainable::BiasOnly => TrainableSet::BiasOnly { tasks: phase.tasks.clone() },
         Trainable::BackboneOnly => TrainableSet::BackboneOnly,
         Trainable::ConditioningOnly => TrainableSet::ConditioningOnly,
     };
@@ -501,10 +376,7 @@ fn prepare_run_dir(run_dir: &Path, config: &TrainConfig, resume: bool) -> Result
             )));
         }
         if existing != resolved {
-            return Err(TrainError::Invalid(format!(
-                "{}: the resumed run was started with a different config",
-                config_path.display()
-            )));
+            return Err(TrainError::Invalid(format!("{}: the resumed run was started with a different config", config_path.display())));
         }
         return Ok(());
     }
@@ -536,18 +408,11 @@ fn export(
         .with_provenance("hardware", hardware())
         .with_provenance("validation_psnr", describe(scores))
         .with_provenance("weights", "exponential moving average".to_string());
-    save_weights(ema, &metadata, path).map_err(|error| TrainError::Checkpoint {
-        path: path.into(),
-        message: error.to_string(),
-    })
+    save_weights(ema, &metadata, path).map_err(|error| TrainError::Checkpoint { path: path.into(), message: error.to_string() })
 }
 
 fn describe(scores: &BTreeMap<Task, f64>) -> String {
-    scores
-        .iter()
-        .map(|(task, psnr)| format!("{task} {psnr:.2}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    scores.iter().map(|(task, psnr)| format!("{task} {psnr:.2}")).collect::<Vec<_>>().join(", ")
 }
 
 /// CPU model and thread count (for provenance).
@@ -571,8 +436,7 @@ fn progress_bar(visible: bool, total: usize, position: usize) -> ProgressBar {
     }
     let bar = ProgressBar::new(total as u64).with_position(position as u64);
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
-            .expect("the progress template is valid"),
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}").expect("the progress template is valid"),
     );
     bar
 }

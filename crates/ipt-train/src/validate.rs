@@ -42,7 +42,13 @@ pub fn validation_psnr(model: &IptModel, samples: &[Sample], device: &Device) ->
                 let weights = (!model.tasks().is_empty())
                     .then(|| model.task_weights(&vec![task; chunk.len()], device).expect("validation tasks are the model's tasks"));
                 let output = model.forward(input, weights.as_ref()).clamp(0.0, 1.0);
-                let mse: Vec<f32> = (output - target).powi_scalar(2).reshape([chunk.len() as i32, -1]).mean_dim(1).to_data().try_to_vec::<f32>().expect("f32 read back");
+                let mse: Vec<f32> = (output - target)
+                    .powi_scalar(2)
+                    .reshape([chunk.len() as i32, -1])
+                    .mean_dim(1)
+                    .to_data()
+                    .try_to_vec::<f32>()
+                    .expect("f32 read back");
                 total += mse.iter().map(|&error| psnr_from_mse(f64::from(error))).sum::<f64>();
             }
             (task, total / samples.len() as f64)

@@ -90,19 +90,12 @@ impl Arm {
     pub fn config(&self, scale: f64) -> Result<TrainConfig> {
         let base = TrainConfig::load(Path::new(BASE_CONFIG), &[])?;
         let steps = ((base.schedule.steps as f64 * self.steps * scale).round() as usize).max(1);
-        let name = if scale == 1.0 {
-            format!("dd-{}", self.stem)
-        } else {
-            format!("dd-{}-x{scale}", self.stem)
-        };
+        let name = if scale == 1.0 { format!("dd-{}", self.stem) } else { format!("dd-{}-x{scale}", self.stem) };
         let mut overrides = vec![format!("name={name}"), format!("schedule.steps={steps}")];
         overrides.extend(self.overrides.iter().cloned());
         if !self.phases.is_empty() {
             let tasks = ipt_data::DatasetSpec::load(&base.data.spec)?.task_list();
-            overrides.push(format!(
-                "schedule.phases={}",
-                phases(&self.phases, steps, &tasks)
-            ));
+            overrides.push(format!("schedule.phases={}", phases(&self.phases, steps, &tasks)));
         }
         Ok(TrainConfig::load(Path::new(BASE_CONFIG), &overrides)?)
     }
@@ -121,44 +114,21 @@ pub fn train_or_reuse(label: &str, config: TrainConfig, context: &Context) -> Re
     let recorded = run_dir.join("config.toml");
     let started = recorded.is_file();
     if started {
-        let text =
-            std::fs::read_to_string(&recorded).with_context(|| recorded.display().to_string())?;
+        let text = std::fs::read_to_string(&recorded).with_context(|| recorded.display().to_string())?;
         if text != config.to_toml() {
-            bail!(
-                "{} holds a run of another config: move it away to train arm '{label}' again",
-                run_dir.display()
-            );
+            bail!("{} holds a run of another config: move it away to train arm '{label}' again", run_dir.display());
         }
     }
     if !weights.is_file() {
-        println!(
-            "training arm '{label}' ({} steps) in {}",
-            config.schedule.steps,
-            run_dir.display()
-        );
-        let options = RunOptions {
-            runs_dir: context.runs.clone(),
-            resume: started,
-            progress: true,
-            stop_after: None,
-        };
+        println!("training arm '{label}' ({} steps) in {}", config.schedule.steps, run_dir.display());
+        let options = RunOptions { runs_dir: context.runs.clone(), resume: started, progress: true, stop_after: None };
         train(&config, &options, &context.device, &AtomicBool::new(false))?;
     } else {
         println!("reusing arm '{label}' from {}", run_dir.display());
     }
     let metadata = ipt_model::read_metadata(&weights)?;
-    let wall_seconds = metadata
-        .provenance
-        .get("wall_seconds")
-        .and_then(|seconds| seconds.parse().ok())
-        .unwrap_or(f64::NAN);
-    Ok(TrainedArm {
-        label: label.into(),
-        config,
-        run_dir,
-        weights,
-        wall_seconds,
-    })
+    let wall_seconds = metadata.provenance.get("wall_seconds").and_then(|seconds| seconds.parse().ok()).unwrap_or(f64::NAN);
+    Ok(TrainedArm { label: label.into(), config, run_dir, weights, wall_seconds })
 }
 
 /// `schedule.phases` as an inline TOML array: each share of `steps` (the last takes the rest);
@@ -169,24 +139,10 @@ fn phases(plans: &[PhasePlan], steps: usize, all_tasks: &[Task]) -> String {
         .iter()
         .enumerate()
         .map(|(index, plan)| {
-            let count = if index + 1 == plans.len() {
-                steps - given
-            } else {
-                (steps as f64 * plan.share).round() as usize
-            };
+            let count = if index + 1 == plans.len() { steps - given } else { (steps as f64 * plan.share).round() as usize };
             given += count;
-            let tasks: Vec<String> = plan
-                .tasks
-                .as_deref()
-                .unwrap_or(all_tasks)
-                .iter()
-                .map(|task| format!("\"{task}\""))
-                .collect();
-            format!(
-                "{{ steps = {count}, tasks = [{}], trainable = \"{}\" }}",
-                tasks.join(", "),
-                plan.trainable
-            )
+            let tasks: Vec<String> = plan.tasks.as_deref().unwrap_or(all_tasks).iter().map(|task| format!("\"{task}\"")).collect();
+            format!("{{ steps = {count}, tasks = [{}], trainable = \"{}\" }}", tasks.join(", "), plan.trainable)
         })
         .collect();
     format!("[{}]", parts.join(", "))
@@ -197,20 +153,10 @@ pub fn score(arms: &[TrainedArm], context: &Context) -> Result<Report> {
     let suite = Suite::load(Path::new(SUITE))?;
     let mut candidates = Vec::new(); // `evaluate` adds the identity row itself
     for arm in arms {
-        let restorer = Restorer::load(&arm.weights, &context.device)?
-            .with_tile(Some(instruct_ipt::DEFAULT_TILE));
-        candidates.push(Candidate::from_restorer(
-            arm.label.clone(),
-            Some(arm.weights.clone()),
-            restorer,
-        ));
+        let restorer = Restorer::load(&arm.weights, &context.device)?.with_tile(Some(instruct_ipt::DEFAULT_TILE));
+        candidates.push(Candidate::from_restorer(arm.label.clone(), Some(arm.weights.clone()), restorer));
     }
-    let options = EvalOptions {
-        sets_dir: context.sets.clone(),
-        limit: None,
-        progress: true,
-        grids: Some(context.out.join("grids")),
-    };
+    let options = EvalOptions { sets_dir: context.sets.clone(), limit: None, progress: true, grids: Some(context.out.join("grids")) };
     Ok(evaluate(&suite, candidates, &options)?)
 }
 
@@ -221,30 +167,16 @@ mod tests {
     #[test]
     fn phases_split_the_steps_exactly_and_name_their_tasks() {
         let plans = [
-            PhasePlan {
-                share: 2.0 / 3.0,
-                trainable: "backbone_only",
-                tasks: None,
-            },
-            PhasePlan {
-                share: 1.0 / 3.0,
-                trainable: "bias_only",
-                tasks: Some(vec![Task::Deblur]),
-            },
+            PhasePlan { share: 2.0 / 3.0, trainable: "backbone_only", tasks: None },
+            PhasePlan { share: 1.0 / 3.0, trainable: "bias_only", tasks: Some(vec![Task::Deblur]) },
         ];
         let text = phases(&plans, 500, &[Task::Denoise, Task::Deblur]);
         let parsed: toml::Table = toml::from_str(&format!("phases = {text}")).unwrap();
         let phases = parsed["phases"].as_array().unwrap();
-        let steps: Vec<i64> = phases
-            .iter()
-            .map(|phase| phase["steps"].as_integer().unwrap())
-            .collect();
+        let steps: Vec<i64> = phases.iter().map(|phase| phase["steps"].as_integer().unwrap()).collect();
         assert_eq!(steps, [333, 167]);
         assert_eq!(phases[0]["tasks"].as_array().unwrap().len(), 2);
-        assert_eq!(
-            phases[1]["tasks"].as_array().unwrap()[0].as_str(),
-            Some("deblur")
-        );
+        assert_eq!(phases[1]["tasks"].as_array().unwrap()[0].as_str(), Some("deblur"));
         assert_eq!(phases[1]["trainable"].as_str(), Some("bias_only"));
     }
 }

@@ -80,20 +80,14 @@ impl Experiment {
 
 /// Runs one experiment and writes its report.
 pub fn run(args: Args) -> Result<()> {
-    anyhow::ensure!(
-        args.scale > 0.0,
-        "--scale must be positive, got {}",
-        args.scale
-    );
+    anyhow::ensure!(args.scale > 0.0, "--scale must be positive, got {}", args.scale);
     let device = select_device(args.device).map_err(anyhow::Error::msg)?;
     let context = arms::Context {
         scale: args.scale,
         runs: args.runs.unwrap_or_else(ipt_train::runs_home),
         sets: args.sets,
         device,
-        out: args
-            .out
-            .unwrap_or_else(|| PathBuf::from("reports").join(args.experiment.name())),
+        out: args.out.unwrap_or_else(|| PathBuf::from("reports").join(args.experiment.name())),
         command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
     };
     match args.experiment {

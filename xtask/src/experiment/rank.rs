@@ -57,8 +57,10 @@ pub fn run(context: &Context) -> Result<()> {
         }
     }
     let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len().max(1) as f64;
-    let per_position: Vec<(usize, f64, f64)> =
-        kept.iter().map(|(place, layers)| (*place, mean(layers.iter().map(|l| l.0).collect()), mean(layers.iter().map(|l| l.1).collect()))).collect();
+    let per_position: Vec<(usize, f64, f64)> = kept
+        .iter()
+        .map(|(place, layers)| (*place, mean(layers.iter().map(|l| l.0).collect()), mean(layers.iter().map(|l| l.1).collect())))
+        .collect();
     let series = vec![
         ("constant rank 4".to_string(), per_position.iter().map(|(p, c, _)| (*p as f64, *c)).collect()),
         ("proportional, ratio 0.125".to_string(), per_position.iter().map(|(p, _, r)| (*p as f64, *r)).collect()),
@@ -72,7 +74,10 @@ pub fn run(context: &Context) -> Result<()> {
     let proportional = Arm {
         label: "weight modulation, proportional rank".into(),
         stem: "weight_modulation_proportional".into(),
-        overrides: vec!["conditioning.kind=weight_modulation".into(), "conditioning.rank={ kind = \"proportional\", ratio = 0.125 }".into()],
+        overrides: vec![
+            "conditioning.kind=weight_modulation".into(),
+            "conditioning.rank={ kind = \"proportional\", ratio = 0.125 }".into(),
+        ],
         ..table1::weight_modulation()
     };
     let constant = Arm { label: "weight modulation, constant rank 4".into(), ..constant };
@@ -94,7 +99,13 @@ pub fn run(context: &Context) -> Result<()> {
     )];
     let columns = scores.benchmarks.len();
     let deltas: Vec<String> = (0..columns)
-        .filter_map(|column| Some(format!("{:+.2} dB on {}", psnr(&scores, &arms[1].label, column)? - psnr(&scores, &baseline, column)?, scores.benchmarks[column].name)))
+        .filter_map(|column| {
+            Some(format!(
+                "{:+.2} dB on {}",
+                psnr(&scores, &arms[1].label, column)? - psnr(&scores, &baseline, column)?,
+                scores.benchmarks[column].name
+            ))
+        })
         .collect();
     ours.push(format!(
         "End to end, the proportional rank ({} bias parameters for both tasks) against the constant rank ({}): {}. The paper (Table 10): proportional 33.30 vs constant 33.33 dB on GoPro, with 30.0% vs 22.4% extra parameters.",
@@ -102,7 +113,9 @@ pub fn run(context: &Context) -> Result<()> {
         counts[0],
         deltas.join(", ")
     ));
-    let mut extra = String::from("## Energy by U-Net position\n\n`E(r) = sum_{i<=r} s_i^2 / sum_i s_i^2` of the singular values of each task-biased layer's fine-tuning change (`after - before`, conv weights as `[C_out, C_in/g * k * k]`), at the rank each policy gives that layer, averaged over the layers at each position and over the two fine-tunes (see `experiment sensitivity`).\n\n| position | layers | constant rank 4 | proportional 0.125 |\n|---|---|---|---|\n");
+    let mut extra = String::from(
+        "## Energy by U-Net position\n\n`E(r) = sum_{i<=r} s_i^2 / sum_i s_i^2` of the singular values of each task-biased layer's fine-tuning change (`after - before`, conv weights as `[C_out, C_in/g * k * k]`), at the rank each policy gives that layer, averaged over the layers at each position and over the two fine-tunes (see `experiment sensitivity`).\n\n| position | layers | constant rank 4 | proportional 0.125 |\n|---|---|---|---|\n",
+    );
     for (place, c, r) in &per_position {
         let _ = writeln!(extra, "| {} | {} | {c:.3} | {r:.3} |", POSITIONS[*place], kept[place].len());
     }

@@ -76,10 +76,8 @@ pub fn reproduce(context: &Context, arms: &[&TrainedArm]) -> String {
 pub fn write(context: &Context, arms: &[TrainedArm], report: &Report, findings: &Findings) -> Result<()> {
     std::fs::create_dir_all(&context.out)?;
     report.write(&context.out)?;
-    let curves = arms
-        .iter()
-        .map(|arm| Ok((arm.label.clone(), Curves::read(&arm.run_dir.join("metrics.jsonl"))?)))
-        .collect::<Result<Vec<_>>>()?;
+    let curves =
+        arms.iter().map(|arm| Ok((arm.label.clone(), Curves::read(&arm.run_dir.join("metrics.jsonl"))?))).collect::<Result<Vec<_>>>()?;
     render_losses(&curves, &findings.title).map_err(anyhow::Error::msg)?.write_png(&context.out.join("losses.png"))?;
     let text = readme(context, arms, report, findings);
     ipt_model::write_atomically(&context.out.join("README.md"), text.as_bytes())?;
@@ -94,7 +92,12 @@ fn readme(context: &Context, arms: &[TrainedArm], report: &Report, findings: &Fi
         let _ = writeln!(text, "- {sentence}");
     }
     let columns: Vec<&str> = report.benchmarks.iter().map(|benchmark| benchmark.name.as_str()).collect();
-    let _ = write!(text, "\nMean PSNR (dB; Δ against `{}`):\n\n| arm | {} | training wall time |\n|---|", findings.baseline, columns.join(" | "));
+    let _ = write!(
+        text,
+        "\nMean PSNR (dB; Δ against `{}`):\n\n| arm | {} | training wall time |\n|---|",
+        findings.baseline,
+        columns.join(" | ")
+    );
     text.push_str(&"---|".repeat(columns.len() + 1));
     text.push('\n');
     for row in &report.checkpoints {

@@ -75,7 +75,8 @@ pub fn run(context: &Context) -> Result<()> {
     let mut text = String::from("# Paper Table 2 at small scale: which weights does a task move?\n\n## What the paper reports\n\n");
     text.push_str("After fine-tuning a mixed-trained IPT-V2 on one task, the cosine similarity of each layer group's weights before and after: the image embedder (0.97) and LayerNorm (0.99) hardly change; up/down-sampling (0.52), the output layer (0.68), QKV (0.72), FFN and channel reduction (0.73) and the post-attention projection (0.80) change most. These task-sensitive groups get the task biases.\n\n## What we measured\n\n");
     let ours: Vec<(LayerGroup, f64)> = rows.iter().map(|(group, _, overall)| (*group, *overall)).collect();
-    let compared: Vec<(f64, f64)> = PAPER.iter().filter_map(|(group, paper)| ours.iter().find(|(g, _)| g == group).map(|(_, value)| (*value, *paper))).collect();
+    let compared: Vec<(f64, f64)> =
+        PAPER.iter().filter_map(|(group, paper)| ours.iter().find(|(g, _)| g == group).map(|(_, value)| (*value, *paper))).collect();
     let correlation = spearman(&compared);
     let lowest = ours.iter().min_by(|a, b| a.1.total_cmp(&b.1)).map_or("—", |(group, _)| group.name());
     let insensitive = [LayerGroup::Embedder, LayerGroup::Norm];
@@ -95,13 +96,21 @@ pub fn run(context: &Context) -> Result<()> {
         "- Our fine-tunes are short ({} steps from a {}-step mixed model), so every similarity is close to 1: the order of the groups is the comparable part, not the values.\n",
         tuned[0].1.config.schedule.steps, base.config.schedule.steps
     );
-    let _ = write!(text, "| group | {} | mean | paper |\n|---|{}---|---|\n", TASKS.map(|task| format!("cos, {task}")).join(" | "), "---|".repeat(TASKS.len()));
+    let _ = write!(
+        text,
+        "| group | {} | mean | paper |\n|---|{}---|---|\n",
+        TASKS.map(|task| format!("cos, {task}")).join(" | "),
+        "---|".repeat(TASKS.len())
+    );
     for (group, means, overall) in &rows {
         let paper = PAPER.iter().find(|(g, _)| g == group).map_or("—".to_string(), |(_, value)| format!("{value:.2}"));
         let cells: Vec<String> = means.iter().map(|value| format!("{value:.4}")).collect();
         let _ = writeln!(text, "| {} | {} | {overall:.4} | {paper} |", group.name(), cells.join(" | "));
     }
-    let _ = writeln!(text, "\nCosine similarity per parameter tensor between the plain mixed model and each fine-tune (EMA weights), averaged over the tensors of each group (`LayerGroup::of_path`).\n");
+    let _ = writeln!(
+        text,
+        "\nCosine similarity per parameter tensor between the plain mixed model and each fine-tune (EMA weights), averaged over the tensors of each group (`LayerGroup::of_path`).\n"
+    );
     let arms: Vec<&TrainedArm> = std::iter::once(&base).chain(tuned.iter().map(|(_, arm)| arm)).collect();
     text.push_str(&reproduce(context, &arms));
     std::fs::create_dir_all(&context.out)?;

@@ -35,7 +35,9 @@ pub fn run(context: &Context) -> Result<()> {
     let mut ours = Vec::new();
     for arm in &arms[1..] {
         let parts: Vec<String> = (0..columns.len())
-            .filter_map(|column| Some(format!("{:+.2} dB on {}", psnr(&scores, &arm.label, column)? - psnr(&scores, &baseline, column)?, columns[column])))
+            .filter_map(|column| {
+                Some(format!("{:+.2} dB on {}", psnr(&scores, &arm.label, column)? - psnr(&scores, &baseline, column)?, columns[column]))
+            })
             .collect();
         let directions: Vec<&str> = (0..columns.len())
             .filter_map(|column| Some(direction(psnr(&scores, &arm.label, column)? - psnr(&scores, &baseline, column)?)))
@@ -62,6 +64,12 @@ pub fn run(context: &Context) -> Result<()> {
             ours.push(format!("Not above the degraded input on {}: {}.", benchmark.name, stuck.join(", ")));
         }
     }
-    let findings = Findings { title: "Paper Tables 3 and 9 at small scale: synchronous training, shared weights".into(), paper: PAPER.into(), ours, baseline, extra: String::new() };
+    let findings = Findings {
+        title: "Paper Tables 3 and 9 at small scale: synchronous training, shared weights".into(),
+        paper: PAPER.into(),
+        ours,
+        baseline,
+        extra: String::new(),
+    };
     report::write(context, &trained, &scores, &findings)
 }

@@ -41,7 +41,8 @@ pub fn run(context: &Context) -> Result<()> {
     let baseline = arms[0].label.clone();
     let mut ours = Vec::new();
     for arm in &arms[1..] {
-        let deltas: Vec<Option<f64>> = (0..2).map(|column| Some(psnr(&scores, &arm.label, column)? - psnr(&scores, &baseline, column)?)).collect();
+        let deltas: Vec<Option<f64>> =
+            (0..2).map(|column| Some(psnr(&scores, &arm.label, column)? - psnr(&scores, &baseline, column)?)).collect();
         let [Some(denoise), Some(deblur)] = [deltas[0], deltas[1]] else { continue };
         let (denoising, deblurring) = (direction(denoise), direction(deblur));
         let verdict = match (denoising, deblurring) {
@@ -67,6 +68,12 @@ pub fn run(context: &Context) -> Result<()> {
         "Against the paper: weight modulation {} the paper's result (better on both tasks) at this scale; {traders} of 3 feature-adaptation methods trade one task for the other (the paper: all of them).",
         if modulation.contains("improves both") { "reproduces" } else { "does not reproduce" }
     ));
-    let findings = Findings { title: "Paper Table 1 at small scale: feature adaptation vs weight modulation".into(), paper: PAPER.into(), ours, baseline, extra: String::new() };
+    let findings = Findings {
+        title: "Paper Table 1 at small scale: feature adaptation vs weight modulation".into(),
+        paper: PAPER.into(),
+        ours,
+        baseline,
+        extra: String::new(),
+    };
     report::write(context, &trained, &scores, &findings)
 }

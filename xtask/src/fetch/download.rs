@@ -82,7 +82,12 @@ impl Downloader {
             416 if have > 0 => return Ok(()),
             _ => return Err(Fatal(format!("{url}: the server answered HTTP {status}")).into()),
         };
-        let mut file = OpenOptions::new().create(true).write(true).truncate(start == 0).open(part).with_context(|| format!("opening {}", part.display()))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(start == 0)
+            .open(part)
+            .with_context(|| format!("opening {}", part.display()))?;
         file.seek(SeekFrom::Start(start))?;
         file.set_len(start)?;
         let bar = self.bar(url, length.map(|length| start + length), start);

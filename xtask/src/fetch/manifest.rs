@@ -132,7 +132,8 @@ impl Dataset {
             _ => {}
         }
         for download in self.downloads()? {
-            let malformed = |pin: &String| pin.len() != 64 || !pin.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+            let malformed =
+                |pin: &String| pin.len() != 64 || !pin.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
             if let Some(pin) = download.sha256.as_ref().filter(|pin| malformed(pin)) {
                 bail!("{}: `sha256` must be 64 lowercase hex digits, got `{pin}`", download.url);
             }
@@ -170,7 +171,8 @@ impl Dataset {
 
 /// The last path segment of a URL (without query), which names the cached file.
 fn file_name_of(url: &str) -> Result<String> {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).with_context(|| format!("`{url}` is not an http(s) URL"))?;
+    let rest =
+        url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).with_context(|| format!("`{url}` is not an http(s) URL"))?;
     let path = rest.split(['?', '#']).next().unwrap_or_default();
     match path.rsplit_once('/') {
         Some((_, name)) if !name.is_empty() && name != "." && name != ".." => Ok(name.to_string()),

@@ -76,7 +76,12 @@ fn png(seed: u8) -> Vec<u8> {
 fn fixture_archive() -> Vec<u8> {
     let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let mut builder = tar::Builder::new(encoder);
-    for (path, bytes) in [("set/images/train/a.png", png(1)), ("set/images/test/b.png", png(2)), ("set/images/val/c.png", png(3)), ("set/README.txt", b"hello".to_vec())] {
+    for (path, bytes) in [
+        ("set/images/train/a.png", png(1)),
+        ("set/images/test/b.png", png(2)),
+        ("set/images/val/c.png", png(3)),
+        ("set/README.txt", b"hello".to_vec()),
+    ] {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
@@ -107,7 +112,8 @@ fn dataset_toml(url: &str, pin: &str) -> String {
 const QUIET: Options = Options { keep_archives: false, force: false, progress: false };
 
 fn names_in(folder: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(folder).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(folder).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
@@ -169,7 +175,9 @@ fn numbered_plain_files_land_under_their_own_names() {
     let files = (8..=10).map(|number| (format!("/kodim{number:02}.png"), png(number))).collect();
     let (address, _) = serve(files, false);
     let dir = tempfile::tempdir().unwrap();
-    let body = format!("[[dataset]]\nname = \"Few\"\nfolder = \"eval/Few\"\nabout = \"a\"\nlicence = \"b\"\nimages = 3\n[[dataset.source]]\nurl = \"{address}/kodim{{n}}.png\"\nnumbered = [8, 10]\n");
+    let body = format!(
+        "[[dataset]]\nname = \"Few\"\nfolder = \"eval/Few\"\nabout = \"a\"\nlicence = \"b\"\nimages = 3\n[[dataset.source]]\nurl = \"{address}/kodim{{n}}.png\"\nnumbered = [8, 10]\n"
+    );
     let manifest = manifest(dir.path(), &body).unwrap();
     assert!(manifest.select(&[]).unwrap().is_empty(), "not a default dataset");
     let dataset = manifest.select(&["few".to_string()]).unwrap()[0];
@@ -182,15 +190,23 @@ fn numbered_plain_files_land_under_their_own_names() {
 #[test]
 fn bad_manifests_name_the_dataset_and_the_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let entry = |name: &str, folder: &str, extra: &str| format!("[[dataset]]\nname = \"{name}\"\nfolder = \"{folder}\"\nabout = \"a\"\nlicence = \"b\"\n{extra}\n");
+    let entry = |name: &str, folder: &str, extra: &str| {
+        format!("[[dataset]]\nname = \"{name}\"\nfolder = \"{folder}\"\nabout = \"a\"\nlicence = \"b\"\n{extra}\n")
+    };
     let source = "[[dataset.source]]\nurl = \"https://example.org/a.zip\"\ntake = [\"x/\"]\n";
     let cases = [
         (entry("A", "../up", source), "`folder` ../up must be a relative path"),
         (entry("A", "x", source) + &entry("a", "y", source), "dataset `a` is listed twice"),
         (entry("A", "x", ""), "has neither `source` nor `manual`"),
         (entry("A", "x", &format!("manual = \"by hand\"\n{source}")), "has both"),
-        (entry("A", "x", "[[dataset.source]]\nurl = \"https://example.org/a.png\"\ntake = [\"x/\"]\n"), "`take` lists members for archives"),
-        (entry("A", "x", "[[dataset.source]]\nurl = \"https://example.org/a.zip\"\nsha256 = \"ABC\"\ntake = [\"x/\"]\n"), "64 lowercase hex"),
+        (
+            entry("A", "x", "[[dataset.source]]\nurl = \"https://example.org/a.png\"\ntake = [\"x/\"]\n"),
+            "`take` lists members for archives",
+        ),
+        (
+            entry("A", "x", "[[dataset.source]]\nurl = \"https://example.org/a.zip\"\nsha256 = \"ABC\"\ntake = [\"x/\"]\n"),
+            "64 lowercase hex",
+        ),
         (entry("A", "x", "[[dataset.source]]\nurl = \"https://example.org/{n}.png\"\n"), "without `numbered`"),
         (entry("A", "x", "[[dataset.source]]\nurl = \"ftp://example.org/a.png\"\n"), "not an http(s) URL"),
     ];

@@ -60,7 +60,8 @@ fn unpack_tar<R: Read>(mut archive: tar::Archive<R>, download: &Download, folder
 /// Whether an archive member is an image listed in `take` (a path, or a folder ending in `/`).
 fn wanted(member: &str, take: &[String]) -> bool {
     let member = member.trim_start_matches("./");
-    has_image_extension(Path::new(member)) && take.iter().any(|item| if item.ends_with('/') { member.starts_with(item.as_str()) } else { member == item })
+    has_image_extension(Path::new(member))
+        && take.iter().any(|item| if item.ends_with('/') { member.starts_with(item.as_str()) } else { member == item })
 }
 
 /// Streams `reader` into `folder/<file name of member>` through a temporary file.

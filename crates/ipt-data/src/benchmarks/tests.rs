@@ -7,9 +7,7 @@ fn write_png(path: &Path, width: u32, height: u32) {
 /// A flat image of `colour` at `path` (format from the extension), folders created.
 fn write_image(path: &Path, width: u32, height: u32, colour: [u8; 3]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    image::RgbImage::from_pixel(width, height, image::Rgb(colour))
-        .save(path)
-        .unwrap();
+    image::RgbImage::from_pixel(width, height, image::Rgb(colour)).save(path).unwrap();
 }
 
 /// AirNet's test-pair layout (`input/` and `target/`, with a macOS `.DS_Store` as in the
@@ -27,49 +25,24 @@ fn write_airnet_pairs(dir: &Path, inputs: &[&str], targets: &[&str]) {
 #[test]
 fn airnet_rain100l_and_sots_pairs_load() {
     let dir = tempfile::tempdir().unwrap();
-    let (derain, dehaze) = (
-        dir.path().join("airnet_derain"),
-        dir.path().join("airnet_dehaze"),
-    );
+    let (derain, dehaze) = (dir.path().join("airnet_derain"), dir.path().join("airnet_dehaze"));
     write_airnet_pairs(&derain, &["1.png", "2.png"], &["2.png", "1.png"]);
-    write_airnet_pairs(
-        &dehaze,
-        &["0001_0.8_0.2.jpg", "0002_0.8_0.08.jpg"],
-        &["0001.png", "0002.png"],
-    );
+    write_airnet_pairs(&dehaze, &["0001_0.8_0.2.jpg", "0002_0.8_0.08.jpg"], &["0001.png", "0002.png"]);
     let rain = BenchmarkSet::open(&derain, Benchmark::Rain100L, None, 0).unwrap();
     assert_eq!(rain.len(), 2);
     let sots = open_pairs(&dehaze, Benchmark::Sots).unwrap();
     assert_eq!(sots.len(), 2);
-    assert!(
-        sots[0].input.ends_with("0001_0.8_0.2.jpg") && sots[0].target.ends_with("0001.png"),
-        "{sots:?}"
-    );
+    assert!(sots[0].input.ends_with("0001_0.8_0.2.jpg") && sots[0].target.ends_with("0001.png"), "{sots:?}");
     let image = rain.load(0).unwrap();
-    assert_eq!(
-        (image.input.width, image.input.height),
-        (image.target.width, image.target.height)
-    );
+    assert_eq!((image.input.width, image.input.height), (image.target.width, image.target.height));
     assert_ne!(image.input, image.target);
 }
 
 #[test]
 fn naming_rules_match_the_benchmarks_conventions() {
-    assert_eq!(
-        key_of(Path::new("rainy/rain-001.png"), NameKey::Number),
-        "1"
-    );
-    assert_eq!(
-        key_of(Path::new("norain/norain-1.png"), NameKey::Number),
-        "1"
-    );
-    assert_eq!(
-        key_of(
-            Path::new("hazy/0001_0.8_0.2.jpg"),
-            NameKey::BeforeUnderscore
-        ),
-        "0001"
-    );
+    assert_eq!(key_of(Path::new("rainy/rain-001.png"), NameKey::Number), "1");
+    assert_eq!(key_of(Path::new("norain/norain-1.png"), NameKey::Number), "1");
+    assert_eq!(key_of(Path::new("hazy/0001_0.8_0.2.jpg"), NameKey::BeforeUnderscore), "0001");
     assert_eq!(key_of(Path::new("low/22.png"), NameKey::Stem), "22");
 }
 
@@ -77,12 +50,7 @@ fn naming_rules_match_the_benchmarks_conventions() {
 fn denoising_sets_add_the_same_noise_every_time() {
     let dir = tempfile::tempdir().unwrap();
     write_png(&dir.path().join("a.png"), 16, 16);
-    let open = |seed| {
-        BenchmarkSet::open(dir.path(), Benchmark::Kodak24, Some(25.0), seed)
-            .unwrap()
-            .load(0)
-            .unwrap()
-    };
+    let open = |seed| BenchmarkSet::open(dir.path(), Benchmark::Kodak24, Some(25.0), seed).unwrap().load(0).unwrap();
     assert_eq!(open(1), open(1));
     assert_ne!(open(1).input, open(2).input);
     let missing_sigma = BenchmarkSet::open(dir.path(), Benchmark::Cbsd68, None, 0).unwrap_err();
@@ -107,10 +75,7 @@ fn broken_folders_give_errors_naming_the_files() {
     write_png(&root.join("low/2.png"), 8, 8);
     write_png(&root.join("high/1.png"), 8, 8);
     let missing = open_pairs(root, Benchmark::Lol).unwrap_err().to_string();
-    assert!(
-        missing.contains("2.png") && missing.contains("high"),
-        "{missing}"
-    );
+    assert!(missing.contains("2.png") && missing.contains("high"), "{missing}");
 
     write_png(&root.join("high/2.png"), 8, 8);
     write_png(&root.join("high/3.png"), 8, 8);
@@ -121,16 +86,10 @@ fn broken_folders_give_errors_naming_the_files() {
     write_png(&root.join("high/2.png"), 9, 8);
     let pairs = open_pairs(root, Benchmark::Lol).unwrap();
     let mismatch = pairs[1].load().unwrap_err().to_string();
-    assert!(
-        mismatch.contains("low/2.png") && mismatch.contains("high/2.png"),
-        "{mismatch}"
-    );
+    assert!(mismatch.contains("low/2.png") && mismatch.contains("high/2.png"), "{mismatch}");
 
     let unknown = open_pairs(root, Benchmark::Csd).unwrap_err().to_string();
-    assert!(
-        unknown.contains("CSD") && unknown.contains("Snow/ + Gt/"),
-        "{unknown}"
-    );
+    assert!(unknown.contains("CSD") && unknown.contains("Snow/ + Gt/"), "{unknown}");
 }
 
 #[test]
@@ -139,11 +98,6 @@ fn ambiguous_inputs_are_rejected() {
     write_png(&dir.path().join("rainy/rain-1.png"), 8, 8);
     write_png(&dir.path().join("rainy/rain-001.png"), 8, 8);
     write_png(&dir.path().join("norain/norain-1.png"), 8, 8);
-    let message = open_pairs(dir.path(), Benchmark::Rain100L)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        message.contains("rain-1.png") && message.contains("rain-001.png"),
-        "{message}"
-    );
+    let message = open_pairs(dir.path(), Benchmark::Rain100L).unwrap_err().to_string();
+    assert!(message.contains("rain-1.png") && message.contains("rain-001.png"), "{message}");
 }

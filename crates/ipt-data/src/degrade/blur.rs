@@ -136,4 +136,3 @@ fn camera_path(rng: &mut DataRng) -> Vec<(f32, f32)> {
     }
     path
 }
-

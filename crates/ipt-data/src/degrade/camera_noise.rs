@@ -19,10 +19,10 @@ use rand::RngExt;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
+use super::noise::GaussianNoiseParams;
 use crate::filter::{gaussian_1d, gaussian_blur};
 use crate::random::{Span, rng_for};
 use crate::{DataRng, Result, Rgb};
-use super::noise::GaussianNoiseParams;
 
 /// Shot and read noise levels to draw from.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -144,8 +144,7 @@ impl CorrelatedNoiseParams {
         let scale = self.sigma / 255.0 / kept;
         let mut field = Vec::with_capacity(3 * pixels);
         for channel in 0..3 {
-            let mixed: Vec<f32> =
-                common.iter().zip(&own[channel * pixels..][..pixels]).map(|(c, o)| shared * c + separate * o).collect();
+            let mixed: Vec<f32> = common.iter().zip(&own[channel * pixels..][..pixels]).map(|(c, o)| shared * c + separate * o).collect();
             field.extend(gaussian_blur(&mixed, width, height, self.spread).into_iter().map(|value| value * scale));
         }
         field

@@ -22,11 +22,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::{DataRng, Result, Rgb};
 use blur::{MotionBlurParams, MotionBlurSpec};
-use camera_noise::{CorrelatedNoiseParams, CorrelatedNoiseSpec, JpegNoiseParams, JpegNoiseSpec, PoissonGaussianParams, PoissonGaussianSpec};
+use camera_noise::{
+    CorrelatedNoiseParams, CorrelatedNoiseSpec, JpegNoiseParams, JpegNoiseSpec, PoissonGaussianParams, PoissonGaussianSpec,
+};
 use haze::{HazeParams, HazeSpec};
 use kernel_blur::{DefocusParams, DefocusSpec, GaussianBlurParams, GaussianBlurSpec, LinearMotionParams, LinearMotionSpec};
-pub use mixture::{Family, Mixture};
 use low_light::{LowLightParams, LowLightSpec};
+pub use mixture::{Family, Mixture};
 use noise::{GaussianNoiseParams, GaussianNoiseSpec};
 use rain::{RainParams, RainSpec};
 use snow::{SnowParams, SnowSpec};

@@ -8,8 +8,8 @@ use burn::tensor::{Device, Distribution, Tensor};
 use ipt_modulation::{ModulatedConv2d, TaskWeights};
 
 use super::{StagePlace, dft, mix_tasks, zero_pointwise};
-use crate::config::LEVELS;
 use crate::IptConfig;
+use crate::config::LEVELS;
 
 /// Channels per group of the local branch's grouped convolution.
 const GROUP_WIDTH: usize = 4;

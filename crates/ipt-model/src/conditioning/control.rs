@@ -7,11 +7,11 @@ use burn::tensor::{Device, Tensor};
 use ipt_modulation::{ModulatedConv2d, TaskWeights};
 
 use super::{linear, zero_pointwise};
+use crate::IptConfig;
 use crate::block::Stage;
 use crate::config::LEVELS;
 use crate::modulation::LayerBuilder;
 use crate::sampling::Downsample;
-use crate::IptConfig;
 
 /// The copy embeds the degraded image, adds a learned task embedding, runs its own encoder
 /// levels and hands each level's features through a zero-initialised 1x1 conv to the

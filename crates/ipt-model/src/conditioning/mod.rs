@@ -144,7 +144,8 @@ impl FeatureMethod {
 
     /// Checks the sizes, naming the bad one.
     pub fn validate(&self) -> Result<(), String> {
-        let positive = |name: &str, value: usize| if value == 0 { Err(format!("{}: {name} must be positive", self.name())) } else { Ok(()) };
+        let positive =
+            |name: &str, value: usize| if value == 0 { Err(format!("{}: {name} must be positive", self.name())) } else { Ok(()) };
         match *self {
             FeatureMethod::InstructIrIcb { embedding } => positive("embedding", embedding),
             FeatureMethod::PromptIr { prompts, prompt_size } => positive("prompts", prompts).and(positive("prompt_size", prompt_size)),
@@ -267,7 +268,9 @@ impl<'a> Hooks<'a> {
     /// After encoder level `level` (the bottleneck included), before its skip is taken.
     pub fn after_encoder(&self, level: usize, x: Tensor<4>) -> Tensor<4> {
         match (&self.active, &self.prepared) {
-            (Some((Conditioner::InstructIrIcb(icb), _)), Prepared::Embedding(embedding)) if level < LEVELS - 1 => icb.encoder[level].forward(x, embedding),
+            (Some((Conditioner::InstructIrIcb(icb), _)), Prepared::Embedding(embedding)) if level < LEVELS - 1 => {
+                icb.encoder[level].forward(x, embedding)
+            }
             (_, Prepared::Control(features)) => x + features[level].clone(),
             _ => x,
         }

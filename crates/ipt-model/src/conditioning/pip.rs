@@ -7,9 +7,9 @@ use burn::tensor::{Device, Distribution, Tensor};
 use ipt_modulation::TaskWeights;
 
 use super::linear;
+use crate::IptConfig;
 use crate::config::LEVELS;
 use crate::layers::ChannelNorm;
-use crate::IptConfig;
 
 /// A degradation-aware prompt (`tokens` learned vectors per task, mixed by the task weights)
 /// and a basic restoration prompt (a learned `[D, S, S]` map shared by all tasks) are fused by

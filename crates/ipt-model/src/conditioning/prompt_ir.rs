@@ -9,10 +9,10 @@ use burn::tensor::{Device, Distribution, Tensor};
 use ipt_modulation::ModulatedConv2d;
 
 use super::linear;
+use crate::IptConfig;
 use crate::block::IptBlock;
 use crate::config::LEVELS;
 use crate::modulation::LayerBuilder;
-use crate::IptConfig;
 
 /// A prompt block on levels 3, 2 and 1 just before each is up-sampled (PromptIR's placement).
 /// Task-blind, as in PromptIR: the prompts are chosen from the features, not from the task.
@@ -26,9 +26,8 @@ impl PromptIr {
     /// Prompt blocks for a backbone of `config`: `prompts` learned prompts per level, of side
     /// `prompt_size` at level 1, halved at each deeper level.
     pub fn new(config: &IptConfig, prompts: usize, prompt_size: usize, device: &Device) -> Self {
-        let levels = (1..LEVELS)
-            .map(|level| PromptStage::new(config, level, prompts, (prompt_size >> (level - 1)).max(1), device))
-            .collect();
+        let levels =
+            (1..LEVELS).map(|level| PromptStage::new(config, level, prompts, (prompt_size >> (level - 1)).max(1), device)).collect();
         Self { levels }
     }
 }
@@ -70,9 +69,7 @@ impl PromptStage {
         let [count, _, size, _] = self.prompts.dims();
         let pooled = x.clone().mean_dim(2).mean_dim(3).reshape([batch, channels]);
         let weights = softmax(self.select.forward(pooled), 1); // [B, N]
-        let prompt = weights
-            .matmul(self.prompts.val().reshape([count, channels * size * size]))
-            .reshape([batch, channels, size, size]);
+        let prompt = weights.matmul(self.prompts.val().reshape([count, channels * size * size])).reshape([batch, channels, size, size]);
         let options = InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size([height, width]);
         let prompt = self.prompt_conv.forward(interpolate(prompt, options), None);
         self.reduce.forward(self.block.forward(Tensor::cat(vec![x, prompt], 1), None), None)

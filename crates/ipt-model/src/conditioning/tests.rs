@@ -35,7 +35,8 @@ fn wake_zero_parameters(model: IptModel) -> IptModel {
                 return None;
             }
             let shape = tensor.shape.as_slice().to_vec();
-            let random: Vec<f32> = Tensor::<1>::random([values.len()], Distribution::Normal(0.0, 0.1), &device).into_data().try_to_vec().unwrap();
+            let random: Vec<f32> =
+                Tensor::<1>::random([values.len()], Distribution::Normal(0.0, 0.1), &device).into_data().try_to_vec().unwrap();
             Some(bridge::from_data(burn::tensor::TensorData::new(random, shape), tensor.name.clone(), None))
         })
         .collect();

@@ -75,7 +75,12 @@ mod host {
     /// Mean and reciprocal standard deviation of each of `length` pixels over the `channels`
     /// rows that `rows` yields (called twice: once for the mean, once for the variance).
     #[inline(always)]
-    fn statistics<'a, Rows: Iterator<Item = &'a [f32]>>(rows: impl Fn() -> Rows, length: usize, channels: usize, epsilon: f32) -> (Vec<f32>, Vec<f32>) {
+    fn statistics<'a, Rows: Iterator<Item = &'a [f32]>>(
+        rows: impl Fn() -> Rows,
+        length: usize,
+        channels: usize,
+        epsilon: f32,
+    ) -> (Vec<f32>, Vec<f32>) {
         let count = channels as f32;
         let mut mean = vec![0f32; length];
         for row in rows() {
@@ -170,7 +175,8 @@ mod host {
 
         #[inline(always)]
         fn with_simd<S: Simd>(self, _: S) -> (Vec<f32>, Vec<f32>) {
-            let (x, weight, grad, run, outputs, channels, pixels, epsilon) = (self.x, self.weight, self.grad, self.run, self.outputs, self.weight.len(), self.pixels, self.epsilon);
+            let (x, weight, grad, run, outputs, channels, pixels, epsilon) =
+                (self.x, self.weight, self.grad, self.run, self.outputs, self.weight.len(), self.pixels, self.epsilon);
             let length = run.end - run.start;
             let (x, grad) = (block(x, run, channels, pixels), block(grad, run, channels, pixels));
             let (mean, inverse_std) = statistics(|| x.chunks_exact(length), length, channels, epsilon);
@@ -191,10 +197,13 @@ mod host {
                 dbias[channel] = reduce(upstream, 0.0, |a, b| a + b);
             }
             let count = channels as f32;
-            for (channel, ((output, upstream), xhat)) in outputs.into_iter().zip(grad.chunks_exact(length)).zip(normalised.chunks_exact(length)).enumerate() {
+            for (channel, ((output, upstream), xhat)) in
+                outputs.into_iter().zip(grad.chunks_exact(length)).zip(normalised.chunks_exact(length)).enumerate()
+            {
                 let scale = weight[channel];
                 for index in 0..length {
-                    output[index] = inverse_std[index] * (upstream[index] * scale - grad_sum[index] / count - xhat[index] * grad_dot[index] / count);
+                    output[index] =
+                        inverse_std[index] * (upstream[index] * scale - grad_sum[index] / count - xhat[index] * grad_dot[index] / count);
                 }
             }
             (dweight, dbias)
@@ -248,13 +257,20 @@ mod cpu {
     }
 
     impl ChannelNorm<'_> {
-        fn tracked<B: Backend>(&self, x: FloatTensor<Autodiff<B>>, weight: FloatTensor<Autodiff<B>>, bias: FloatTensor<Autodiff<B>>) -> FloatTensor<Autodiff<B>> {
+        fn tracked<B: Backend>(
+            &self,
+            x: FloatTensor<Autodiff<B>>,
+            weight: FloatTensor<Autodiff<B>>,
+            bias: FloatTensor<Autodiff<B>>,
+        ) -> FloatTensor<Autodiff<B>> {
             match NormBackward.prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
                 OpsKind::Tracked(mut prep) => {
                     let state = (prep.checkpoint(&x), prep.checkpoint(&weight), self.epsilon);
                     prep.finish(state, forward::<B>(x.into_primitive(), weight.into_primitive(), bias.into_primitive(), self.epsilon))
                 }
-                OpsKind::UnTracked(prep) => prep.finish(forward::<B>(x.into_primitive(), weight.into_primitive(), bias.into_primitive(), self.epsilon)),
+                OpsKind::UnTracked(prep) => {
+                    prep.finish(forward::<B>(x.into_primitive(), weight.into_primitive(), bias.into_primitive(), self.epsilon))
+                }
             }
         }
     }
@@ -286,7 +302,9 @@ mod cpu {
             let (device, shape, channels) = (x.device(), x.shape(), weight.shape()[0]);
             let (x, weight, grad) = (host_values::<B>(&x), host_values::<B>(&weight), host_values::<B>(&grad));
             let (dx, dweight, dbias) = host::backward(&x, &weight, &grad, pixels(&shape), epsilon as f32);
-            for (node, values, dims) in [(node_x, dx, shape), (node_weight, dweight, [channels].into()), (node_bias, dbias, [channels].into())] {
+            for (node, values, dims) in
+                [(node_x, dx, shape), (node_weight, dweight, [channels].into()), (node_bias, dbias, [channels].into())]
+            {
                 if let Some(node) = node {
                     grads.register::<B>(node.id, from_host::<B>(values, dims, &device));
                 }

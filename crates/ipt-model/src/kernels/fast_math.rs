@@ -23,7 +23,8 @@ pub(crate) fn exp(x: f32) -> f32 {
 /// rounds to 1 (so `1 + erf(x)` vanishes there as the library's does).
 #[inline(always)]
 pub(crate) fn erf(x: f32) -> f32 {
-    const NUMERATOR: [f32; 7] = [-2.726_142_3e-10, 2.770_681_4e-8, -2.101_024e-6, -5.692_506_4e-5, -7.349_906_3e-4, -2.954_6e-3, -1.609_603_3e-2];
+    const NUMERATOR: [f32; 7] =
+        [-2.726_142_3e-10, 2.770_681_4e-8, -2.101_024e-6, -5.692_506_4e-5, -7.349_906_3e-4, -2.954_6e-3, -1.609_603_3e-2];
     const DENOMINATOR: [f32; 5] = [-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329_2e-3, -1.426_474e-2];
     let x = x.clamp(-4.0, 4.0);
     let square = x * x;

@@ -65,7 +65,13 @@ mod host {
         pairs.into_par_iter().zip(planes(batch, half)).for_each(|((dgate, dvalue), (sample, channel))| {
             let (gate, value) = offsets(sample, channel, half, pixels);
             let upstream = &grad[(sample * half + channel) * pixels..][..pixels];
-            Arch::new().dispatch(BackwardPlane { dgate, dvalue, gate: &x[gate..gate + pixels], value: &x[value..value + pixels], upstream });
+            Arch::new().dispatch(BackwardPlane {
+                dgate,
+                dvalue,
+                gate: &x[gate..gate + pixels],
+                value: &x[value..value + pixels],
+                upstream,
+            });
         });
         dx
     }

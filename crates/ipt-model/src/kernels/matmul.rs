@@ -146,7 +146,8 @@ mod cpu {
             let grad = grads.consume::<B>(&ops.node);
             let (lhs, rhs) = ops.state;
             let (lhs_shape, rhs_shape, grad_shape, device) = (lhs.shape(), rhs.shape(), grad.shape(), lhs.device());
-            let [grad_view, lhs_view, rhs_view] = [&grad, &lhs, &rhs].map(|tensor| view::<B>(tensor).expect("the forward read these in place"));
+            let [grad_view, lhs_view, rhs_view] =
+                [&grad, &lhs, &rhs].map(|tensor| view::<B>(tensor).expect("the forward read these in place"));
             if let Some(node) = node_lhs {
                 let dlhs = product::<B>(&grad_view, &rhs_view.transposed(), &grad_shape, &transposed(&rhs_shape), &device);
                 grads.register::<B>(node.id, dlhs);

@@ -147,7 +147,8 @@ mod tests {
         for axes in axes_cases {
             let dims = [2, 3, 2, 4, 3, 5];
             let plain = Tensor::<6>::random(dims, Distribution::Default, &Device::flex());
-            let fast = ipt_modulation::cpu_backend::on_flex(&cpu::Permute { x: &plain, axes: &axes }).expect("flex tensors take the kernel");
+            let fast =
+                ipt_modulation::cpu_backend::on_flex(&cpu::Permute { x: &plain, axes: &axes }).expect("flex tensors take the kernel");
             fast.into_data().assert_eq(&plain.clone().permute(axes).into_data(), true);
 
             let device = Device::flex().autodiff();

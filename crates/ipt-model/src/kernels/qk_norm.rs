@@ -105,7 +105,10 @@ mod host {
         #[inline(always)]
         fn with_simd<S: Simd>(self, _: S) {
             let (normalised, row) = (self.normalised, self.row);
-            let rows = self.outputs[..normalised].chunks_exact_mut(row).zip(self.inputs[..normalised].chunks_exact(row)).zip(self.grads[..normalised].chunks_exact(row));
+            let rows = self.outputs[..normalised]
+                .chunks_exact_mut(row)
+                .zip(self.inputs[..normalised].chunks_exact(row))
+                .zip(self.grads[..normalised].chunks_exact(row));
             for ((output, input), grad) in rows {
                 let norm = norm(input);
                 let inverse = 1.0 / norm;
