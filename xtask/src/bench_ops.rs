@@ -80,7 +80,9 @@ pub fn run(args: Args) -> Result<()> {
         let x = Tensor::<4>::random(shape, Distribution::Default, &training).require_grad();
         let both = median_ms(args.repeats, || {
             let grads = op_grad(x.clone()).sum().backward();
-            x.grad(&grads).map(sync);
+            if let Some(grad) = x.grad(&grads) {
+                sync(grad);
+            }
         });
         let reference = torch.iter().find(|result| result.op == *name);
         let cell = |value: Option<f64>| value.map_or("—".to_string(), |ms| format!("{ms:.1}"));

@@ -145,6 +145,21 @@ pub fn min_filter(plane: &[f32], width: usize, height: usize, radius: usize) -> 
     out
 }
 
+/// Adds `amount` at the sub-pixel position `(x, y)` of a `width x height` plane with bilinear
+/// weights, which keep the point's centre of mass exactly (weights off the plane are dropped).
+pub fn splat(layer: &mut [f32], width: usize, height: usize, x: f32, y: f32, amount: f32) {
+    let (left, top) = (x.floor(), y.floor());
+    let (fx, fy) = (x - left, y - top);
+    for (dy, wy) in [(0.0, 1.0 - fy), (1.0, fy)] {
+        for (dx, wx) in [(0.0, 1.0 - fx), (1.0, fx)] {
+            let (column, row) = (left + dx, top + dy);
+            if column >= 0.0 && row >= 0.0 && (column as usize) < width && (row as usize) < height {
+                layer[row as usize * width + column as usize] += amount * wx * wy;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,20 +194,5 @@ mod tests {
         plane[12] = 0.0;
         let filtered = min_filter(&plane, 5, 5, 1);
         assert_eq!(filtered.iter().filter(|&&value| value == 0.0).count(), 9);
-    }
-}
-
-/// Adds `amount` at the sub-pixel position `(x, y)` of a `width x height` plane with bilinear
-/// weights, which keep the point's centre of mass exactly (weights off the plane are dropped).
-pub fn splat(layer: &mut [f32], width: usize, height: usize, x: f32, y: f32, amount: f32) {
-    let (left, top) = (x.floor(), y.floor());
-    let (fx, fy) = (x - left, y - top);
-    for (dy, wy) in [(0.0, 1.0 - fy), (1.0, fy)] {
-        for (dx, wx) in [(0.0, 1.0 - fx), (1.0, fx)] {
-            let (column, row) = (left + dx, top + dy);
-            if column >= 0.0 && row >= 0.0 && (column as usize) < width && (row as usize) < height {
-                layer[row as usize * width + column as usize] += amount * wx * wy;
-            }
-        }
     }
 }

@@ -70,18 +70,18 @@ pub fn restore_tiled(image: Tensor<4>, tiling: Tiling, restore: impl Fn(Tensor<4
             let tile = image.clone().slice([0..1, 0..channels, top..top + tile_h, left..left + tile_w]);
             let restored: Vec<f32> = restore(tile).into_data().try_into_vec().expect("restored tiles are f32");
             for c in 0..channels {
-                for y in 0..tile_h {
+                for (y, &along_y) in weight_y.iter().enumerate() {
                     let row = (c * height + top + y) * width + left;
                     let tile_row = (c * tile_h + y) * tile_w;
-                    for x in 0..tile_w {
-                        sum[row + x] += restored[tile_row + x] * weight_y[y] * weight_x[x];
+                    for (x, &along_x) in weight_x.iter().enumerate() {
+                        sum[row + x] += restored[tile_row + x] * along_y * along_x;
                     }
                 }
             }
-            for y in 0..tile_h {
+            for (y, &along_y) in weight_y.iter().enumerate() {
                 let row = (top + y) * width + left;
-                for x in 0..tile_w {
-                    total_weight[row + x] += weight_y[y] * weight_x[x];
+                for (x, &along_x) in weight_x.iter().enumerate() {
+                    total_weight[row + x] += along_y * along_x;
                 }
             }
         }

@@ -269,10 +269,10 @@ pub fn load_task_biases(model: &IptModel, path: &Path) -> Result<IptModel, Weigh
     if expected != found {
         return Err(mismatch(path, format!("biases were trained with a backbone of config hash {found}, this model's is {expected}")));
     }
-    if let Some(own) = model.modulation() {
-        if own.rank != modulation.rank || own.targets != modulation.targets {
-            return Err(mismatch(path, "the biases' rank policy or target groups differ from the model's".into()));
-        }
+    if let Some(own) = model.modulation()
+        && (own.rank != modulation.rank || own.targets != modulation.targets)
+    {
+        return Err(mismatch(path, "the biases' rank policy or target groups differ from the model's".into()));
     }
     let mut grown_modulation = model.modulation().cloned().unwrap_or_else(|| ModulationConfig { tasks: Vec::new(), ..modulation.clone() });
     for task in &modulation.tasks {

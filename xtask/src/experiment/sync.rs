@@ -45,7 +45,7 @@ pub fn run(context: &Context) -> Result<()> {
         let claim = if arm.label == "two-stage" { "synchronous training is better" } else { "the shared weight is better" };
         let reading = if directions.iter().all(|d| *d == "worse") {
             "agrees with"
-        } else if directions.iter().any(|d| *d == "worse") {
+        } else if directions.contains(&"worse") {
             "partly agrees with"
         } else {
             "does not reproduce"
