@@ -71,40 +71,63 @@ pub fn from_host<B: Backend>(values: Vec<f32>, shape: impl Into<Shape>, device: 
 #[cfg(feature = "flex")]
 pub use gemm::Parallelism;
 
-/// A matrix for [`product`]: its first value and its row and column strides, in values.
+/// A matrix for [`product`]: values borrowed from a slice, read from its first value at row
+/// and column strides (in values). The strides are free; [`product`] checks that every value of
+/// the shape it reads lies inside the slice before `gemm` touches it.
 #[cfg(feature = "flex")]
-pub struct Matrix {
-    data: *const f32,
-    row_stride: isize,
-    column_stride: isize,
+#[derive(Clone, Copy, Debug)]
+pub struct Matrix<'a> {
+    data: &'a [f32],
+    row_stride: usize,
+    column_stride: usize,
 }
 
 #[cfg(feature = "flex")]
-impl Matrix {
+impl<'a> Matrix<'a> {
     /// The row-major matrix in `data` with `columns` columns.
-    pub fn rows(data: &[f32], columns: usize) -> Self {
-        Self::strided(data, columns as isize, 1)
+    pub fn rows(data: &'a [f32], columns: usize) -> Self {
+        Self::strided(data, columns, 1)
     }
 
     /// The transpose of the row-major matrix in `data` with `columns` columns.
-    pub fn transposed(data: &[f32], columns: usize) -> Self {
-        Self::strided(data, 1, columns as isize)
+    pub fn transposed(data: &'a [f32], columns: usize) -> Self {
+        Self::strided(data, 1, columns)
     }
 
-    /// The matrix whose first value is `data[0]`, at the given (non-negative) strides; its
-    /// other values must lie in `data` too.
-    pub fn strided(data: &[f32], row_stride: isize, column_stride: isize) -> Self {
-        assert!(row_stride >= 0 && column_stride >= 0, "negative strides {row_stride}, {column_stride}");
-        Self { data: data.as_ptr(), row_stride, column_stride }
+    /// The matrix whose first value is `data[0]`, at the given strides.
+    pub fn strided(data: &'a [f32], row_stride: usize, column_stride: usize) -> Self {
+        Self { data, row_stride, column_stride }
+    }
+
+    /// Panics unless the `rows x columns` values this matrix reads lie inside its slice, so
+    /// that `gemm` can read them through a raw pointer.
+    fn check_extent(&self, rows: usize, columns: usize, name: &str) {
+        let last = (rows.max(1) - 1)
+            .checked_mul(self.row_stride)
+            .zip((columns.max(1) - 1).checked_mul(self.column_stride))
+            .and_then(|(down, across)| down.checked_add(across));
+        assert!(
+            last.is_some_and(|last| last < self.data.len()),
+            "{name}: a {rows}x{columns} matrix at strides ({}, {}) does not fit in {} values",
+            self.row_stride,
+            self.column_stride,
+            self.data.len()
+        );
+    }
+
+    /// A stride as `gemm` takes it (in range: the extent check bounds it by the slice length).
+    fn signed(stride: usize) -> isize {
+        isize::try_from(stride).expect("a stride within a slice fits isize")
     }
 }
 
 /// `out = lhs @ rhs` (`add` false) or `out += lhs @ rhs` (`add` true) with flex's own matrix
-/// kernels (`gemm`); `out` is row-major `m x n`, the product's inner size `k`, and `lhs` and
-/// `rhs` must hold `m x k` and `k x n` values at their strides.
+/// kernels (`gemm`); `out` is row-major `m x n` and the product's inner size `k`. Panics when
+/// `out` does not hold `m x n` values or `lhs` / `rhs` do not hold `m x k` / `k x n` values at
+/// their strides.
 #[cfg(feature = "flex")]
 pub fn product(out: &mut [f32], dims: (usize, usize, usize), lhs: Matrix, rhs: Matrix, add: bool, parallelism: Parallelism) {
-    // SAFETY: `out` is initialised, so `gemm` may read it when `add`.
+    // SAFETY: `out` is an initialised slice, so `gemm` may read it when `add`.
     unsafe { product_into(out.as_mut_ptr(), out.len(), dims, lhs, rhs, add, parallelism) }
 }
 
@@ -124,9 +147,11 @@ pub(crate) unsafe fn product_into(
     parallelism: Parallelism,
 ) {
     assert!(len == m * n && k > 0, "gemm output {len} for {m}x{n}, inner {k}");
+    lhs.check_extent(m, k, "lhs");
+    rhs.check_extent(k, n, "rhs");
     // SAFETY: `out` holds `m x n` values written at row stride `n` (checked above, and valid
-    // by this function's contract); `lhs` and `rhs` point into slices holding `m x k` and
-    // `k x n` values at the strides given (`Matrix`'s contract, kept by its callers' shapes).
+    // by this function's contract); `lhs` and `rhs` read `m x k` and `k x n` values at their
+    // strides, all inside their borrowed slices (checked above).
     unsafe {
         gemm::gemm(
             m,
@@ -136,12 +161,12 @@ pub(crate) unsafe fn product_into(
             1,
             n as isize,
             add,
-            lhs.data,
-            lhs.column_stride,
-            lhs.row_stride,
-            rhs.data,
-            rhs.column_stride,
-            rhs.row_stride,
+            lhs.data.as_ptr(),
+            Matrix::signed(lhs.column_stride),
+            Matrix::signed(lhs.row_stride),
+            rhs.data.as_ptr(),
+            Matrix::signed(rhs.column_stride),
+            Matrix::signed(rhs.row_stride),
             1.0,
             1.0,
             false,
@@ -155,11 +180,43 @@ pub(crate) unsafe fn product_into(
 /// A flex f32 tensor's values from its first one on, and its strides (in values), in place:
 /// `None` when the tensor is not flex's, not f32, or has a negative stride.
 #[cfg(feature = "flex")]
-pub fn strided_values<B: Backend>(tensor: &FloatTensor<B>) -> Option<(&[f32], Vec<isize>)> {
+pub fn strided_values<B: Backend>(tensor: &FloatTensor<B>) -> Option<(&[f32], Vec<usize>)> {
     let flex = (tensor as &dyn Any).downcast_ref::<burn_flex::FlexTensor>()?;
-    let strides = flex.layout().strides().to_vec();
-    if flex.dtype() != DType::F32 || strides.iter().any(|stride| *stride < 0) {
+    let strides = flex.layout().strides().iter().map(|&stride| usize::try_from(stride).ok()).collect::<Option<Vec<usize>>>()?;
+    if flex.dtype() != DType::F32 {
         return None;
     }
     Some((&flex.storage::<f32>()[flex.layout().start_offset()..], strides))
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_read_strided_and_transposed_matrices() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2x3
+        let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0]; // 3x2
+        let mut out = [0.0; 4];
+        product(&mut out, (2, 2, 3), Matrix::rows(&a, 3), Matrix::rows(&b, 2), false, Parallelism::None);
+        assert_eq!(out, [4.0, 5.0, 10.0, 11.0]);
+        // a^T (3x2) @ a (2x3) read from the same buffer, accumulated onto 9 ones.
+        let mut gram = [1.0; 9];
+        product(&mut gram, (3, 3, 2), Matrix::transposed(&a, 3), Matrix::rows(&a, 3), true, Parallelism::None);
+        assert_eq!(gram, [18.0, 23.0, 28.0, 23.0, 30.0, 37.0, 28.0, 37.0, 46.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "rhs: a 3x2 matrix at strides (2, 1) does not fit in 5 values")]
+    fn a_matrix_shorter_than_its_shape_is_refused_before_any_read() {
+        let (a, b) = ([1.0; 6], [1.0; 5]);
+        product(&mut [0.0; 4], (2, 2, 3), Matrix::rows(&a, 3), Matrix::rows(&b, 2), false, Parallelism::None);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit")]
+    fn strides_that_overflow_are_refused() {
+        let a = [1.0; 6];
+        product(&mut [0.0; 4], (2, 2, 3), Matrix::strided(&a, usize::MAX / 2, 1), Matrix::rows(&a, 2), false, Parallelism::None);
+    }
 }

@@ -26,7 +26,7 @@ mod host {
     /// A tensor's values from its first one on, and its strides.
     pub(super) struct View<'a> {
         pub(super) values: &'a [f32],
-        pub(super) strides: Vec<isize>,
+        pub(super) strides: Vec<usize>,
     }
 
     impl View<'_> {
@@ -39,15 +39,15 @@ mod host {
         }
 
         /// Matrix `index` of the batch (row-major order over `batch` axes).
-        fn matrix(&self, index: usize, batch: &[usize]) -> Matrix {
-            let mut offset = 0isize;
+        fn matrix(&self, index: usize, batch: &[usize]) -> Matrix<'_> {
+            let mut offset = 0;
             let mut rest = index;
             for (axis, size) in batch.iter().enumerate().rev() {
-                offset += (rest % size) as isize * self.strides[axis];
+                offset += rest % size * self.strides[axis];
                 rest /= size;
             }
             let rank = self.strides.len();
-            Matrix::strided(&self.values[offset as usize..], self.strides[rank - 2], self.strides[rank - 1])
+            Matrix::strided(&self.values[offset..], self.strides[rank - 2], self.strides[rank - 1])
         }
     }
 
