@@ -155,7 +155,7 @@ fn a_head_for_other_features_is_refused_as_stale() {
     let encoder = ipt_text::SentenceEncoder::bundled();
     let narrow = ipt_text::head::RouterHead::new(encoder.feature_len() - 1, 8, 0.0, &device);
     let bytes = Router::new(ipt_text::SentenceEncoder::bundled(), narrow, 0.5, &device).to_bytes("test").unwrap();
-    let message = Router::load(encoder, &bytes, &device).err().expect("a stale head is refused");
+    let message = Router::load(encoder, &bytes, &device).err().expect("a stale head is refused").to_string();
     assert!(message.contains("stale") && message.contains("train-router --encoder static"), "{message}");
 }
 

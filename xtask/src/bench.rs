@@ -192,7 +192,7 @@ fn torch_case(python: &std::path::Path, preset: Preset, case: &[String], repeats
 
 /// Runs one case (a restoration or a training step) and prints JSON.
 pub fn run_case(args: CaseArgs) -> Result<()> {
-    let device = select_device(args.device).map_err(anyhow::Error::msg)?;
+    let device = select_device(args.device)?;
     let config = args.preset.config();
     if args.train {
         let step = training_step(config.init(&device), None, TRAIN_BATCH, TRAIN_PATCH, args.repeats, &device.clone().autodiff());

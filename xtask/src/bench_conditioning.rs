@@ -33,14 +33,14 @@ pub struct Args {
 
 /// Runs the comparisons and prints a table.
 pub fn run(args: Args) -> Result<()> {
-    let device = select_device(DeviceChoice::Cpu).map_err(anyhow::Error::msg)?;
+    let device = select_device(DeviceChoice::Cpu)?;
     let config = args.preset.config();
     let image = Tensor::<4>::random([1, 3, 256, 256], Distribution::Default, &device);
     println!("preset {}, flex CPU, medians of {} runs", args.preset.name(), args.repeats);
 
     let modulated = config.init_modulated(&ModulationConfig::new(Task::ALL.to_vec()), &device);
-    let merged = modulated.merge_task(Task::Derain).map_err(anyhow::Error::msg)?;
-    let one_task = modulated.task_weights(&[Task::Derain], &device).map_err(anyhow::Error::msg)?;
+    let merged = modulated.merge_task(Task::Derain)?;
+    let one_task = modulated.task_weights(&[Task::Derain], &device)?;
     let modulated_ms = median_ms(args.repeats, || sync(modulated.forward(image.clone(), Some(&one_task))));
     let merged_ms = median_ms(args.repeats, || sync(merged.forward(image.clone(), None)));
     println!(
@@ -67,8 +67,8 @@ pub fn run(args: Args) -> Result<()> {
         let (inference_weights, step_weights) = if model.tasks().is_empty() {
             (None, None)
         } else {
-            let one = model.task_weights(&[Task::Derain], &device).map_err(anyhow::Error::msg)?;
-            (Some(one), Some(model.task_weights(&tasks, &training).map_err(anyhow::Error::msg)?))
+            let one = model.task_weights(&[Task::Derain], &device)?;
+            (Some(one), Some(model.task_weights(&tasks, &training)?))
         };
         // Weight modulation runs merged at inference, so its row shows the merged model.
         let inference_ms = match name {

@@ -55,11 +55,11 @@ pub fn run(args: Args) -> Result<()> {
             (batches * args.batch) as f64 / start.elapsed().as_secs_f64()
         );
     }
-    let device = select_device(DeviceChoice::Cpu).map_err(anyhow::Error::msg)?;
+    let device = select_device(DeviceChoice::Cpu)?;
     let training_device = device.clone().autodiff();
     let model = Preset::Tiny.config().init_modulated(&ModulationConfig::new(Task::ALL.to_vec()), &device);
     let tasks: Vec<Task> = (0..args.batch).map(|sample| Task::ALL[sample % Task::ALL.len()]).collect();
-    let weights = model.task_weights(&tasks, &training_device).map_err(anyhow::Error::msg)?;
+    let weights = model.task_weights(&tasks, &training_device)?;
     let step = training_step(model, Some(&weights), args.batch, args.patch, 3, &training_device);
     println!(
         "tiny training step (batch {}, six tasks mixed): {:.0} ms = {:.1} patches/s",

@@ -66,7 +66,7 @@ fn attention(x: Tensor<4>) -> Tensor<4> {
 
 /// Times every op and prints the table.
 pub fn run(args: Args) -> Result<()> {
-    let device = select_device(DeviceChoice::Cpu).map_err(anyhow::Error::msg)?;
+    let device = select_device(DeviceChoice::Cpu)?;
     let training = device.clone().autodiff();
     let shape = [args.batch, args.channels, args.size, args.size];
     let torch = if args.vs_pytorch { pytorch(&args)? } else { Vec::new() };

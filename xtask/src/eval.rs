@@ -43,7 +43,7 @@ pub struct Args {
 /// Evaluates, writes the reports and grids, and prints the Markdown table.
 pub fn run(args: Args) -> Result<()> {
     let suite = Suite::load(&args.suite)?;
-    let device = select_device(args.device).map_err(anyhow::Error::msg)?;
+    let device = select_device(args.device)?;
     let tile = (args.tile > 0).then_some(args.tile);
     let loaded = args.weights.iter().map(|path| Candidate::load(path, &device, tile)).collect::<Result<Vec<_>, _>>()?;
     let mut routings = Vec::new();

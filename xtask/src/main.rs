@@ -76,6 +76,10 @@ enum Verb {
     BenchCase(bench::CaseArgs),
 }
 
+/// mimalloc for the whole process (see `instruct_ipt::allocator`).
+#[global_allocator]
+static ALLOCATOR: instruct_ipt::allocator::MiMalloc = instruct_ipt::allocator::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     instruct_ipt::allocator::keep_freed_memory();
     match Cli::parse().verb {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use ipt_text::corpus::load;
-use ipt_text::head::HeadTraining;
+use ipt_text::head_training::HeadTraining;
 use ipt_text::router::MINILM_HEAD;
 use ipt_text::{Fitting, MiniLm, Router, SentenceEncoder, assess, fit_router};
 
@@ -109,7 +109,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         args.corpus.display(),
         examples.len()
     );
-    let bytes = router.to_bytes(&provenance).map_err(anyhow::Error::msg)?;
+    let bytes = router.to_bytes(&provenance)?;
     let path = root.join(&out);
     ipt_model::write_atomically(&path, &bytes).with_context(|| path.display().to_string())?;
     println!("wrote {} ({} KB)", out.display(), bytes.len() / 1024);
@@ -126,7 +126,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     report(&Router::bundled(&device), &examples);
     let minilm = root.join(&args.minilm);
     if minilm.join(MINILM_HEAD).is_file() {
-        report(&Router::minilm(&minilm, &device).map_err(anyhow::Error::msg)?, &examples);
+        report(&Router::minilm(&minilm, &device)?, &examples);
     } else if minilm.join("model.safetensors").is_file() {
         let model = MiniLm::load(&minilm.join("model.safetensors"), &device)?;
         let started = Instant::now();

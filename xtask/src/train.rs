@@ -44,7 +44,7 @@ pub fn run(args: Args) -> Result<()> {
             .map(|folder| std::path::absolute(folder).with_context(|| format!("--data {}", folder.display())))
             .collect::<Result<_>>()?;
     }
-    let device = select_device(args.device).map_err(anyhow::Error::msg)?;
+    let device = select_device(args.device)?;
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = Arc::clone(&stop);
     ctrlc::set_handler(move || {

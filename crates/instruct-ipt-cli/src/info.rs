@@ -27,7 +27,7 @@ pub fn run(path: Option<&Path>, device: &Device) -> Result<()> {
     if let Some(conditioning) = restorer.model().feature_conditioning() {
         println!("conditioning:    {:?}", conditioning.method);
     }
-    let report = ParameterReport::of(restorer.model()).map_err(anyhow::Error::msg)?;
+    let report = ParameterReport::of(restorer.model())?;
     println!("backbone parameters: {}", report.backbone());
     for (group, count) in &report.groups {
         println!("  {:<18} {count:>10}  {:5.1}%", group.name(), report.percent_of_backbone(*count));

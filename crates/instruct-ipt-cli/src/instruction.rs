@@ -23,7 +23,7 @@ impl EncoderArgs {
         let device = Device::flex();
         match self.text_encoder.as_str() {
             "static" => Ok(Router::bundled(&device)),
-            "minilm" => Router::minilm(Path::new(&self.minilm_dir), &device).map_err(anyhow::Error::msg),
+            "minilm" => Ok(Router::minilm(Path::new(&self.minilm_dir), &device)?),
             other => bail!("unknown text encoder '{other}' (expected static or minilm)"),
         }
     }

@@ -66,6 +66,10 @@ struct RestoreArgs {
     device: DeviceChoice,
 }
 
+/// mimalloc for the whole process (see `instruct_ipt::allocator`).
+#[global_allocator]
+static ALLOCATOR: instruct_ipt::allocator::MiMalloc = instruct_ipt::allocator::MiMalloc;
+
 fn main() -> ExitCode {
     instruct_ipt::allocator::keep_freed_memory();
     let cli = Cli::parse();
@@ -73,7 +77,7 @@ fn main() -> ExitCode {
         Command::Restore(args) => restore::run(args),
         Command::Parse { instruction, encoder } => encoder.router().map(|router| instruction::parse(&router, &instruction)),
         Command::Info { weights } => {
-            select_device(DeviceChoice::Cpu).map_err(anyhow::Error::msg).and_then(|device| info::run(weights.as_deref(), &device))
+            select_device(DeviceChoice::Cpu).map_err(anyhow::Error::from).and_then(|device| info::run(weights.as_deref(), &device))
         }
     };
     match outcome {

@@ -21,7 +21,7 @@ pub fn run(args: RestoreArgs) -> Result<()> {
         },
         None => args.task.map(|task| vec![(task, 1.0)]).unwrap_or_default(),
     };
-    let device = select_device(args.device).map_err(anyhow::Error::msg)?;
+    let device = select_device(args.device)?;
     let tile = (args.tile > 0).then_some(args.tile);
     let restorer = Restorer::load_or_bundled(args.weights.as_deref(), &device)?.with_tile(tile);
     if args.input.is_dir() {

@@ -11,8 +11,8 @@ use burn::tensor::{Device, Tensor};
 pub enum DeviceChoice {
     /// The CPU: `flex`, else `tch` (libtorch), else `ndarray`.
     Cpu,
-    /// The CPU through libtorch (feature `tch`), even when `flex` is built in too: it trains the
-    /// tiny and small presets ~1.5-1.7x faster than flex (README, Benchmarks).
+    /// The CPU through libtorch (feature `tch`), even when `flex` is built in too: for comparing
+    /// the two (docs/performance.md).
     LibTorch,
     /// An NVIDIA GPU through CUDA.
     Cuda,
@@ -46,63 +46,89 @@ impl DeviceChoice {
     }
 }
 
+/// Why a device is not available.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    /// The binary was built without a backend for the device.
+    #[error("this binary was built without a {} backend: rebuild with {how}", .device.name())]
+    NotBuilt {
+        /// The device asked for.
+        device: DeviceChoice,
+        /// How to build one in.
+        how: &'static str,
+    },
+    /// The backend is built in but its first computation failed (a missing driver panics).
+    #[error("the {} device failed to start: is its driver installed?", .device.name())]
+    FailedToStart {
+        /// The device asked for.
+        device: DeviceChoice,
+    },
+}
+
 /// The device for `choice`, checked by running a tiny computation on it, or why it is unavailable.
-pub fn select_device(choice: DeviceChoice) -> Result<Device, String> {
-    let device = match choice {
+pub fn select_device(choice: DeviceChoice) -> Result<Device, DeviceError> {
+    let how = match choice {
+        DeviceChoice::Cpu => "`--features flex` (or tch, ndarray)",
+        DeviceChoice::LibTorch => "`--features tch` (docs/performance.md, libtorch)",
+        DeviceChoice::Cuda => "`--features cuda`",
+        DeviceChoice::Wgpu => "`--features vulkan` or `--features wgpu`",
+    };
+    let built = match choice {
         DeviceChoice::Cpu => cpu_device(),
         DeviceChoice::LibTorch => libtorch_device(),
         DeviceChoice::Cuda => cuda_device(),
         DeviceChoice::Wgpu => wgpu_device(),
-    }?;
+    };
+    let device = built.ok_or(DeviceError::NotBuilt { device: choice, how })?;
     probe(&device, choice)?;
     Ok(device)
 }
 
-/// Backends panic rather than return errors when a driver is missing: turn that into a message.
-fn probe(device: &Device, choice: DeviceChoice) -> Result<(), String> {
+/// Backends panic rather than return errors when a driver is missing: turn that into an error.
+fn probe(device: &Device, choice: DeviceChoice) -> Result<(), DeviceError> {
     let device = device.clone();
     std::panic::catch_unwind(move || Tensor::<1>::ones([2], &device).sum().into_scalar::<f32>())
         .map(|_| ())
-        .map_err(|_| format!("the {choice:?} device failed to start: is its driver installed?"))
+        .map_err(|_| DeviceError::FailedToStart { device: choice })
 }
 
 #[allow(unreachable_code)]
-fn cpu_device() -> Result<Device, String> {
+fn cpu_device() -> Option<Device> {
     #[cfg(feature = "flex")]
-    return Ok(Device::flex());
+    return Some(Device::flex());
     // Deprecated in Burn 0.22; kept opt-in because libtorch may still train faster on CPU.
     #[cfg(feature = "tch")]
     #[allow(deprecated)]
-    return Ok(Device::libtorch());
+    return Some(Device::libtorch());
     // Deprecated in Burn 0.22, kept as the reference backend the performance work compares with.
     #[cfg(feature = "ndarray")]
     #[allow(deprecated)]
-    return Ok(Device::ndarray());
-    Err("this binary was built without a CPU backend (features flex, tch or ndarray)".into())
+    return Some(Device::ndarray());
+    None
 }
 
 #[allow(unreachable_code)]
-fn libtorch_device() -> Result<Device, String> {
+fn libtorch_device() -> Option<Device> {
     #[cfg(feature = "tch")]
     #[allow(deprecated)]
-    return Ok(Device::libtorch());
-    Err("this binary was built without libtorch: rebuild with `--features tch` (see README, Backends)".into())
+    return Some(Device::libtorch());
+    None
 }
 
 #[allow(unreachable_code)]
-fn cuda_device() -> Result<Device, String> {
+fn cuda_device() -> Option<Device> {
     #[cfg(feature = "cuda")]
-    return Ok(Device::cuda(0));
-    Err("this binary was built without CUDA: rebuild with `--features cuda`".into())
+    return Some(Device::cuda(0));
+    None
 }
 
 #[allow(unreachable_code)]
-fn wgpu_device() -> Result<Device, String> {
+fn wgpu_device() -> Option<Device> {
     #[cfg(feature = "vulkan")]
-    return Ok(Device::vulkan(burn::tensor::DeviceKind::DefaultDevice));
+    return Some(Device::vulkan(burn::tensor::DeviceKind::DefaultDevice));
     #[cfg(feature = "wgpu")]
-    return Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice));
-    Err("this binary was built without wgpu: rebuild with `--features wgpu` or `--features vulkan`".into())
+    return Some(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice));
+    None
 }
 
 #[cfg(test)]
@@ -121,6 +147,8 @@ mod tests {
     #[cfg(not(feature = "tch"))]
     #[test]
     fn libtorch_without_its_feature_says_how_to_get_it() {
-        assert!(select_device(DeviceChoice::LibTorch).unwrap_err().contains("--features tch"));
+        let error = select_device(DeviceChoice::LibTorch).unwrap_err();
+        assert!(matches!(error, DeviceError::NotBuilt { device: DeviceChoice::LibTorch, .. }));
+        assert!(error.to_string().contains("--features tch"), "{error}");
     }
 }

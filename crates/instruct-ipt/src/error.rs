@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use ipt_model::{Task, WeightError};
+use ipt_model::{ModelError, Task, WeightError};
 
 /// Why a restoration could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -10,6 +10,9 @@ pub enum Error {
     /// The weight file is missing, malformed or does not fit its config.
     #[error(transparent)]
     Weights(#[from] WeightError),
+    /// The model refused the operation (e.g. merging a task into feature conditioning).
+    #[error(transparent)]
+    Model(#[from] ModelError),
     /// An input image could not be opened or decoded.
     #[error("{path}: cannot read image: {reason}")]
     ReadImage {

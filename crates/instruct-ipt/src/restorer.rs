@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use image::DynamicImage;
-use ipt_model::{IptModel, Task, TaskWeights, Tiling, WeightMetadata, load_weights, load_weights_from_bytes, restore_tiled};
+use ipt_model::{IptModel, ModelError, Task, TaskWeights, Tiling, WeightMetadata, load_weights, load_weights_from_bytes, restore_tiled};
 
 use crate::{Error, Planar};
 
@@ -97,7 +97,7 @@ impl Restorer {
 
     /// Task weights selecting `task` alone.
     fn one_hot(&self, task: Task) -> Result<TaskWeights, Error> {
-        self.model.task_weights(&[task], &self.device).map_err(|_| Error::TaskNotTrained { task, trained: self.metadata.tasks.clone() })
+        self.model.task_weights(&[task], &self.device).map_err(|error| self.task_error(error))
     }
 
     /// Runs `model` (whole or in tiles) on planar samples.
@@ -166,6 +166,15 @@ impl Restorer {
         Ok(self.run(rgb, height, width, &self.model, Some(&tasks)))
     }
 
+    /// A task the weights lack as [`Error::TaskNotTrained`] (naming the tasks they have); any
+    /// other refusal as it is.
+    fn task_error(&self, error: ModelError) -> Error {
+        match error {
+            ModelError::TaskNotConditioned { task, .. } => Error::TaskNotTrained { task, trained: self.metadata.tasks.clone() },
+            other => Error::Model(other),
+        }
+    }
+
     /// The plain network that restores `task`: the backbone with the task's bias merged in, the
     /// general weights for `None`, or the backbone itself when the weights have no task biases.
     fn model_for(&self, task: Option<Task>) -> Result<Arc<IptModel>, Error> {
@@ -181,7 +190,7 @@ impl Restorer {
         if let Some(model) = merged.get(&task) {
             return Ok(model.clone());
         }
-        let model = Arc::new(self.model.merge_task(task).map_err(|_| not_trained())?);
+        let model = Arc::new(self.model.merge_task(task).map_err(|error| self.task_error(error))?);
         merged.insert(task, model.clone());
         Ok(model)
     }

@@ -1,5 +1,6 @@
 //! Architecture configuration of the backbone and its named presets.
 
+use crate::ModelError;
 use serde::{Deserialize, Serialize};
 
 /// Number of resolution levels of the U-shaped encoder/decoder (docs/design.md §1).
@@ -44,24 +45,27 @@ impl IptConfig {
     }
 
     /// Checks the invariants the layers rely on, naming the field that breaks one.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ModelError> {
         if self.image_channels == 0 || self.width == 0 {
-            return Err("image_channels and width must be positive".into());
+            return Err(ModelError::invalid("image_channels, width", "must be positive"));
         }
         if !self.width.is_multiple_of(2) {
-            return Err(format!("width must be even (down-sampling halves it), got {}", self.width));
+            return Err(ModelError::invalid("width", format!("must be even (down-sampling halves it), got {}", self.width)));
         }
         for (level, &heads) in self.heads.iter().enumerate() {
             let channels = self.channels(level);
             if heads == 0 || !channels.is_multiple_of(heads) {
-                return Err(format!("heads[{level}] = {heads} must divide the {channels} channels of level {level}"));
+                return Err(ModelError::invalid(
+                    format!("heads[{level}]"),
+                    format!("{heads} must divide the {channels} channels of level {level}"),
+                ));
             }
         }
         if self.window_size == 0 || self.grid_size == 0 {
-            return Err("window_size and grid_size must be positive".into());
+            return Err(ModelError::invalid("window_size, grid_size", "must be positive"));
         }
         if self.ffn_expansion.is_nan() || self.ffn_expansion <= 0.0 {
-            return Err(format!("ffn_expansion must be positive, got {}", self.ffn_expansion));
+            return Err(ModelError::invalid("ffn_expansion", format!("must be positive, got {}", self.ffn_expansion)));
         }
         Ok(())
     }
@@ -167,8 +171,9 @@ mod tests {
     #[test]
     fn validate_names_the_bad_field() {
         let config = IptConfig { heads: [1, 3, 4, 8], ..Preset::Tiny.config() };
-        let message = config.validate().unwrap_err();
-        assert!(message.contains("heads[1]"), "{message}");
+        let error = config.validate().unwrap_err();
+        assert!(matches!(&error, ModelError::InvalidConfig { key, .. } if key == "heads[1]"), "{error}");
+        assert_eq!(error.to_string(), "heads[1]: 3 must divide the 32 channels of level 1");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use burn_store::ModuleSnapshot;
 use serde::{Deserialize, Serialize};
 
 use crate::task_ops::{CONDITIONING, parse_bias_name};
-use crate::{IptModel, Task};
+use crate::{IptModel, ModelError, Task};
 
 /// A group of layers that behave alike under task fine-tuning (paper Table 2).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,7 +96,7 @@ pub struct ParameterReport {
 
 impl ParameterReport {
     /// Counts `model`'s parameters; an unknown path is an error naming it.
-    pub fn of(model: &IptModel) -> Result<Self, String> {
+    pub fn of(model: &IptModel) -> Result<Self, ModelError> {
         let mut groups = BTreeMap::new();
         let mut bias_groups = BTreeMap::new();
         let mut tasks = vec![0; model.tasks().len()];
@@ -106,8 +106,10 @@ impl ParameterReport {
                 conditioning += tensor.shape.num_elements();
                 continue;
             }
-            let group =
-                LayerGroup::of_path(&tensor.name).ok_or_else(|| format!("parameter '{}' belongs to no layer group", tensor.name))?;
+            let group = LayerGroup::of_path(&tensor.name).ok_or_else(|| ModelError::Unsupported {
+                operation: "counting parameters",
+                reason: format!("parameter '{}' belongs to no layer group", tensor.name),
+            })?;
             let count = tensor.shape.num_elements();
             match parse_bias_name(&tensor.name) {
                 Some((_, task, _)) => {

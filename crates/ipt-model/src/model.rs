@@ -10,7 +10,7 @@ use crate::config::{IptConfig, LEVELS};
 use crate::modulation::{LayerBuilder, ModulationConfig};
 use crate::padding::{crop, reflect_pad};
 use crate::sampling::{Downsample, Upsample};
-use crate::{LayerGroup, Task};
+use crate::{LayerGroup, ModelError, Task};
 
 /// IPT-V2-style image processing transformer (see the crate docs for the design).
 ///
@@ -152,14 +152,14 @@ impl IptModel {
 
     /// One-hot task weights selecting `tasks[b]` for sample `b`, or why a task is not one of
     /// the model's.
-    pub fn task_weights(&self, tasks: &[Task], device: &Device) -> Result<TaskWeights, String> {
+    pub fn task_weights(&self, tasks: &[Task], device: &Device) -> Result<TaskWeights, ModelError> {
         let own = self.tasks();
         if own.is_empty() {
-            return Err("this model has no task conditioning".into());
+            return Err(ModelError::Unsupported { operation: "task weights", reason: "this model has no task conditioning".into() });
         }
         let indices = tasks
             .iter()
-            .map(|&task| own.iter().position(|&t| t == task).ok_or_else(|| format!("this model is not conditioned on '{task}'")))
+            .map(|&task| own.iter().position(|&t| t == task).ok_or_else(|| self.not_conditioned("task weights", task)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(TaskWeights::one_hot(&indices, own.len(), device))
     }

@@ -4,7 +4,7 @@ use burn::tensor::Device;
 use ipt_modulation::{ModulatedConv2d, RankPolicy, TaskBiased};
 use serde::{Deserialize, Serialize};
 
-use crate::{LayerGroup, Task};
+use crate::{LayerGroup, ModelError, Task};
 
 /// The weight-modulation set-up of a model: its tasks, the rank policy and the targeted groups.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -41,10 +41,10 @@ impl ModulationConfig {
     }
 
     /// Checks that every target is a group of convolutions and that tasks are unique.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ModelError> {
         for group in &self.targets {
             if matches!(group, LayerGroup::Norm | LayerGroup::AttentionScale) {
-                return Err(format!("targets: '{}' holds no convolution weight to modulate", group.name()));
+                return Err(ModelError::invalid("targets", format!("'{}' holds no convolution weight to modulate", group.name())));
             }
         }
         check_unique(&self.tasks)
@@ -57,9 +57,9 @@ impl ModulationConfig {
 }
 
 /// Fails naming the first task listed twice.
-pub(crate) fn check_unique(tasks: &[Task]) -> Result<(), String> {
+pub(crate) fn check_unique(tasks: &[Task]) -> Result<(), ModelError> {
     match tasks.iter().enumerate().find(|(index, task)| tasks[..*index].contains(task)) {
-        Some((_, task)) => Err(format!("tasks: '{task}' is listed twice")),
+        Some((_, task)) => Err(ModelError::invalid("tasks", format!("'{task}' is listed twice"))),
         None => Ok(()),
     }
 }

@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor};
 use burn_store::{ModuleSnapshot, bridge};
 use serde::{Deserialize, Serialize};
 
-use crate::{IptModel, ModulationConfig, Task};
+use crate::{IptModel, ModelError, ModulationConfig, Task};
 
 /// The path segment under which a layer keeps its task biases.
 pub(crate) const TASK_BIASES: &str = ".task_biases.";
@@ -48,20 +48,26 @@ impl IptModel {
         self.devices().into_iter().next().expect("a model has parameters, hence a device")
     }
 
+    /// The error for `task` missing from this model's tasks.
+    pub(crate) fn not_conditioned(&self, operation: &'static str, task: Task) -> ModelError {
+        ModelError::TaskNotConditioned { operation, task, known: self.tasks().to_vec() }
+    }
+
     /// Sets which parameters require gradients, or says which task has no bias here.
-    pub fn with_trainable(self, set: &TrainableSet) -> Result<Self, String> {
-        let group = |pattern: &str| ParamGroup::from_regex(pattern).map_err(|error| format!("{error:?}"));
+    pub fn with_trainable(self, set: &TrainableSet) -> Result<Self, ModelError> {
+        let group = |pattern: &str| ParamGroup::from_regex(pattern).expect("the parameter patterns are valid regexes");
         match set {
             TrainableSet::Synchronous => Ok(self.set_require_grad(true)),
             TrainableSet::BackboneOnly => {
-                let extras = group(r"\.task_biases\.|^conditioning\.")?;
+                let extras = group(r"\.task_biases\.|^conditioning\.");
                 Ok(self.set_require_grad(true).set_require_grad_group(extras, false))
             }
             TrainableSet::ConditioningOnly => {
                 if self.conditioning.is_none() {
-                    return Err("conditioning-only training: the model has no feature conditioning".into());
+                    let reason = "the model has no feature conditioning".into();
+                    return Err(ModelError::Unsupported { operation: "conditioning-only training", reason });
                 }
-                Ok(self.set_require_grad(false).set_require_grad_group(group(r"^conditioning\.")?, true))
+                Ok(self.set_require_grad(false).set_require_grad_group(group(r"^conditioning\."), true))
             }
             TrainableSet::BiasOnly { tasks } => {
                 let indices = tasks
@@ -70,25 +76,26 @@ impl IptModel {
                         self.modulation()
                             .and_then(|modulation| modulation.index_of(task))
                             .map(|index| index.to_string())
-                            .ok_or_else(|| format!("bias-only training of '{task}': the model has no bias for it"))
+                            .ok_or_else(|| self.not_conditioned("bias-only training", task))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let pattern = format!(r"\.task_biases\.({})\.", indices.join("|"));
-                Ok(self.set_require_grad(false).set_require_grad_group(group(&pattern)?, true))
+                Ok(self.set_require_grad(false).set_require_grad_group(group(&pattern), true))
             }
         }
     }
 
     /// The plain backbone with `W + B_task` folded in: same output as the modulated model with
     /// task `task`, and exactly the backbone's inference cost.
-    pub fn merge_task(&self, task: Task) -> Result<IptModel, String> {
+    pub fn merge_task(&self, task: Task) -> Result<IptModel, ModelError> {
         if self.feature_conditioning().is_some() {
-            return Err(format!("cannot merge '{task}': feature conditioning has no bias to fold into the weights"));
+            let reason = "feature conditioning has no bias to fold into the weights".into();
+            return Err(ModelError::Unsupported { operation: "merging a task", reason });
         }
         let index = self
             .modulation()
             .and_then(|modulation| modulation.index_of(task))
-            .ok_or_else(|| format!("cannot merge '{task}': the model has no bias for it"))?;
+            .ok_or_else(|| self.not_conditioned("merging a task", task))?;
         let mut mix = vec![0.0; self.tasks().len()];
         mix[index] = 1.0;
         Ok(self.merge(&mix))
@@ -141,13 +148,17 @@ impl IptModel {
     /// The model with a bias for one more task, initialised so the task starts exactly at the
     /// general model (`B1 = 0`); existing weights and biases are kept bit for bit. A plain
     /// backbone gets biases on the paper's targets with the default rank.
-    pub fn with_added_task(&self, task: Task) -> Result<IptModel, String> {
+    pub fn with_added_task(&self, task: Task) -> Result<IptModel, ModelError> {
         if self.feature_conditioning().is_some() {
-            return Err("tasks can be added to task biases only, not to feature conditioning".into());
+            let reason = "tasks can be added to task biases only, not to feature conditioning".into();
+            return Err(ModelError::Unsupported { operation: "adding a task", reason });
         }
         let mut modulation = self.modulation().cloned().unwrap_or_else(|| ModulationConfig::new(Vec::new()));
         if modulation.tasks.contains(&task) {
-            return Err(format!("the model already has a bias for '{task}'"));
+            return Err(ModelError::Unsupported {
+                operation: "adding a task",
+                reason: format!("the model already has a bias for '{task}'"),
+            });
         }
         modulation.tasks.push(task);
         Ok(self.regrow(&modulation))

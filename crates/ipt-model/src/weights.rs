@@ -98,12 +98,15 @@ pub fn config_hash(config: &IptConfig) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum WeightError {
     /// The file system refused.
-    #[error("{path}: {cause}")]
+    #[error("{path}: cannot {action} the weight file")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error (in the message, not chained, so it is printed once).
-        cause: std::io::Error,
+        /// `read` or `write`.
+        action: &'static str,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
     },
     /// The bytes are not a safetensors file.
     #[error("{path}: not a safetensors weight file ({reason})")]
@@ -222,7 +225,7 @@ fn write_store(model: &IptModel, mut store: SafetensorsStore, path: &Path) -> Re
     let serialise = |reason: String| WeightError::Serialise { path: path.to_owned(), reason };
     model.save_into(&mut store).map_err(|error| serialise(error.to_string()))?;
     let bytes = store.get_bytes().map_err(|error| serialise(error.to_string()))?;
-    write_atomically(path, &bytes).map_err(|cause| WeightError::Io { path: path.to_owned(), cause })
+    write_atomically(path, &bytes).map_err(|source| WeightError::Io { path: path.to_owned(), action: "write", source })
 }
 
 /// Reads only the metadata of the weight file at `path`.
@@ -347,7 +350,7 @@ fn describe_apply_error(error: &ApplyError) -> String {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, WeightError> {
-    std::fs::read(path).map_err(|cause| WeightError::Io { path: path.to_owned(), cause })
+    std::fs::read(path).map_err(|source| WeightError::Io { path: path.to_owned(), action: "read", source })
 }
 
 fn parse_metadata(path: &Path, bytes: &[u8]) -> Result<WeightMetadata, WeightError> {
@@ -368,19 +371,19 @@ fn parse_metadata(path: &Path, bytes: &[u8]) -> Result<WeightMetadata, WeightErr
     }
     let config: IptConfig =
         serde_json::from_str(field(KEY_CONFIG)?).map_err(|error| bad(KEY_CONFIG, format!("is not a valid model config: {error}")))?;
-    config.validate().map_err(|problem| bad(KEY_CONFIG, problem))?;
+    config.validate().map_err(|problem| bad(KEY_CONFIG, problem.to_string()))?;
     let content = serde_json::from_str(field(KEY_CONTENT)?).map_err(|error| bad(KEY_CONTENT, error.to_string()))?;
     let modulation: Option<ModulationConfig> =
         serde_json::from_str(field(KEY_MODULATION)?).map_err(|error| bad(KEY_MODULATION, error.to_string()))?;
     if let Some(modulation) = &modulation {
-        modulation.validate().map_err(|problem| bad(KEY_MODULATION, problem))?;
+        modulation.validate().map_err(|problem| bad(KEY_MODULATION, problem.to_string()))?;
     }
     let conditioning: Option<FeatureConditioning> = match entries.get(KEY_CONDITIONING) {
         Some(text) => serde_json::from_str(text).map_err(|error| bad(KEY_CONDITIONING, error.to_string()))?,
         None => None,
     };
     if let Some(conditioning) = &conditioning {
-        conditioning.validate().map_err(|problem| bad(KEY_CONDITIONING, problem))?;
+        conditioning.validate().map_err(|problem| bad(KEY_CONDITIONING, problem.to_string()))?;
     }
     if modulation.is_some() && conditioning.is_some() {
         return Err(bad(KEY_CONDITIONING, "a model has task biases or feature conditioning, not both".into()));

@@ -7,7 +7,7 @@ use rand::{RngExt, SeedableRng};
 
 use crate::corpus::{Example, Label};
 use crate::encoder::SentenceEncoder;
-use crate::head::{HeadTraining, train_head};
+use crate::head_training::{HeadTraining, train_head};
 use crate::intent::Intent;
 use crate::router::Router;
 use crate::tokenizer::WordPiece;

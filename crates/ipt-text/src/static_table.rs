@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use half::f16;
 use safetensors::{Dtype, SafeTensors};
 
+use crate::TextError;
 use crate::tokenizer::{CLS, SEP};
 
 /// Name of the tensor of token ids (`I32 [tokens]`) in the table file.
@@ -24,19 +25,19 @@ pub struct StaticTable {
 
 impl StaticTable {
     /// Parses a table file (safetensors with [`IDS`] and [`VECTORS`]).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        let file = SafeTensors::deserialize(bytes).map_err(|error| error.to_string())?;
-        let ids = file.tensor(IDS).map_err(|error| error.to_string())?;
-        let vectors = file.tensor(VECTORS).map_err(|error| error.to_string())?;
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TextError> {
+        let file = SafeTensors::deserialize(bytes)?;
+        let ids = file.tensor(IDS)?;
+        let vectors = file.tensor(VECTORS)?;
         if ids.dtype() != Dtype::I32 || vectors.dtype() != Dtype::F16 || vectors.shape().len() != 2 || vectors.shape()[0] != ids.shape()[0]
         {
-            return Err(format!(
+            return Err(TextError::Layout(format!(
                 "expected {IDS}: I32 [n] and {VECTORS}: F16 [n, d], got {:?} {:?} and {:?} {:?}",
                 ids.dtype(),
                 ids.shape(),
                 vectors.dtype(),
                 vectors.shape()
-            ));
+            )));
         }
         let rows = ids
             .data()

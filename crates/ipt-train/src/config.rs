@@ -348,15 +348,15 @@ impl TrainConfig {
         // Read the headers now, so a bad file fails before a run folder is created.
         for (key, weights) in [("init_backbone", &config.init_backbone), ("init_weights", &config.init_weights)] {
             if let Some(weights) = weights {
-                ipt_model::read_metadata(weights).map_err(|error| config_error(format!("{key}: {error}")))?;
+                ipt_model::read_metadata(weights).map_err(|error| config_error(format!("{key}: {}", with_causes(&error))))?;
             }
         }
         Ok(config)
     }
 
-    /// Checks values serde cannot.
-    pub fn check(&self) -> Result<(), String> {
-        self.model.config().validate()?;
+    /// Checks values serde cannot; the message names the key ([`TrainConfig::load`] adds the file).
+    fn check(&self) -> Result<(), String> {
+        self.model.config().validate().map_err(|error| format!("model: {error}"))?;
         if self.init_backbone.is_some() && self.init_weights.is_some() {
             return Err("init_backbone and init_weights exclude each other: init_weights already holds a backbone".into());
         }
@@ -512,4 +512,9 @@ fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<(), String
         node = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
     }
     Err(format!("--set {assignment}: empty key"))
+}
+
+/// An error and its causes on one line (`outer: inner: ...`), for messages that carry it as text.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(error), |error| error.source()).map(|error| error.to_string()).collect::<Vec<_>>().join(": ")
 }

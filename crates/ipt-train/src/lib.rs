@@ -48,6 +48,12 @@ pub enum TrainError {
         /// What went wrong.
         message: String,
     },
+    /// The model refused an operation (e.g. a phase trains the bias of a task it lacks).
+    #[error(transparent)]
+    Model(#[from] ipt_model::ModelError),
+    /// A weight file to start from could not be loaded.
+    #[error(transparent)]
+    Weights(#[from] ipt_model::WeightError),
     /// Data could not be prepared.
     #[error(transparent)]
     Data(#[from] ipt_data::DataError),

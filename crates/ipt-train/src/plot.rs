@@ -87,7 +87,7 @@ impl Curves {
     }
 
     /// Draws the two panels (loss on a log axis, validation PSNR per task) as an RGB image.
-    pub fn render(&self, title: &str) -> Result<Rgb, String> {
+    pub fn render(&self, title: &str) -> Result<Rgb, PlotError> {
         draw_image(SIZE, |root| {
             let root = root.titled(title, ("sans-serif", 22)).map_err(|error| error.to_string())?;
             let (left, right) = root.split_horizontally(SIZE.0 / 2);
@@ -162,9 +162,14 @@ impl Curves {
 }
 
 /// The training losses of several runs on one log axis (experiment reports compare arms).
-pub fn render_losses(runs: &[(String, Curves)], title: &str) -> Result<Rgb, String> {
+pub fn render_losses(runs: &[(String, Curves)], title: &str) -> Result<Rgb, PlotError> {
     draw_image(SINGLE, |root| draw_losses(root, runs, title).map_err(|error| error.to_string()))
 }
+
+/// Why a chart could not be drawn (plotters' own error, as text: its type borrows the canvas).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("drawing a chart: {0}")]
+pub struct PlotError(pub String);
 
 /// Size of a single-panel chart.
 const SINGLE: (u32, u32) = (SIZE.0 * 2 / 3, SIZE.1);
@@ -173,14 +178,14 @@ const SINGLE: (u32, u32) = (SIZE.0 * 2 / 3, SIZE.1);
 fn draw_image(
     size: (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
-) -> Result<Rgb, String> {
+) -> Result<Rgb, PlotError> {
     register_font();
     let mut buffer = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|error| error.to_string())?;
-        draw(&root)?;
-        root.present().map_err(|error| error.to_string())?;
+        root.fill(&WHITE).map_err(|error| PlotError(error.to_string()))?;
+        draw(&root).map_err(PlotError)?;
+        root.present().map_err(|error| PlotError(error.to_string()))?;
     }
     let image = image::RgbImage::from_raw(size.0, size.1, buffer).expect("the buffer holds width x height RGB pixels");
     Ok(Rgb::from_rgb8(&image))
@@ -226,7 +231,7 @@ fn draw_losses<'a>(
 
 /// A line chart of named `(x, y)` series on linear axes, with point markers and `x_labels`
 /// naming the integer x positions (experiment reports: a value per U-Net position).
-pub fn render_series(title: &str, y_label: &str, x_labels: &[&str], series: &[(String, Vec<(f64, f64)>)]) -> Result<Rgb, String> {
+pub fn render_series(title: &str, y_label: &str, x_labels: &[&str], series: &[(String, Vec<(f64, f64)>)]) -> Result<Rgb, PlotError> {
     draw_image(SINGLE, |root| draw_series(root, title, y_label, x_labels, series).map_err(|error| error.to_string()))
 }
 
@@ -286,7 +291,7 @@ pub struct Panel {
 
 /// Panels on a grid of `columns`, sharing the x label (experiment reports: validation PSNR per
 /// task against wall time, one line per arm). The legend is drawn on the first panel.
-pub fn render_panels(title: &str, x_label: &str, y_label: &str, columns: usize, panels: &[Panel]) -> Result<Rgb, String> {
+pub fn render_panels(title: &str, x_label: &str, y_label: &str, columns: usize, panels: &[Panel]) -> Result<Rgb, PlotError> {
     let columns = columns.max(1);
     let rows = panels.len().div_ceil(columns).max(1);
     let size = (PANEL.0 * columns as u32, PANEL.1 * rows as u32 + 40);
@@ -348,7 +353,7 @@ pub fn refresh(run_dir: &Path, title: &str) -> Result<(), TrainError> {
     let path = run_dir.join("curves.png");
     let image = Curves::read(&run_dir.join("metrics.jsonl"))?
         .render(title)
-        .map_err(|message| TrainError::Checkpoint { path: path.clone(), message })?;
+        .map_err(|error| TrainError::Checkpoint { path: path.clone(), message: error.to_string() })?;
     image.write_png(&path)?;
     Ok(())
 }

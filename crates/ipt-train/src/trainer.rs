@@ -84,7 +84,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     let tasks = spec.task_list();
     let mut initial = seeded_init(|| build_model(config, &tasks, device), device, config.seed);
     if let Some(weights) = &config.init_backbone {
-        initial = ipt_model::load_backbone_into(initial, weights).map_err(|error| TrainError::Invalid(error.to_string()))?;
+        initial = ipt_model::load_backbone_into(initial, weights)?;
     }
     if let Some(weights) = &config.init_weights {
         initial = whole_weights_for(&initial, weights, device)?;
@@ -322,7 +322,7 @@ fn build_model(config: &TrainConfig, tasks: &[Task], device: &Device) -> IptMode
 /// conditioning and task order), so training continues from it.
 fn whole_weights_for(fresh: &IptModel, path: &Path, device: &Device) -> Result<IptModel, TrainError> {
     let invalid = |problem: String| TrainError::Checkpoint { path: path.into(), message: format!("init_weights: {problem}") };
-    let (loaded, _) = ipt_model::load_weights(path, device).map_err(|error| invalid(error.to_string()))?;
+    let (loaded, _) = ipt_model::load_weights(path, device)?;
     if loaded.config() != fresh.config() {
         return Err(invalid("its architecture differs from the config's model".into()));
     }
@@ -355,7 +355,7 @@ fn set_trainable(model: IptModel, phase: &Phase) -> Result<IptModel, TrainError>
         Trainable::BackboneOnly => TrainableSet::BackboneOnly,
         Trainable::ConditioningOnly => TrainableSet::ConditioningOnly,
     };
-    model.with_trainable(&set).map_err(TrainError::Invalid)
+    Ok(model.with_trainable(&set)?)
 }
 
 /// Creates the run folder and writes the resolved config, or checks it against a resumed run's.

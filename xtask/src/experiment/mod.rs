@@ -81,7 +81,7 @@ impl Experiment {
 /// Runs one experiment and writes its report.
 pub fn run(args: Args) -> Result<()> {
     anyhow::ensure!(args.scale > 0.0, "--scale must be positive, got {}", args.scale);
-    let device = select_device(args.device).map_err(anyhow::Error::msg)?;
+    let device = select_device(args.device)?;
     let context = arms::Context {
         scale: args.scale,
         runs: args.runs.unwrap_or_else(ipt_train::runs_home),

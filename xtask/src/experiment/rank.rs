@@ -66,8 +66,7 @@ pub fn run(context: &Context) -> Result<()> {
         ("proportional, ratio 0.125".to_string(), per_position.iter().map(|(p, _, r)| (*p as f64, *r)).collect()),
     ];
     std::fs::create_dir_all(&context.out)?;
-    render_series("energy of the fine-tuning change kept by the rank", "E(r)", &POSITIONS, &series)
-        .map_err(anyhow::Error::msg)?
+    render_series("energy of the fine-tuning change kept by the rank", "E(r)", &POSITIONS, &series)?
         .write_png(&context.out.join("energy.png"))?;
 
     let constant = table1::weight_modulation();
@@ -87,7 +86,7 @@ pub fn run(context: &Context) -> Result<()> {
     let baseline = arms[0].label.clone();
     let bias_parameters = |arm: &super::arms::TrainedArm| -> Result<usize> {
         let (model, _) = ipt_model::load_weights(&arm.weights, &context.device)?;
-        Ok(ipt_model::ParameterReport::of(&model).map_err(anyhow::Error::msg)?.tasks.iter().map(|(_, count)| count).sum())
+        Ok(ipt_model::ParameterReport::of(&model)?.tasks.iter().map(|(_, count)| count).sum())
     };
     let counts = trained.iter().map(bias_parameters).collect::<Result<Vec<_>>>()?;
 

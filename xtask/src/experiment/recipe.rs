@@ -112,9 +112,9 @@ pub fn run(context: &Context, minutes: f64) -> Result<()> {
         })
         .collect();
     let title = format!("validation PSNR (dB) against training wall time, {minutes} min per arm");
-    render_panels(&title, "minutes", "dB", 4, &panels).map_err(anyhow::Error::msg)?.write_png(&context.out.join("validation.png"))?;
+    render_panels(&title, "minutes", "dB", 4, &panels)?.write_png(&context.out.join("validation.png"))?;
     let losses: Vec<(String, Curves)> = trained.iter().zip(&curves).map(|(arm, curves)| (arm.label.clone(), curves.clone())).collect();
-    render_losses(&losses, "training loss of each arm").map_err(anyhow::Error::msg)?.write_png(&context.out.join("losses.png"))?;
+    render_losses(&losses, "training loss of each arm")?.write_png(&context.out.join("losses.png"))?;
     let text = readme(context, minutes, &trained, &curves, &series);
     ipt_model::write_atomically(&context.out.join("README.md"), text.as_bytes())?;
     println!("{text}\nwrote {}", context.out.display());

@@ -36,7 +36,7 @@ use ipt_modulation::{ModulatedConv2d, TaskWeights};
 use serde::{Deserialize, Serialize};
 
 use crate::config::LEVELS;
-use crate::{IptConfig, Task};
+use crate::{IptConfig, ModelError, Task};
 
 pub use adapt_ir::{AdaptIr, Adapter, TaskAdapters};
 pub use control::ExternalControl;
@@ -143,9 +143,10 @@ impl FeatureMethod {
     }
 
     /// Checks the sizes, naming the bad one.
-    pub fn validate(&self) -> Result<(), String> {
-        let positive =
-            |name: &str, value: usize| if value == 0 { Err(format!("{}: {name} must be positive", self.name())) } else { Ok(()) };
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let positive = |name: &str, value: usize| {
+            if value == 0 { Err(ModelError::invalid(format!("{}: {name}", self.name()), "must be positive")) } else { Ok(()) }
+        };
         match *self {
             FeatureMethod::InstructIrIcb { embedding } => positive("embedding", embedding),
             FeatureMethod::PromptIr { prompts, prompt_size } => positive("prompts", prompts).and(positive("prompt_size", prompt_size)),
@@ -170,10 +171,10 @@ pub struct FeatureConditioning {
 
 impl FeatureConditioning {
     /// Checks the method and that tasks are listed once.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ModelError> {
         self.method.validate()?;
         if self.tasks.is_empty() {
-            return Err(format!("{}: conditioning needs at least one task", self.method.name()));
+            return Err(ModelError::invalid(format!("{}: tasks", self.method.name()), "conditioning needs at least one task"));
         }
         crate::modulation::check_unique(&self.tasks)
     }
