@@ -67,17 +67,11 @@ pub enum DeviceError {
 
 /// The device for `choice`, checked by running a tiny computation on it, or why it is unavailable.
 pub fn select_device(choice: DeviceChoice) -> Result<Device, DeviceError> {
-    let how = match choice {
-        DeviceChoice::Cpu => "`--features flex` (or tch, ndarray)",
-        DeviceChoice::LibTorch => "`--features tch` (docs/performance.md, libtorch)",
-        DeviceChoice::Cuda => "`--features cuda`",
-        DeviceChoice::Wgpu => "`--features vulkan` or `--features wgpu`",
-    };
-    let built = match choice {
-        DeviceChoice::Cpu => cpu_device(),
-        DeviceChoice::LibTorch => libtorch_device(),
-        DeviceChoice::Cuda => cuda_device(),
-        DeviceChoice::Wgpu => wgpu_device(),
+    let (built, how) = match choice {
+        DeviceChoice::Cpu => (cpu_device(), "`--features flex` (or tch, ndarray)"),
+        DeviceChoice::LibTorch => (libtorch_device(), "`--features tch` (docs/performance.md, libtorch)"),
+        DeviceChoice::Cuda => (cuda_device(), "`--features cuda`"),
+        DeviceChoice::Wgpu => (wgpu_device(), "`--features vulkan` or `--features wgpu`"),
     };
     let device = built.ok_or(DeviceError::NotBuilt { device: choice, how })?;
     probe(&device, choice)?;

@@ -30,15 +30,11 @@ pub enum Error {
         reason: String,
     },
     /// The weights were not trained for the requested task.
-    #[error("these weights were not trained for '{task}' (trained for: {})", names(trained))]
+    #[error("these weights were not trained for '{task}' (trained for: {})", Task::list(trained))]
     TaskNotTrained {
         /// The requested task.
         task: Task,
         /// The tasks in the weight file.
         trained: Vec<Task>,
     },
-}
-
-fn names(tasks: &[Task]) -> String {
-    tasks.iter().map(|task| task.name()).collect::<Vec<_>>().join(", ")
 }

@@ -14,7 +14,7 @@ pub enum ModelError {
         problem: String,
     },
     /// The model has no task bias or conditioning column for the task.
-    #[error("{operation}: the model is not conditioned on '{task}' (its tasks: {})", names(known))]
+    #[error("{operation}: the model is not conditioned on '{task}' (its tasks: {})", Task::list(known))]
     TaskNotConditioned {
         /// What was attempted.
         operation: &'static str,
@@ -38,11 +38,4 @@ impl ModelError {
     pub(crate) fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
         Self::InvalidConfig { key: key.into(), problem: problem.into() }
     }
-}
-
-fn names(tasks: &[Task]) -> String {
-    if tasks.is_empty() {
-        return "none".into();
-    }
-    tasks.iter().map(|task| task.name()).collect::<Vec<_>>().join(", ")
 }

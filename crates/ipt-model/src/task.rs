@@ -35,6 +35,11 @@ impl Task {
             Task::LowLight => "low_light",
         }
     }
+
+    /// The names of `tasks`, comma-separated, for messages.
+    pub fn list(tasks: &[Task]) -> String {
+        tasks.iter().map(|task| task.name()).collect::<Vec<_>>().join(", ")
+    }
 }
 
 impl std::fmt::Display for Task {
@@ -69,5 +74,7 @@ mod tests {
         assert_eq!("Low-Light".parse::<Task>().unwrap(), Task::LowLight);
         let error = "sharpen".parse::<Task>().unwrap_err();
         assert!(error.contains("sharpen") && error.contains("denoise"), "{error}");
+        assert_eq!(Task::list(&[Task::Denoise, Task::LowLight]), "denoise, low_light");
+        assert_eq!(Task::list(&[]), "");
     }
 }

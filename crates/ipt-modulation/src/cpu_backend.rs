@@ -102,9 +102,12 @@ impl<'a> Matrix<'a> {
     /// Panics unless the `rows x columns` values this matrix reads lie inside its slice, so
     /// that `gemm` can read them through a raw pointer.
     fn check_extent(&self, rows: usize, columns: usize, name: &str) {
-        let last = (rows.max(1) - 1)
+        if rows == 0 || columns == 0 {
+            return; // nothing is read
+        }
+        let last = (rows - 1)
             .checked_mul(self.row_stride)
-            .zip((columns.max(1) - 1).checked_mul(self.column_stride))
+            .zip((columns - 1).checked_mul(self.column_stride))
             .and_then(|(down, across)| down.checked_add(across));
         assert!(
             last.is_some_and(|last| last < self.data.len()),

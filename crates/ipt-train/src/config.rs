@@ -329,19 +329,14 @@ impl TrainConfig {
         let folder = path.parent().unwrap_or(Path::new("."));
         let overridden =
             |key: &str| overrides.iter().any(|assignment| assignment.split_once('=').is_some_and(|(name, _)| name.trim() == key));
-        let files = [
-            ("data.spec", Some(&mut config.data.spec)),
-            ("init_backbone", config.init_backbone.as_mut()),
-            ("init_weights", config.init_weights.as_mut()),
-        ];
+        let files = [("data.spec", &mut config.data.spec)]
+            .into_iter()
+            .chain(config.init_backbone.as_mut().map(|file| ("init_backbone", file)))
+            .chain(config.init_weights.as_mut().map(|file| ("init_weights", file)))
+            .chain(config.data.photos.iter_mut().map(|folder| ("data.photos", folder)));
         for (key, file) in files {
-            if let Some(file) = file.filter(|file| file.is_relative() && !overridden(key)) {
+            if file.is_relative() && !overridden(key) {
                 *file = folder.join(&*file);
-            }
-        }
-        if !overridden("data.photos") {
-            for photos in config.data.photos.iter_mut().filter(|photos| photos.is_relative()) {
-                *photos = folder.join(&*photos);
             }
         }
         config.check().map_err(config_error)?;

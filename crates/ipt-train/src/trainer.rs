@@ -327,7 +327,7 @@ fn whole_weights_for(fresh: &IptModel, path: &Path, device: &Device) -> Result<I
         return Err(invalid("its architecture differs from the config's model".into()));
     }
     if loaded.modulation() != fresh.modulation() || loaded.feature_conditioning() != fresh.feature_conditioning() {
-        let tasks = |model: &IptModel| model.tasks().iter().map(|task| task.name()).collect::<Vec<_>>().join(", ");
+        let tasks = |model: &IptModel| Task::list(model.tasks());
         return Err(invalid(format!(
             "its conditioning differs from the config's (tasks [{}] against [{}], or the rank, targets or method)",
             tasks(&loaded),
