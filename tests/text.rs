@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use burn::tensor::Device;
-use ipt_model::Task;
+use ipt_core::Task;
 use ipt_text::{Decision, MiniLm, Router, WordPiece};
 
 /// (sentence, reference ids, first 8 embedding values, embedding sum)

@@ -67,7 +67,7 @@ pub fn run(args: Args) -> Result<()> {
     ]);
     let bytes = safetensors::serialize(&tensors, Some(metadata))?;
     let out = root.join(&args.out);
-    ipt_model::write_atomically(&out, &bytes).with_context(|| out.display().to_string())?;
+    ipt_core::write_atomically(&out, &bytes).with_context(|| out.display().to_string())?;
     println!("wrote {} ({:.1} MB)", args.out.display(), bytes.len() as f64 / 1e6);
     Ok(())
 }

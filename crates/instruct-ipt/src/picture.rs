@@ -133,7 +133,7 @@ pub fn write_image(path: &Path, image: &DynamicImage) -> Result<(), Error> {
     };
     let mut bytes = Cursor::new(Vec::new());
     image.write_to(&mut bytes, format).map_err(|error| fail(error.to_string()))?;
-    ipt_model::write_atomically(path, bytes.get_ref()).map_err(|error| fail(error.to_string()))
+    ipt_core::write_atomically(path, bytes.get_ref()).map_err(|error| fail(error.to_string()))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ipt_model::Task;
+use ipt_core::Task;
 use serde::{Deserialize, Serialize};
 
 use crate::Rgb;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ipt_model::Task;
+use ipt_core::Task;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -171,9 +171,7 @@ impl EvalSetSpec {
         };
         let text = serde_json::to_string_pretty(&manifest).expect("manifests serialise");
         let path = dir.join("manifest.json");
-        let temp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
-        std::fs::write(temp.path(), text).map_err(io_error(temp.path()))?;
-        temp.persist(&path).map_err(|error| DataError::Io { path, source: error.error })?;
+        ipt_core::write_atomically(&path, text.as_bytes()).map_err(io_error(&path))?;
         Ok(manifest)
     }
 }

@@ -19,8 +19,8 @@ pub fn mix(seed: u64, labels: &[u64]) -> u64 {
 }
 
 /// A stable label for a task (its index in [`Task::ALL`]).
-pub fn task_label(task: ipt_model::Task) -> u64 {
-    ipt_model::Task::ALL.iter().position(|candidate| *candidate == task).expect("every task is in Task::ALL") as u64
+pub fn task_label(task: ipt_core::Task) -> u64 {
+    ipt_core::Task::ALL.iter().position(|candidate| *candidate == task).expect("every task is in Task::ALL") as u64
 }
 
 /// A stable 64-bit label for a string (file names in seeds), FNV-1a.

@@ -95,12 +95,9 @@ impl Rgb {
     pub fn write_png(&self, path: &Path) -> Result<()> {
         let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-        let temp = tempfile::Builder::new().suffix(".png.tmp").tempfile_in(dir).map_err(io_error(dir))?;
-        self.to_rgb8()
-            .save_with_format(temp.path(), image::ImageFormat::Png)
-            .map_err(|source| DataError::Image { path: path.into(), source })?;
-        temp.persist(path).map_err(|error| DataError::Io { path: path.into(), source: error.error })?;
-        Ok(())
+        let mut png = std::io::Cursor::new(Vec::new());
+        self.to_rgb8().write_to(&mut png, image::ImageFormat::Png).map_err(|source| DataError::Image { path: path.into(), source })?;
+        ipt_core::write_atomically(path, png.get_ref()).map_err(io_error(path))
     }
 
     /// The `width x height` window at `(left, top)`; samples outside the image are mirrored

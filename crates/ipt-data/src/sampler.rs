@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 
 use image::RgbImage;
-use ipt_model::Task;
+use ipt_core::Task;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 

@@ -12,9 +12,7 @@ use std::fmt;
 use ipt_data::rgb::Rgb;
 use serde::{Deserialize, Serialize};
 
-/// PSNR reported for identical images (and anything closer than this): a cap, not infinity,
-/// so that means over a benchmark stay finite and comparable.
-pub const PSNR_CAP_DB: f64 = 100.0;
+pub use ipt_core::{PSNR_CAP_DB, psnr_from_mse};
 
 /// Side of the SSIM window.
 const SSIM_WINDOW: usize = 11;
@@ -98,11 +96,6 @@ pub enum MetricError {
         /// Height left.
         height: usize,
     },
-}
-
-/// PSNR in dB of a mean squared error between signals of peak 1, capped at [`PSNR_CAP_DB`].
-pub fn psnr_from_mse(mse: f64) -> f64 {
-    if mse <= 10f64.powf(-PSNR_CAP_DB / 10.0) { PSNR_CAP_DB } else { -10.0 * mse.log10() }
 }
 
 /// Scores `output` against `target` under `protocol`. Outputs are clamped to `[0, 1]`; with

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use ipt_core::write_atomically;
 use ipt_model::Task;
-use ipt_model::write_atomically;
 use serde::Serialize;
 
 use crate::metrics::{PSNR_CAP_DB, Protocol};

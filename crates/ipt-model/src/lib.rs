@@ -45,7 +45,6 @@ mod model;
 mod modulation;
 mod padding;
 mod sampling;
-mod task;
 mod task_ops;
 mod tiling;
 mod weights;
@@ -57,18 +56,18 @@ pub use config::{IptConfig, LEVELS, Preset};
 pub use error::ModelError;
 pub use ffn::LocallyEnhancedFfn;
 pub use groups::{LayerGroup, ParameterReport};
+pub use ipt_core::Task;
 pub use ipt_modulation::{ModulatedConv2d, ModulatedLinear, RankPolicy, TaskBias, TaskBiased, TaskWeights};
 pub use layers::ChannelNorm;
 pub use model::IptModel;
 pub use modulation::ModulationConfig;
 pub use padding::{crop, reflect_pad};
 pub use sampling::{Downsample, Upsample};
-pub use task::Task;
 pub use task_ops::TrainableSet;
 pub use tiling::{Tiling, restore_tiled};
 pub use weights::{
     FORMAT_VERSION, WeightContent, WeightError, WeightMetadata, config_hash, load_backbone_into, load_task_biases, load_weights,
-    load_weights_from_bytes, read_metadata, save_backbone, save_task_biases, save_weights, write_atomically,
+    load_weights_from_bytes, read_metadata, save_backbone, save_task_biases, save_weights,
 };
 
 #[cfg(test)]

@@ -13,11 +13,11 @@
 //! hash of the backbone they were trained with, which loading checks.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use burn_store::{ApplyError, ApplyResult, ModuleSnapshot, SafetensorsStore};
+use ipt_core::write_atomically;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -142,20 +142,6 @@ pub enum WeightError {
         /// What the store said.
         reason: String,
     },
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so
-/// an existing file is never left half-written.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut temporary = tempfile::NamedTempFile::new_in(folder)?;
-    temporary.write_all(bytes)?;
-    temporary.as_file().sync_all()?;
-    temporary.persist(path).map_err(|error| error.error)?;
-    Ok(())
 }
 
 /// Saves the whole `model` (backbone and task biases) to `path` atomically; the config and
@@ -529,15 +515,5 @@ mod tests {
         assert_eq!(config_hash(&tiny), config_hash(&tiny.clone()));
         assert_ne!(config_hash(&tiny), config_hash(&Preset::Small.config()));
         assert_eq!(config_hash(&tiny).len(), 64);
-    }
-
-    #[test]
-    fn atomic_write_replaces_whole_files() {
-        let folder = tempfile::tempdir().unwrap();
-        let path = folder.path().join("out.bin");
-        write_atomically(&path, b"first").unwrap();
-        write_atomically(&path, b"second").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"second");
-        assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 1, "no temporary file left behind");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use ipt_model::Task;
+use ipt_core::Task;
 
 use crate::corpus::{Example, Label};
 use crate::fit::quantile;

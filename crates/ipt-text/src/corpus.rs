@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ipt_model::Task;
+use ipt_core::Task;
 
 use crate::Intent;
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use ipt_model::Task;
+use ipt_core::Task;
 
 /// The classes the router tells apart: a task, or `None` for requests that are not a
 /// restoration (other edits, effects that add a degradation, chit-chat, prompt injections).

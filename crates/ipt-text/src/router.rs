@@ -7,7 +7,7 @@ use std::path::Path;
 
 use burn::tensor::Device;
 use burn_store::{ModuleSnapshot, SafetensorsStore};
-use ipt_model::Task;
+use ipt_core::Task;
 use safetensors::SafeTensors;
 
 use crate::TextError;

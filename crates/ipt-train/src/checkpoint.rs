@@ -60,7 +60,7 @@ fn record(path: &Path) -> impl FnOnce(burn::store::RecordError) -> TrainError + 
 pub fn save(dir: &Path, model: &IptModel, ema: &IptModel, optimizer: &ModuleOptimizer, state: &TrainState) -> Result<(), TrainError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = format!("step-{:07}", state.step);
-    let temp = tempfile::Builder::new().prefix(&format!("{name}.")).suffix(".tmp").tempdir_in(dir).map_err(io(dir))?;
+    let temp = ipt_core::staging_folder(dir, &name).map_err(io(dir))?;
     model.clone().save_file(temp.path().join("model.bpk")).map_err(record(temp.path()))?;
     ema.clone().save_file(temp.path().join("ema.bpk")).map_err(record(temp.path()))?;
     optimizer.save(temp.path().join("optimizer.bpk")).map_err(record(temp.path()))?;
@@ -71,7 +71,7 @@ pub fn save(dir: &Path, model: &IptModel, ema: &IptModel, optimizer: &ModuleOpti
         std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
     }
     std::fs::rename(temp.keep(), &final_dir).map_err(io(&final_dir))?;
-    ipt_model::write_atomically(&dir.join("latest"), name.as_bytes()).map_err(io(dir))?;
+    ipt_core::write_atomically(&dir.join("latest"), name.as_bytes()).map_err(io(dir))?;
     prune(dir, &name)
 }
 

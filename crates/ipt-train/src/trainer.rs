@@ -380,7 +380,7 @@ fn prepare_run_dir(run_dir: &Path, config: &TrainConfig, resume: bool) -> Result
         }
         return Ok(());
     }
-    ipt_model::write_atomically(&config_path, resolved.as_bytes()).map_err(io(&config_path))
+    ipt_core::write_atomically(&config_path, resolved.as_bytes()).map_err(io(&config_path))
 }
 
 /// Saves the EMA weights with provenance metadata.

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
+use ipt_core::psnr_from_mse;
 use ipt_data::Sample;
-use ipt_eval::metrics::psnr_from_mse;
 use ipt_model::{IptModel, Task};
 
 /// Samples per forward pass.

@@ -116,7 +116,7 @@ pub fn run(context: &Context, minutes: f64) -> Result<()> {
     let losses: Vec<(String, Curves)> = trained.iter().zip(&curves).map(|(arm, curves)| (arm.label.clone(), curves.clone())).collect();
     render_losses(&losses, "training loss of each arm")?.write_png(&context.out.join("losses.png"))?;
     let text = readme(context, minutes, &trained, &curves, &series);
-    ipt_model::write_atomically(&context.out.join("README.md"), text.as_bytes())?;
+    ipt_core::write_atomically(&context.out.join("README.md"), text.as_bytes())?;
     println!("{text}\nwrote {}", context.out.display());
     Ok(())
 }

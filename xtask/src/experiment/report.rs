@@ -80,7 +80,7 @@ pub fn write(context: &Context, arms: &[TrainedArm], report: &Report, findings: 
         arms.iter().map(|arm| Ok((arm.label.clone(), Curves::read(&arm.run_dir.join("metrics.jsonl"))?))).collect::<Result<Vec<_>>>()?;
     render_losses(&curves, &findings.title)?.write_png(&context.out.join("losses.png"))?;
     let text = readme(context, arms, report, findings);
-    ipt_model::write_atomically(&context.out.join("README.md"), text.as_bytes())?;
+    ipt_core::write_atomically(&context.out.join("README.md"), text.as_bytes())?;
     println!("{text}");
     println!("wrote {}", context.out.display());
     Ok(())

@@ -114,7 +114,7 @@ pub fn run(context: &Context) -> Result<()> {
     let arms: Vec<&TrainedArm> = std::iter::once(&base).chain(tuned.iter().map(|(_, arm)| arm)).collect();
     text.push_str(&reproduce(context, &arms));
     std::fs::create_dir_all(&context.out)?;
-    ipt_model::write_atomically(&context.out.join("README.md"), text.as_bytes())?;
+    ipt_core::write_atomically(&context.out.join("README.md"), text.as_bytes())?;
     println!("{text}\nwrote {}", context.out.display());
     Ok(())
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Degradation;
 use crate::{DataError, DataRng, Result};
-use ipt_model::Task;
+use ipt_core::Task;
 
 /// Several degradations of one task; each patch draws one family, with probability
 /// proportional to its weight.

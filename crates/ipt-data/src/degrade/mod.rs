@@ -17,7 +17,7 @@ pub mod noise;
 pub mod rain;
 pub mod snow;
 
-use ipt_model::Task;
+use ipt_core::Task;
 use serde::{Deserialize, Serialize};
 
 use crate::{DataRng, Result, Rgb};

@@ -1,0 +1,102 @@
+//! Whole-file writes that never leave a file half-written.
+
+use std::io::Write;
+use std::path::Path;
+
+use tempfile::{NamedTempFile, TempDir};
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so
+/// an existing file is never left half-written. The file ends with the mode a plain
+/// `File::create` would give it (`0666` less the umask) or, when it replaces a file, that
+/// file's own mode.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut temporary = temporary_file(folder)?;
+    if let Ok(existing) = std::fs::metadata(path) {
+        temporary.as_file().set_permissions(existing.permissions())?;
+    }
+    temporary.write_all(bytes)?;
+    temporary.as_file().sync_all()?;
+    temporary.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
+/// An empty temporary folder in `parent`, named after `name`, with the mode `create_dir` would
+/// give it (`0777` less the umask): fill it, then rename it to its final name so a folder of
+/// files appears whole or not at all.
+pub fn staging_folder(parent: &Path, name: &str) -> std::io::Result<TempDir> {
+    let prefix = format!("{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o777));
+    }
+    builder.tempdir_in(parent)
+}
+
+/// A temporary file in `folder` created with mode `0666` (the umask applies), not the
+/// owner-only mode temporary files get by default.
+#[cfg(unix)]
+fn temporary_file(folder: &Path) -> std::io::Result<NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o666)).tempfile_in(folder)
+}
+
+/// A temporary file in `folder`.
+#[cfg(not(unix))]
+fn temporary_file(folder: &Path) -> std::io::Result<NamedTempFile> {
+    NamedTempFile::new_in(folder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_files() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("out.bin");
+        write_atomically(&path, b"first").unwrap();
+        write_atomically(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_previous_file() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("out.bin");
+        write_atomically(&path, b"first").unwrap();
+        let missing_folder = folder.path().join("missing").join("out.bin");
+        assert!(write_atomically(&missing_folder, b"second").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_files_get_a_plain_files_mode_and_replaced_files_keep_theirs() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let folder = tempfile::tempdir().unwrap();
+        let plain = folder.path().join("plain.bin");
+        std::fs::File::create(&plain).unwrap();
+        let written = folder.path().join("written.bin");
+        write_atomically(&written, b"new").unwrap();
+        assert_eq!(mode(&written), mode(&plain), "0666 less the umask, as File::create gives");
+        assert_ne!(mode(&written), 0o600, "not the owner-only mode of temporary files");
+
+        let staged = staging_folder(folder.path(), "step").unwrap();
+        let made = folder.path().join("made");
+        std::fs::create_dir(&made).unwrap();
+        assert_eq!(mode(staged.path()), mode(&made), "0777 less the umask, as create_dir gives");
+
+        std::fs::set_permissions(&written, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomically(&written, b"replaced").unwrap();
+        assert_eq!(mode(&written), 0o640);
+    }
+}

@@ -1,0 +1,10 @@
+//! The few items every Instruct-IPT crate shares, so that no crate depends on another for one
+//! of them: the [`Task`] list, [`write_atomically`] and [`psnr_from_mse`].
+
+mod files;
+mod psnr;
+mod task;
+
+pub use files::{staging_folder, write_atomically};
+pub use psnr::{PSNR_CAP_DB, psnr_from_mse};
+pub use task::Task;
