@@ -6,8 +6,8 @@ use burn::tensor::Tensor;
 use ipt_modulation::{ModulatedConv2d, TaskWeights};
 
 use crate::LayerGroup;
-use crate::kernels::{matmul, normalized_qkv, permute_contiguous, softmax_last};
 use crate::modulation::LayerBuilder;
+use ipt_kernels::{matmul, normalized_qkv, permute_contiguous, softmax_last};
 
 /// Focal context self-attention: transposed (channel-to-channel) attention computed inside
 /// non-overlapping `window x window` windows, shifted by half a window on alternate blocks.

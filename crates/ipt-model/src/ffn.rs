@@ -5,8 +5,8 @@ use burn::tensor::Tensor;
 use ipt_modulation::{ModulatedConv2d, TaskWeights};
 
 use crate::LayerGroup;
-use crate::kernels::gated_gelu;
 use crate::modulation::LayerBuilder;
+use ipt_kernels::gated_gelu;
 
 /// IPT-V2's locally-enhanced FFN in Restormer's gated form (`gelu(x1) * x2`).
 ///

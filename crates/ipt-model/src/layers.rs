@@ -3,7 +3,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernels::channel_layer_norm;
+use ipt_kernels::channel_layer_norm;
 
 /// LayerNorm over the channel axis of a `[batch, C, H, W]` map (Restormer's "WithBias" LayerNorm).
 ///

@@ -39,7 +39,6 @@ mod config;
 mod error;
 mod ffn;
 mod groups;
-mod kernels;
 mod layers;
 mod model;
 mod modulation;

@@ -5,10 +5,9 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 
-use crate::depthwise::depthwise_conv2d;
-use crate::gemm_conv::{pointwise_conv, same_conv_training};
 use crate::task_bias::{merged_weight, per_sample_weights};
 use crate::{TaskBias, TaskBiased, TaskWeights};
+use ipt_kernels::{depthwise_conv2d, pointwise_conv, same_conv_training};
 
 /// A stride-1 "same" convolution with weight `W_general + sum_t a_t * B1_t @ B2_t`.
 ///

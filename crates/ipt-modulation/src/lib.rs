@@ -12,17 +12,9 @@
 //! [`ModulatedConv2d::merge`] folds a task mix into `W` once, giving a plain conv whose inference
 //! cost is exactly the backbone's.
 
-#[cfg(any(feature = "flex", feature = "tch"))]
-pub mod buffers;
 mod conv;
-#[cfg(any(feature = "flex", feature = "tch"))]
-pub mod cpu_backend;
-pub mod depthwise;
-pub mod gemm_conv;
 mod linear;
 mod rank;
-#[cfg(any(feature = "flex", feature = "tch"))]
-mod simd;
 mod task_bias;
 mod task_weights;
 

@@ -8,9 +8,9 @@
 use burn::tensor::Tensor;
 
 /// `softmax(x, D - 1)`.
-pub(crate) fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    if let Some(y) = ipt_modulation::cpu_backend::on_flex(&cpu::Softmax { x: &x }) {
+    if let Some(y) = crate::cpu_backend::on_flex(&cpu::Softmax { x: &x }) {
         return y;
     }
     burn::tensor::activation::softmax(x, D - 1)
@@ -19,10 +19,11 @@ pub(crate) fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// The host kernels on rows of `row` values.
 #[cfg(feature = "flex")]
 mod host {
-    use ipt_modulation::buffers::filled;
+    use crate::buffers::filled;
     use pulp::{Arch, Simd, WithSimd};
 
-    use crate::kernels::fast_math::{exp, reduce};
+    use crate::fast_math::{exp, maximum};
+    use crate::simd::sum_in;
 
     /// Rows per parallel task.
     const ROWS_PER_TASK: usize = 64;
@@ -56,11 +57,11 @@ mod host {
         type Output = ();
 
         #[inline(always)]
-        fn with_simd<S: Simd>(self, _: S) {
+        fn with_simd<S: Simd>(self, simd: S) {
             for (output, input) in self.outputs.chunks_exact_mut(self.row).zip(self.inputs.chunks_exact(self.row)) {
-                let max = reduce(input, f32::NEG_INFINITY, f32::max);
+                let max = maximum(input);
                 output.iter_mut().zip(input).for_each(|(out, value)| *out = exp(value - max));
-                let inverse = 1.0 / reduce(output, 0.0, |a, b| a + b);
+                let inverse = 1.0 / sum_in(simd, output);
                 output.iter_mut().for_each(|out| *out *= inverse);
             }
         }
@@ -78,11 +79,11 @@ mod host {
         type Output = ();
 
         #[inline(always)]
-        fn with_simd<S: Simd>(self, _: S) {
+        fn with_simd<S: Simd>(self, simd: S) {
             let rows = self.outputs.chunks_exact_mut(self.row).zip(self.ys.chunks_exact(self.row)).zip(self.grads.chunks_exact(self.row));
             for ((output, y), grad) in rows {
                 output.iter_mut().zip(grad).zip(y).for_each(|((out, g), y)| *out = g * y);
-                let dot = reduce(output, 0.0, |a, b| a + b);
+                let dot = sum_in(simd, output);
                 output.iter_mut().zip(grad).zip(y).for_each(|((out, g), y)| *out = y * (g - dot));
             }
         }
@@ -91,14 +92,14 @@ mod host {
 
 #[cfg(feature = "flex")]
 mod cpu {
+    use crate::cpu_backend::{CpuBackendOp, from_host, host_values};
+    use crate::glue::record;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
-    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
     use burn::backend::autodiff::grads::Gradients;
-    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::autodiff::ops::{Backward, Ops};
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
     use burn::tensor::Tensor;
-    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, host_values};
 
     use super::host;
 
@@ -116,24 +117,19 @@ mod cpu {
             DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
         {
             if let Ok(x) = self.x.clone().try_into_primitive::<Autodiff<B>>() {
-                let output = match SoftmaxBackward.prepare::<NoCheckpointing>([x.node()]).compute_bound().stateful() {
-                    OpsKind::Tracked(prep) => {
-                        let y = forward::<B>(x.into_primitive());
-                        prep.finish(y.clone(), y)
-                    }
-                    OpsKind::UnTracked(prep) => prep.finish(forward::<B>(x.into_primitive())),
-                };
+                let y = forward::<B>(x.primitive());
+                let output = record(SoftmaxBackward, &[x], y, |_, y| y.clone());
                 return Some(Tensor::from_primitive::<Autodiff<B>>(output));
             }
             let x = self.x.clone().try_into_primitive::<B>().ok()?;
-            Some(Tensor::from_primitive::<B>(forward::<B>(x)))
+            Some(Tensor::from_primitive::<B>(forward::<B>(&x)))
         }
     }
 
-    fn forward<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    fn forward<B: Backend>(x: &FloatTensor<B>) -> FloatTensor<B> {
         let (device, shape) = (x.device(), x.shape());
         let row = shape[shape.num_dims() - 1];
-        let y = host::forward(&host_values::<B>(&x), row);
+        let y = host::forward(&host_values::<B>(x), row);
         from_host::<B>(y, shape, &device)
     }
 
@@ -176,13 +172,13 @@ mod tests {
     fn kernel_equals_burns_softmax() {
         for row in [5, 8, 64, 67] {
             let plain = Tensor::<5>::random([3, 1, 2, 7, row], Distribution::Normal(0.0, 4.0), &Device::flex());
-            let fast = ipt_modulation::cpu_backend::on_flex(&cpu::Softmax { x: &plain }).expect("flex tensors take the kernel");
+            let fast = crate::cpu_backend::on_flex(&cpu::Softmax { x: &plain }).expect("flex tensors take the kernel");
             close(fast, softmax(plain, 4));
 
             let device = Device::flex().autodiff();
             let x = Tensor::<5>::random([3, 1, 2, 7, row], Distribution::Normal(0.0, 4.0), &device).require_grad();
             let upstream = Tensor::<5>::random([3, 1, 2, 7, row], Distribution::Normal(0.0, 1.0), &device);
-            let fast = ipt_modulation::cpu_backend::on_flex(&cpu::Softmax { x: &x }).expect("autodiff flex tensors take the kernel");
+            let fast = crate::cpu_backend::on_flex(&cpu::Softmax { x: &x }).expect("autodiff flex tensors take the kernel");
             let reference = softmax(x.clone(), 4);
             close(fast.clone(), reference.clone());
             let (fast_grads, reference_grads) = ((fast * upstream.clone()).sum().backward(), (reference * upstream).sum().backward());

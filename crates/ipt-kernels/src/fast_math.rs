@@ -1,5 +1,6 @@
 //! Elementary functions written so that loops over them vectorise (no branches, no library
 //! calls), for the kernels' element-wise passes; each within a few ulp or 1e-6 of the library's.
+//! Sums and dot products are [`crate::simd`]'s.
 
 /// `e^x` within a few ulp for `x` in [-87, 88] (below, the smallest normal's neighbourhood),
 /// branch-free and without library calls so loops over it vectorise: Cephes' `expf`
@@ -34,31 +35,19 @@ pub(crate) fn erf(x: f32) -> f32 {
     if square >= 3.9 * 3.9 { 1f32.copysign(x) } else { value }
 }
 
-/// Independent accumulators of [`reduce`] (what lets a reduction vectorise).
+/// Independent accumulators of [`maximum`] (what lets the reduction vectorise).
 const LANES: usize = 8;
 
-/// `values` folded with `combine` in [`LANES`] interleaved accumulators.
+/// The largest of `values` (`-inf` when empty), in [`LANES`] interleaved accumulators.
 #[inline(always)]
-pub(crate) fn reduce(values: &[f32], identity: f32, combine: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
-    let mut lanes = [identity; LANES];
+pub(crate) fn maximum(values: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
     let chunks = values.chunks_exact(LANES);
-    let tail = chunks.remainder().iter().fold(identity, |total, &value| combine(total, value));
+    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |total, &value| total.max(value));
     for chunk in chunks {
-        lanes.iter_mut().zip(chunk).for_each(|(lane, &value)| *lane = combine(*lane, value));
+        lanes.iter_mut().zip(chunk).for_each(|(lane, &value)| *lane = lane.max(value));
     }
-    lanes.into_iter().fold(tail, combine)
-}
-
-/// `sum(a[i] * b[i])` in [`LANES`] interleaved accumulators.
-#[inline(always)]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        lanes.iter_mut().zip(x).zip(y).for_each(|((lane, x), y)| *lane += x * y);
-    }
-    lanes.into_iter().fold(tail, |total, lane| total + lane)
+    lanes.into_iter().fold(tail, f32::max)
 }
 
 #[cfg(test)]
@@ -87,12 +76,14 @@ mod tests {
     }
 
     #[test]
-    fn dot_equals_the_sequential_sum_of_products() {
-        for length in [0, 3, 8, 21] {
-            let a: Vec<f32> = (0..length).map(|i| i as f32 * 0.5 - 2.0).collect();
-            let b: Vec<f32> = (0..length).map(|i| 1.0 + (i % 4) as f32).collect();
-            let expected: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!((dot(&a, &b) - expected).abs() <= 1e-5 * expected.abs().max(1.0), "length {length}");
+    fn maximum_finds_the_largest_value_at_any_position() {
+        for length in [1, 3, 8, 21] {
+            for position in 0..length {
+                let mut values: Vec<f32> = (0..length).map(|i| -(i as f32)).collect();
+                values[position] = 5.0;
+                assert_eq!(maximum(&values), 5.0, "length {length}, position {position}");
+            }
         }
+        assert_eq!(maximum(&[]), f32::NEG_INFINITY);
     }
 }

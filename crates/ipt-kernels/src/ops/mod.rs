@@ -4,17 +4,19 @@
 //! fast and the kernels copy to the host). Each kernel is tested against the generic one.
 
 mod channel_norm;
-#[cfg(feature = "flex")]
-mod fast_math;
+mod depthwise;
 mod gated_gelu;
+mod gemm_conv;
 mod matmul;
 mod permute;
 mod qk_norm;
 mod softmax;
 
-pub(crate) use channel_norm::channel_layer_norm;
-pub(crate) use gated_gelu::gated_gelu;
-pub(crate) use matmul::matmul;
-pub(crate) use permute::permute_contiguous;
-pub(crate) use qk_norm::normalized_qkv;
-pub(crate) use softmax::softmax_last;
+pub use channel_norm::channel_layer_norm;
+pub use depthwise::depthwise_conv2d;
+pub use gated_gelu::gated_gelu;
+pub use gemm_conv::{pointwise_conv, same_conv_training};
+pub use matmul::matmul;
+pub use permute::permute_contiguous;
+pub use qk_norm::normalized_qkv;
+pub use softmax::softmax_last;

@@ -11,10 +11,10 @@ use burn::tensor::Tensor;
 
 /// `x.permute(axes)`, contiguous on flex (so a following reshape is free); a strided view
 /// elsewhere.
-pub(crate) fn permute_contiguous<const D: usize>(x: Tensor<D>, axes: [usize; D]) -> Tensor<D> {
+pub fn permute_contiguous<const D: usize>(x: Tensor<D>, axes: [usize; D]) -> Tensor<D> {
     #[cfg(feature = "flex")]
     if D >= 2
-        && let Some(y) = ipt_modulation::cpu_backend::on_flex(&cpu::Permute { x: &x, axes: &axes })
+        && let Some(y) = crate::cpu_backend::on_flex(&cpu::Permute { x: &x, axes: &axes })
     {
         return y;
     }
@@ -24,7 +24,7 @@ pub(crate) fn permute_contiguous<const D: usize>(x: Tensor<D>, axes: [usize; D])
 /// The host kernel on row-major values.
 #[cfg(feature = "flex")]
 mod host {
-    use ipt_modulation::buffers::filled;
+    use crate::buffers::filled;
 
     /// Output blocks (of the two innermost axes) per parallel task.
     const BLOCKS_PER_TASK: usize = 64;
@@ -68,14 +68,14 @@ mod host {
 
 #[cfg(feature = "flex")]
 mod cpu {
+    use crate::cpu_backend::{CpuBackendOp, from_host, host_values};
+    use crate::glue::record;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
-    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
     use burn::backend::autodiff::grads::Gradients;
-    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::autodiff::ops::{Backward, Ops};
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
     use burn::tensor::{Shape, Tensor};
-    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, host_values};
 
     use super::host;
 
@@ -94,24 +94,22 @@ mod cpu {
             DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
         {
             if let Ok(x) = self.x.clone().try_into_primitive::<Autodiff<B>>() {
-                let output = match PermuteBackward.prepare::<NoCheckpointing>([x.node()]).compute_bound().stateful() {
-                    OpsKind::Tracked(prep) => {
-                        let mut inverse = vec![0; D];
-                        self.axes.iter().enumerate().for_each(|(output_axis, &axis)| inverse[axis] = output_axis);
-                        prep.finish(inverse, permute::<B>(x.into_primitive(), self.axes))
-                    }
-                    OpsKind::UnTracked(prep) => prep.finish(permute::<B>(x.into_primitive(), self.axes)),
-                };
+                let y = permute::<B>(x.primitive(), self.axes);
+                let output = record(PermuteBackward, &[x], y, |_, _| {
+                    let mut inverse = vec![0; D];
+                    self.axes.iter().enumerate().for_each(|(output_axis, &axis)| inverse[axis] = output_axis);
+                    inverse
+                });
                 return Some(Tensor::from_primitive::<Autodiff<B>>(output));
             }
             let x = self.x.clone().try_into_primitive::<B>().ok()?;
-            Some(Tensor::from_primitive::<B>(permute::<B>(x, self.axes)))
+            Some(Tensor::from_primitive::<B>(permute::<B>(&x, self.axes)))
         }
     }
 
-    fn permute<B: Backend>(x: FloatTensor<B>, axes: &[usize]) -> FloatTensor<B> {
+    fn permute<B: Backend>(x: &FloatTensor<B>, axes: &[usize]) -> FloatTensor<B> {
         let (device, shape) = (x.device(), x.shape());
-        let y = host::permute(&host_values::<B>(&x), &shape, axes);
+        let y = host::permute(&host_values::<B>(x), &shape, axes);
         let out_dims: Vec<usize> = axes.iter().map(|&axis| shape[axis]).collect();
         from_host::<B>(y, Shape::from(out_dims), &device)
     }
@@ -127,7 +125,7 @@ mod cpu {
             let [node] = ops.parents;
             let grad = grads.consume::<B>(&ops.node);
             if let Some(node) = node {
-                grads.register::<B>(node.id, permute::<B>(grad, &ops.state));
+                grads.register::<B>(node.id, permute::<B>(&grad, &ops.state));
             }
         }
     }
@@ -147,8 +145,7 @@ mod tests {
         for axes in axes_cases {
             let dims = [2, 3, 2, 4, 3, 5];
             let plain = Tensor::<6>::random(dims, Distribution::Default, &Device::flex());
-            let fast =
-                ipt_modulation::cpu_backend::on_flex(&cpu::Permute { x: &plain, axes: &axes }).expect("flex tensors take the kernel");
+            let fast = crate::cpu_backend::on_flex(&cpu::Permute { x: &plain, axes: &axes }).expect("flex tensors take the kernel");
             fast.into_data().assert_eq(&plain.clone().permute(axes).into_data(), true);
 
             let device = Device::flex().autodiff();

@@ -14,9 +14,9 @@ pub(crate) const NORMALIZE_EPSILON: f32 = 1e-12;
 /// q, k and v `[N, 1, heads, d, T]` from `windows` `[N, 3, heads, d, T]` (axis 1 in that
 /// order), the rows (last axis) of q and k divided by their L2 norm (at least
 /// [`NORMALIZE_EPSILON`]).
-pub(crate) fn normalized_qkv(windows: Tensor<5>) -> [Tensor<5>; 3] {
+pub fn normalized_qkv(windows: Tensor<5>) -> [Tensor<5>; 3] {
     #[cfg(feature = "flex")]
-    if let Some(y) = ipt_modulation::cpu_backend::on_flex(&cpu::QkNorm { windows: &windows }) {
+    if let Some(y) = crate::cpu_backend::on_flex(&cpu::QkNorm { windows: &windows }) {
         return split(y);
     }
     let [q, k, v] = split(windows);
@@ -37,16 +37,16 @@ fn l2_normalize<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// The host kernels on windows of `3 * group` rows of `row` values (q's `group` rows, k's, v's).
 #[cfg(feature = "flex")]
 mod host {
-    use ipt_modulation::buffers::filled;
+    use crate::buffers::filled;
     use pulp::{Arch, Simd, WithSimd};
 
     use super::NORMALIZE_EPSILON;
-    use crate::kernels::fast_math::dot;
+    use crate::simd::dot_in;
 
     /// `max(|row|, eps)`.
     #[inline(always)]
-    fn norm(row: &[f32]) -> f32 {
-        dot(row, row).sqrt().max(NORMALIZE_EPSILON)
+    fn norm<S: Simd>(simd: S, row: &[f32]) -> f32 {
+        dot_in(simd, row, row).sqrt().max(NORMALIZE_EPSILON)
     }
 
     /// The windows with the rows of their first two thirds normalised, the last third copied.
@@ -80,10 +80,10 @@ mod host {
         type Output = ();
 
         #[inline(always)]
-        fn with_simd<S: Simd>(self, _: S) {
+        fn with_simd<S: Simd>(self, simd: S) {
             let (normalised, row) = (self.normalised, self.row);
             for (output, input) in self.outputs[..normalised].chunks_exact_mut(row).zip(self.inputs[..normalised].chunks_exact(row)) {
-                let inverse = 1.0 / norm(input);
+                let inverse = 1.0 / norm(simd, input);
                 output.iter_mut().zip(input).for_each(|(out, value)| *out = value * inverse);
             }
             self.outputs[normalised..].copy_from_slice(&self.inputs[normalised..]);
@@ -103,17 +103,17 @@ mod host {
         type Output = ();
 
         #[inline(always)]
-        fn with_simd<S: Simd>(self, _: S) {
+        fn with_simd<S: Simd>(self, simd: S) {
             let (normalised, row) = (self.normalised, self.row);
             let rows = self.outputs[..normalised]
                 .chunks_exact_mut(row)
                 .zip(self.inputs[..normalised].chunks_exact(row))
                 .zip(self.grads[..normalised].chunks_exact(row));
             for ((output, input), grad) in rows {
-                let norm = norm(input);
+                let norm = norm(simd, input);
                 let inverse = 1.0 / norm;
                 // g . y, with y = x / n; zero where the norm was clamped (y does not depend on |x| there).
-                let dot = if norm > NORMALIZE_EPSILON { dot(grad, input) * inverse } else { 0.0 };
+                let dot = if norm > NORMALIZE_EPSILON { dot_in(simd, grad, input) * inverse } else { 0.0 };
                 output.iter_mut().zip(grad).zip(input).for_each(|((out, g), x)| *out = (g - x * inverse * dot) * inverse);
             }
             self.outputs[normalised..].copy_from_slice(&self.grads[normalised..]);
@@ -123,14 +123,14 @@ mod host {
 
 #[cfg(feature = "flex")]
 mod cpu {
+    use crate::cpu_backend::{CpuBackendOp, from_host, host_values};
+    use crate::glue::record;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
-    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
     use burn::backend::autodiff::grads::Gradients;
-    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::autodiff::ops::{Backward, Ops};
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
     use burn::tensor::Tensor;
-    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, host_values};
 
     use super::host;
 
@@ -148,17 +148,13 @@ mod cpu {
             DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
         {
             if let Ok(x) = self.windows.clone().try_into_primitive::<Autodiff<B>>() {
-                let output = match QkNormBackward.prepare::<NoCheckpointing>([x.node()]).compute_bound().stateful() {
-                    OpsKind::Tracked(prep) => {
-                        let x = x.into_primitive();
-                        prep.finish(x.clone(), forward::<B>(x))
-                    }
-                    OpsKind::UnTracked(prep) => prep.finish(forward::<B>(x.into_primitive())),
-                };
+                let y = forward::<B>(x.primitive());
+                let state = x.primitive().clone();
+                let output = record(QkNormBackward, &[x], y, |_, _| state);
                 return Some(Tensor::from_primitive::<Autodiff<B>>(output));
             }
             let x = self.windows.clone().try_into_primitive::<B>().ok()?;
-            Some(Tensor::from_primitive::<B>(forward::<B>(x)))
+            Some(Tensor::from_primitive::<B>(forward::<B>(&x)))
         }
     }
 
@@ -168,10 +164,10 @@ mod cpu {
         (pixels, heads * dim)
     }
 
-    fn forward<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    fn forward<B: Backend>(x: &FloatTensor<B>) -> FloatTensor<B> {
         let (device, shape) = (x.device(), x.shape());
-        let (row, group) = rows::<B>(&x);
-        let y = host::forward(&host_values::<B>(&x), row, group);
+        let (row, group) = rows::<B>(x);
+        let y = host::forward(&host_values::<B>(x), row, group);
         from_host::<B>(y, shape, &device)
     }
 
@@ -218,7 +214,7 @@ mod tests {
         for row in [5, 8, 64, 67] {
             let shape = [3, 3, 2, 4, row];
             let plain = Tensor::<5>::random(shape, Distribution::Normal(0.0, 2.0), &Device::flex());
-            let fast = ipt_modulation::cpu_backend::on_flex(&cpu::QkNorm { windows: &plain }).expect("flex tensors take the kernel");
+            let fast = crate::cpu_backend::on_flex(&cpu::QkNorm { windows: &plain }).expect("flex tensors take the kernel");
             close(fast, generic(plain));
 
             let device = Device::flex().autodiff();

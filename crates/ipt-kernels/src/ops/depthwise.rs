@@ -33,7 +33,7 @@ mod custom {
     use burn::backend::autodiff::NodeId;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::grads::Gradients;
-    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::autodiff::ops::{Backward, Ops};
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
     use burn::tensor::Tensor;
@@ -41,6 +41,7 @@ mod custom {
     use rayon::prelude::*;
 
     use crate::cpu_backend::{CpuBackendOp, from_host, host_values, on_cpu_backend};
+    use crate::glue::record;
     use crate::simd::dot;
 
     /// The op when `x` and `weight` are autodiff tensors of a CPU backend built in, else `None`.
@@ -73,17 +74,9 @@ mod custom {
     {
         let x = x.clone().try_into_primitive::<Autodiff<B>>().ok()?;
         let weight = weight.clone().try_into_primitive::<Autodiff<B>>().ok()?;
-        let output = match DepthwiseConv
-            .prepare::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
-                prep.finish(state, B::conv2d(x.into_primitive(), weight.into_primitive(), None, options.clone()))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::conv2d(x.into_primitive(), weight.into_primitive(), None, options.clone())),
-        };
+        let y = B::conv2d(x.primitive().clone(), weight.primitive().clone(), None, options.clone());
+        let inputs = [x, weight];
+        let output = record(DepthwiseConv, &inputs, y, |checkpoint, _| (checkpoint(&inputs[0]), checkpoint(&inputs[1]), options.clone()));
         Some(Tensor::from_primitive::<Autodiff<B>>(output))
     }
 

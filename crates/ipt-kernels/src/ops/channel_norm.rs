@@ -10,9 +10,9 @@ use burn::tensor::Tensor;
 
 /// `(x - mean_c) / sqrt(var_c + epsilon) * weight + bias` over the channel axis of `x`
 /// `[N, C, H, W]` (biased variance, as `nn.LayerNorm`), `weight` and `bias` `[C]`.
-pub(crate) fn channel_layer_norm(x: Tensor<4>, weight: Tensor<1>, bias: Tensor<1>, epsilon: f64) -> Tensor<4> {
+pub fn channel_layer_norm(x: Tensor<4>, weight: Tensor<1>, bias: Tensor<1>, epsilon: f64) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if let Some(y) = ipt_modulation::cpu_backend::on_flex(&cpu::ChannelNorm { x: &x, weight: &weight, bias: &bias, epsilon }) {
+    if let Some(y) = crate::cpu_backend::on_flex(&cpu::ChannelNorm { x: &x, weight: &weight, bias: &bias, epsilon }) {
         return y;
     }
     generic(x, weight, bias, epsilon)
@@ -34,7 +34,7 @@ mod host {
     use pulp::{Arch, Simd, WithSimd};
     use rayon::prelude::*;
 
-    use crate::kernels::fast_math::reduce;
+    use crate::simd::sum_in;
 
     /// Pixels per parallel task: enough to vectorise the per-channel loops and amortise the
     /// task, small enough to keep the statistics in L1 and give both cores work on one image.
@@ -105,7 +105,7 @@ mod host {
     /// The norm of `x` `[N, C, P]`.
     pub(super) fn forward(x: &[f32], weight: &[f32], bias: &[f32], pixels: usize, epsilon: f32) -> Vec<f32> {
         let channels = weight.len();
-        let mut y = ipt_modulation::buffers::zeros(x.len());
+        let mut y = crate::buffers::zeros(x.len());
         pieces_per_run(&mut y, channels, pixels).into_par_iter().for_each(|(run, outputs)| {
             Arch::new().dispatch(ForwardRun { x, weight, bias, run, outputs, pixels, epsilon });
         });
@@ -116,7 +116,7 @@ mod host {
     /// gradient `grad` (same shape as `x`).
     pub(super) fn backward(x: &[f32], weight: &[f32], grad: &[f32], pixels: usize, epsilon: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let channels = weight.len();
-        let mut dx = ipt_modulation::buffers::zeros(x.len());
+        let mut dx = crate::buffers::zeros(x.len());
         let partials: Vec<(Vec<f32>, Vec<f32>)> = pieces_per_run(&mut dx, channels, pixels)
             .into_par_iter()
             .map(|(run, outputs)| Arch::new().dispatch(BackwardRun { x, weight, grad, run, outputs, pixels, epsilon }))
@@ -174,7 +174,7 @@ mod host {
         type Output = (Vec<f32>, Vec<f32>);
 
         #[inline(always)]
-        fn with_simd<S: Simd>(self, _: S) -> (Vec<f32>, Vec<f32>) {
+        fn with_simd<S: Simd>(self, simd: S) -> (Vec<f32>, Vec<f32>) {
             let (x, weight, grad, run, outputs, channels, pixels, epsilon) =
                 (self.x, self.weight, self.grad, self.run, self.outputs, self.weight.len(), self.pixels, self.epsilon);
             let length = run.end - run.start;
@@ -193,8 +193,8 @@ mod host {
                 product.iter_mut().zip(upstream).zip(xhat).for_each(|((product, g), xhat)| *product = g * xhat);
                 grad_sum.iter_mut().zip(upstream).for_each(|(total, g)| *total += g * scale);
                 grad_dot.iter_mut().zip(&product).for_each(|(total, product)| *total += product * scale);
-                dweight[channel] = reduce(&product, 0.0, |a, b| a + b);
-                dbias[channel] = reduce(upstream, 0.0, |a, b| a + b);
+                dweight[channel] = sum_in(simd, &product);
+                dbias[channel] = sum_in(simd, upstream);
             }
             let count = channels as f32;
             for (channel, ((output, upstream), xhat)) in
@@ -213,15 +213,15 @@ mod host {
 
 #[cfg(feature = "flex")]
 mod cpu {
+    use crate::cpu_backend::{CpuBackendOp, from_host, host_values};
+    use crate::glue::record;
     use burn::backend::autodiff::NodeId;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
-    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
     use burn::backend::autodiff::grads::Gradients;
-    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::autodiff::ops::{Backward, Ops};
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
     use burn::tensor::Tensor;
-    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, host_values};
 
     use super::host;
 
@@ -247,31 +247,16 @@ mod cpu {
                 self.bias.clone().try_into_primitive::<Autodiff<B>>(),
             );
             if let (Ok(x), Ok(weight), Ok(bias)) = tracked {
-                return Some(Tensor::from_primitive::<Autodiff<B>>(self.tracked::<B>(x, weight, bias)));
+                let y = forward::<B>(x.primitive(), weight.primitive(), bias.primitive(), self.epsilon);
+                let inputs = [x, weight, bias];
+                let output =
+                    record(NormBackward, &inputs, y, |checkpoint, _| (checkpoint(&inputs[0]), checkpoint(&inputs[1]), self.epsilon));
+                return Some(Tensor::from_primitive::<Autodiff<B>>(output));
             }
             let x = self.x.clone().try_into_primitive::<B>().ok()?;
             let weight = self.weight.clone().try_into_primitive::<B>().ok()?;
             let bias = self.bias.clone().try_into_primitive::<B>().ok()?;
-            Some(Tensor::from_primitive::<B>(forward::<B>(x, weight, bias, self.epsilon)))
-        }
-    }
-
-    impl ChannelNorm<'_> {
-        fn tracked<B: Backend>(
-            &self,
-            x: FloatTensor<Autodiff<B>>,
-            weight: FloatTensor<Autodiff<B>>,
-            bias: FloatTensor<Autodiff<B>>,
-        ) -> FloatTensor<Autodiff<B>> {
-            match NormBackward.prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
-                OpsKind::Tracked(mut prep) => {
-                    let state = (prep.checkpoint(&x), prep.checkpoint(&weight), self.epsilon);
-                    prep.finish(state, forward::<B>(x.into_primitive(), weight.into_primitive(), bias.into_primitive(), self.epsilon))
-                }
-                OpsKind::UnTracked(prep) => {
-                    prep.finish(forward::<B>(x.into_primitive(), weight.into_primitive(), bias.into_primitive(), self.epsilon))
-                }
-            }
+            Some(Tensor::from_primitive::<B>(forward::<B>(&x, &weight, &bias, self.epsilon)))
         }
     }
 
@@ -280,9 +265,9 @@ mod cpu {
         shape[2] * shape[3]
     }
 
-    fn forward<B: Backend>(x: FloatTensor<B>, weight: FloatTensor<B>, bias: FloatTensor<B>, epsilon: f64) -> FloatTensor<B> {
+    fn forward<B: Backend>(x: &FloatTensor<B>, weight: &FloatTensor<B>, bias: &FloatTensor<B>, epsilon: f64) -> FloatTensor<B> {
         let (device, shape) = (x.device(), x.shape());
-        let (x, weight, bias) = (host_values::<B>(&x), host_values::<B>(&weight), host_values::<B>(&bias));
+        let (x, weight, bias) = (host_values::<B>(x), host_values::<B>(weight), host_values::<B>(bias));
         let y = host::forward(&x, &weight, &bias, pixels(&shape), epsilon as f32);
         from_host::<B>(y, shape, &device)
     }
@@ -340,7 +325,7 @@ mod tests {
     fn forward_kernel_equals_the_generic_formulation() {
         let (x, weight, bias) = inputs(&Device::flex());
         let op = cpu::ChannelNorm { x: &x, weight: &weight, bias: &bias, epsilon: 1e-5 };
-        let fast = ipt_modulation::cpu_backend::on_flex(&op).expect("flex tensors take the kernel");
+        let fast = crate::cpu_backend::on_flex(&op).expect("flex tensors take the kernel");
         close(fast, generic(x, weight, bias, 1e-5));
     }
 
@@ -353,7 +338,7 @@ mod tests {
         let (x, weight, bias) = (x.require_grad(), weight.require_grad(), bias.require_grad());
         let upstream = Tensor::<4>::random([2, 5, 23, 29], Distribution::Normal(0.0, 1.0), &device);
         let op = cpu::ChannelNorm { x: &x, weight: &weight, bias: &bias, epsilon: 1e-5 };
-        let fast = ipt_modulation::cpu_backend::on_flex(&op).expect("autodiff flex tensors take the kernel");
+        let fast = crate::cpu_backend::on_flex(&op).expect("autodiff flex tensors take the kernel");
         let reference = generic(x.clone(), weight.clone(), bias.clone(), 1e-5);
         close(fast.clone(), reference.clone());
         let (fast_grads, reference_grads) = ((fast * upstream.clone()).sum().backward(), (reference * upstream).sum().backward());

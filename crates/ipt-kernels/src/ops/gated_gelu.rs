@@ -7,9 +7,9 @@
 use burn::tensor::Tensor;
 
 /// `gelu(x[:, :h]) * x[:, h:]` (exact, erf-based GELU) for `x` `[N, 2h, H, W]`.
-pub(crate) fn gated_gelu(x: Tensor<4>) -> Tensor<4> {
+pub fn gated_gelu(x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if let Some(y) = ipt_modulation::cpu_backend::on_flex(&cpu::GatedGelu { x: &x }) {
+    if let Some(y) = crate::cpu_backend::on_flex(&cpu::GatedGelu { x: &x }) {
         return y;
     }
     generic(x)
@@ -26,11 +26,11 @@ fn generic(x: Tensor<4>) -> Tensor<4> {
 mod host {
     use std::f32::consts::{FRAC_1_SQRT_2, PI};
 
-    use ipt_modulation::buffers::filled;
+    use crate::buffers::filled;
     use pulp::{Arch, Simd, WithSimd};
     use rayon::prelude::*;
 
-    use crate::kernels::fast_math::{erf, exp};
+    use crate::fast_math::{erf, exp};
 
     /// `(sample, channel)` of each output plane, in order.
     fn planes(batch: usize, half: usize) -> impl IndexedParallelIterator<Item = (usize, usize)> {
@@ -53,7 +53,7 @@ mod host {
 
     /// The gradient of `x` `[N, 2h, P]` from the output gradient `grad` `[N, h, P]`.
     pub(super) fn backward(x: &[f32], grad: &[f32], batch: usize, half: usize, pixels: usize) -> Vec<f32> {
-        let mut dx = ipt_modulation::buffers::zeros(x.len());
+        let mut dx = crate::buffers::zeros(x.len());
         // Each sample's gradient is [gate planes | value planes]: pair plane c of each half.
         let pairs: Vec<(&mut [f32], &mut [f32])> = dx
             .chunks_mut(2 * half * pixels)
@@ -121,15 +121,15 @@ mod host {
 
 #[cfg(feature = "flex")]
 mod cpu {
+    use crate::cpu_backend::{CpuBackendOp, from_host, host_values};
+    use crate::glue::record;
     use burn::backend::autodiff::NodeId;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
-    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
     use burn::backend::autodiff::grads::Gradients;
-    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::autodiff::ops::{Backward, Ops};
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
     use burn::tensor::Tensor;
-    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, host_values};
 
     use super::host;
 
@@ -147,17 +147,13 @@ mod cpu {
             DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
         {
             if let Ok(x) = self.x.clone().try_into_primitive::<Autodiff<B>>() {
-                let output = match GateBackward.prepare::<NoCheckpointing>([x.node()]).compute_bound().stateful() {
-                    OpsKind::Tracked(mut prep) => {
-                        let state = prep.checkpoint(&x);
-                        prep.finish(state, forward::<B>(x.into_primitive()))
-                    }
-                    OpsKind::UnTracked(prep) => prep.finish(forward::<B>(x.into_primitive())),
-                };
+                let y = forward::<B>(x.primitive());
+                let inputs = [x];
+                let output = record(GateBackward, &inputs, y, |checkpoint, _| checkpoint(&inputs[0]));
                 return Some(Tensor::from_primitive::<Autodiff<B>>(output));
             }
             let x = self.x.clone().try_into_primitive::<B>().ok()?;
-            Some(Tensor::from_primitive::<B>(forward::<B>(x)))
+            Some(Tensor::from_primitive::<B>(forward::<B>(&x)))
         }
     }
 
@@ -166,10 +162,10 @@ mod cpu {
         (shape[0], shape[1] / 2, shape[2] * shape[3])
     }
 
-    fn forward<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    fn forward<B: Backend>(x: &FloatTensor<B>) -> FloatTensor<B> {
         let (device, shape) = (x.device(), x.shape());
         let (batch, half, pixels) = layout(&shape);
-        let y = host::forward(&host_values::<B>(&x), batch, half, pixels);
+        let y = host::forward(&host_values::<B>(x), batch, half, pixels);
         from_host::<B>(y, [batch, half, shape[2], shape[3]], &device)
     }
 
@@ -209,13 +205,13 @@ mod tests {
     #[test]
     fn kernel_equals_the_generic_formulation() {
         let plain = Tensor::<4>::random([2, 6, 5, 7], Distribution::Normal(0.0, 2.0), &Device::flex());
-        let fast = ipt_modulation::cpu_backend::on_flex(&cpu::GatedGelu { x: &plain }).expect("flex tensors take the kernel");
+        let fast = crate::cpu_backend::on_flex(&cpu::GatedGelu { x: &plain }).expect("flex tensors take the kernel");
         close(fast, generic(plain));
 
         let device = Device::flex().autodiff();
         let x = Tensor::<4>::random([2, 6, 5, 7], Distribution::Normal(0.0, 2.0), &device).require_grad();
         let upstream = Tensor::<4>::random([2, 3, 5, 7], Distribution::Normal(0.0, 1.0), &device);
-        let fast = ipt_modulation::cpu_backend::on_flex(&cpu::GatedGelu { x: &x }).expect("autodiff flex tensors take the kernel");
+        let fast = crate::cpu_backend::on_flex(&cpu::GatedGelu { x: &x }).expect("autodiff flex tensors take the kernel");
         let reference = generic(x.clone());
         close(fast.clone(), reference.clone());
         let (fast_grads, reference_grads) = ((fast * upstream.clone()).sum().backward(), (reference * upstream).sum().backward());

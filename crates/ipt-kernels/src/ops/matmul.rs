@@ -9,9 +9,9 @@
 use burn::tensor::Tensor;
 
 /// `lhs.matmul(rhs)` for operands of the same batch shape.
-pub(crate) fn matmul<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D> {
+pub fn matmul<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    if let Some(y) = ipt_modulation::cpu_backend::on_flex(&cpu::Matmul { lhs: &lhs, rhs: &rhs }) {
+    if let Some(y) = crate::cpu_backend::on_flex(&cpu::Matmul { lhs: &lhs, rhs: &rhs }) {
         return y;
     }
     lhs.matmul(rhs)
@@ -20,8 +20,8 @@ pub(crate) fn matmul<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D
 /// The host kernel on strided views.
 #[cfg(feature = "flex")]
 mod host {
-    use ipt_modulation::buffers::per_sample;
-    use ipt_modulation::cpu_backend::Matrix;
+    use crate::buffers::per_sample;
+    use crate::cpu_backend::Matrix;
 
     /// A tensor's values from its first one on, and its strides.
     pub(super) struct View<'a> {
@@ -61,14 +61,14 @@ mod host {
 
 #[cfg(feature = "flex")]
 mod cpu {
+    use crate::cpu_backend::{CpuBackendOp, from_host, strided_values};
+    use crate::glue::record;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
-    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
     use burn::backend::autodiff::grads::Gradients;
-    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::autodiff::ops::{Backward, Ops};
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
     use burn::tensor::{Shape, Tensor};
-    use ipt_modulation::cpu_backend::{CpuBackendOp, from_host, strided_values};
 
     use super::host::{self, View};
 
@@ -94,10 +94,8 @@ mod cpu {
             if let Ok(lhs) = self.lhs.clone().try_into_primitive::<Autodiff<B>>() {
                 let rhs = self.rhs.clone().try_into_primitive::<Autodiff<B>>().ok()?;
                 let y = forward::<B>(lhs.primitive(), rhs.primitive())?;
-                let output = match MatmulBackward.prepare::<NoCheckpointing>([lhs.node(), rhs.node()]).compute_bound().stateful() {
-                    OpsKind::Tracked(prep) => prep.finish((lhs.into_primitive(), rhs.into_primitive()), y),
-                    OpsKind::UnTracked(prep) => prep.finish(y),
-                };
+                let state = (lhs.primitive().clone(), rhs.primitive().clone());
+                let output = record(MatmulBackward, &[lhs, rhs], y, |_, _| state);
                 return Some(Tensor::from_primitive::<Autodiff<B>>(output));
             }
             let lhs = self.lhs.clone().try_into_primitive::<B>().ok()?;
@@ -187,6 +185,6 @@ mod tests {
         let plain = tokens.inner();
         let (a, b) = (plain.clone().slice([0..3, 0..1]), plain.slice([0..3, 1..2]).swap_dims(3, 4));
         let op = cpu::Matmul { lhs: &a, rhs: &b };
-        close(ipt_modulation::cpu_backend::on_flex(&op).expect("flex tensors take the kernel"), a.clone().matmul(b.clone()));
+        close(crate::cpu_backend::on_flex(&op).expect("flex tensors take the kernel"), a.clone().matmul(b.clone()));
     }
 }

@@ -254,15 +254,15 @@ mod host {
 #[cfg(feature = "flex")]
 mod flex {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
-    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
     use burn::backend::autodiff::grads::Gradients;
-    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::autodiff::ops::{Backward, Ops};
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, TensorMetadata};
     use burn::tensor::Tensor;
 
     use super::host::{self, Dims};
     use crate::cpu_backend::{CpuBackendOp, from_host, host_values};
+    use crate::glue::record;
 
     /// The op's inputs, for `on_flex`.
     pub(super) struct GemmConv<'a> {
@@ -328,15 +328,11 @@ mod flex {
         bias: Option<FloatTensor<Autodiff<B>>>,
         kernel: usize,
     ) -> FloatTensor<Autodiff<B>> {
-        let nodes: Vec<_> = [Some(&x), Some(&weights), bias.as_ref()].into_iter().flatten().map(|tensor| tensor.node()).collect();
-        let nodes: [_; N] = nodes.try_into().expect("N is the number of inputs");
-        let bias = bias.map(|bias| bias.into_primitive());
-        let (x, weights) = (x.into_primitive(), weights.into_primitive());
-        let y = forward::<B>(&x, &weights, bias.as_ref(), kernel);
-        match GemmConvBackward.prepare::<NoCheckpointing>(nodes).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish((x, weights, kernel), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        }
+        let y = forward::<B>(x.primitive(), weights.primitive(), bias.as_ref().map(|bias| bias.primitive()), kernel);
+        let state = (x.primitive().clone(), weights.primitive().clone(), kernel);
+        let inputs: Vec<_> = [Some(x), Some(weights), bias].into_iter().flatten().collect();
+        let inputs: [_; N] = inputs.try_into().expect("N is the number of inputs");
+        record(GemmConvBackward, &inputs, y, |_, _| state)
     }
 
     #[derive(Debug)]

@@ -19,10 +19,25 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     Arch::new().dispatch(Dot { a, b })
 }
 
+/// [`dot`] inside a kernel already dispatched at `simd`'s level.
+#[cfg(feature = "flex")]
+#[inline(always)]
+pub(crate) fn dot_in<S: Simd>(simd: S, a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    Dot { a, b }.with_simd(simd)
+}
+
 /// `sum(values)`.
 #[cfg(feature = "flex")]
 pub(crate) fn sum(values: &[f32]) -> f32 {
     Arch::new().dispatch(Sum(values))
+}
+
+/// [`sum`] inside a kernel already dispatched at `simd`'s level.
+#[cfg(feature = "flex")]
+#[inline(always)]
+pub(crate) fn sum_in<S: Simd>(simd: S, values: &[f32]) -> f32 {
+    Sum(values).with_simd(simd)
 }
 
 /// [`dot`]'s operands, for the dispatch.
