@@ -95,6 +95,23 @@ fn a_task_the_weights_lack_is_refused() {
 }
 
 #[test]
+fn an_image_above_the_pixel_limit_is_refused_and_nothing_is_written() {
+    let folder = tempfile::tempdir().unwrap();
+    let weights = tiny_weights(folder.path());
+    let input = folder.path().join("wide.png");
+    colour_image(40, 30).save(&input).unwrap();
+    let output = folder.path().join("restored.png");
+    let args = ["restore", path_str(&input), "-o", path_str(&output), "--weights", path_str(&weights), "--task", "denoise"];
+    let result = instruct_ipt(&[&args[..], &["--max-megapixels", "0.001"]].concat());
+    assert!(!result.status.success());
+    let message = stderr(&result);
+    assert!(message.contains("wide.png: 40x30 = 0.0012 MP is above the 0.001 MP limit (--max-megapixels)"), "{message}");
+    assert!(!output.exists());
+    let allowed = instruct_ipt(&[&args[..], &["--max-megapixels", "0.0012"]].concat());
+    assert!(allowed.status.success(), "{}", stderr(&allowed));
+}
+
+#[test]
 fn a_folder_is_restored_and_a_broken_file_is_named_without_harming_existing_outputs() {
     let folder = tempfile::tempdir().unwrap();
     let weights = tiny_weights(folder.path());

@@ -64,6 +64,10 @@ struct RestoreArgs {
     /// Where to run: cpu, libtorch, cuda or wgpu (all but cpu need a build with their feature).
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
+    /// Refuse input images larger than this many megapixels (checked from the file's header,
+    /// before decoding).
+    #[arg(long, default_value_t = instruct_ipt::DEFAULT_MAX_MEGAPIXELS)]
+    max_megapixels: f64,
 }
 
 /// mimalloc for the whole process (see `instruct_ipt::allocator`).

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use instruct_ipt::backend::select_device;
-use instruct_ipt::{Restorer, Task, read_image, write_image};
+use instruct_ipt::{Restorer, Task, read_image_within, write_image};
 
 use crate::RestoreArgs;
 
@@ -25,18 +25,18 @@ pub fn run(args: RestoreArgs) -> Result<()> {
     let tile = (args.tile > 0).then_some(args.tile);
     let restorer = Restorer::load_or_bundled(args.weights.as_deref(), &device)?.with_tile(tile);
     if args.input.is_dir() {
-        restore_folder(&restorer, &args.input, &args.output, &tasks)
+        restore_folder(&restorer, &args.input, &args.output, &tasks, args.max_megapixels)
     } else {
         let output = if args.output.is_dir() { args.output.join(file_name(&args.input)?) } else { args.output.clone() };
-        restore_file(&restorer, &args.input, &output, &tasks)?;
+        restore_file(&restorer, &args.input, &output, &tasks, args.max_megapixels)?;
         println!("restored {} -> {}", args.input.display(), output.display());
         Ok(())
     }
 }
 
 /// Restores one file with `tasks` (none: the general weights; two: one after the other).
-fn restore_file(restorer: &Restorer, input: &Path, output: &Path, tasks: &[(Task, f32)]) -> Result<()> {
-    let image = read_image(input)?;
+fn restore_file(restorer: &Restorer, input: &Path, output: &Path, tasks: &[(Task, f32)], max_megapixels: f64) -> Result<()> {
+    let image = read_image_within(input, max_megapixels)?;
     let restored = restorer.restore_requested(&image, tasks).with_context(|| format!("{}", input.display()))?;
     write_image(output, &restored)?;
     Ok(())
@@ -44,7 +44,7 @@ fn restore_file(restorer: &Restorer, input: &Path, output: &Path, tasks: &[(Task
 
 /// Restores every image of `input` into `output` (created if needed); a file that fails is
 /// reported and skipped, and the command fails at the end if any did.
-fn restore_folder(restorer: &Restorer, input: &Path, output: &Path, tasks: &[(Task, f32)]) -> Result<()> {
+fn restore_folder(restorer: &Restorer, input: &Path, output: &Path, tasks: &[(Task, f32)], max_megapixels: f64) -> Result<()> {
     let files = images_in(input)?;
     if files.is_empty() {
         bail!("{}: no images found (looked for {})", input.display(), IMAGE_EXTENSIONS.join(", "));
@@ -58,7 +58,7 @@ fn restore_folder(restorer: &Restorer, input: &Path, output: &Path, tasks: &[(Ta
     let mut failures = 0;
     for file in &files {
         progress.set_message(file_name(file)?.to_string_lossy().into_owned());
-        if let Err(error) = restore_file(restorer, file, &output.join(file_name(file)?), tasks) {
+        if let Err(error) = restore_file(restorer, file, &output.join(file_name(file)?), tasks, max_megapixels) {
             progress.suspend(|| eprintln!("error: {error:#}"));
             failures += 1;
         }

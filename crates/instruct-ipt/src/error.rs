@@ -21,6 +21,21 @@ pub enum Error {
         /// What the decoder said.
         reason: String,
     },
+    /// An input image's header declares more pixels than the limit allows.
+    #[error(
+        "{path}: {width}x{height} = {} MP is above the {max_megapixels} MP limit (--max-megapixels)",
+        megapixels(*width, *height)
+    )]
+    TooLarge {
+        /// The input file.
+        path: PathBuf,
+        /// Width its header declares.
+        width: u32,
+        /// Height its header declares.
+        height: u32,
+        /// The limit it exceeds.
+        max_megapixels: f64,
+    },
     /// An output image could not be encoded or written.
     #[error("{path}: cannot write image: {reason}")]
     WriteImage {
@@ -37,4 +52,10 @@ pub enum Error {
         /// The tasks in the weight file.
         trained: Vec<Task>,
     },
+}
+
+/// `width * height` in megapixels, to four decimals without trailing zeros (`400`, `0.0012`).
+fn megapixels(width: u32, height: u32) -> String {
+    let text = format!("{:.4}", f64::from(width) * f64::from(height) / 1e6);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -38,5 +38,5 @@ pub use ipt_model::{
     save_task_biases, save_weights,
 };
 pub use ipt_text::{Decision, Intent, Router, Routing};
-pub use picture::{Planar, SampleFormat, read_image, write_image};
+pub use picture::{DEFAULT_MAX_MEGAPIXELS, Planar, SampleFormat, read_image, read_image_within, write_image};
 pub use restorer::{BUNDLED_WEIGHTS, DEFAULT_TILE, Restorer, application_order};

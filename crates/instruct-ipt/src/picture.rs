@@ -98,19 +98,48 @@ impl Planar {
     }
 }
 
-/// Decodes the image at `path`, applying its EXIF orientation.
+/// The largest image [`read_image`] decodes, in megapixels: a 100-MP photo already takes
+/// ~1.6 GB as float RGBA, and larger sizes in a header are how decompression bombs start.
+pub const DEFAULT_MAX_MEGAPIXELS: f64 = 100.0;
+
+/// Decodes the image at `path`, applying its EXIF orientation; refuses images above
+/// [`DEFAULT_MAX_MEGAPIXELS`] (see [`read_image_within`]).
 pub fn read_image(path: &Path) -> Result<DynamicImage, Error> {
+    read_image_within(path, DEFAULT_MAX_MEGAPIXELS)
+}
+
+/// Decodes the image at `path`, applying its EXIF orientation, unless its header declares more
+/// than `max_megapixels`: that is refused before any pixel is decoded or allocated, so a small
+/// file that claims a huge image fails at once.
+pub fn read_image_within(path: &Path, max_megapixels: f64) -> Result<DynamicImage, Error> {
     let fail = |reason: String| Error::ReadImage { path: path.to_owned(), reason };
-    let reader =
+    let mut reader =
         ImageReader::open(path).map_err(|error| fail(error.to_string()))?.with_guessed_format().map_err(|error| fail(error.to_string()))?;
     if reader.format().is_none() {
         return Err(fail("unrecognised image format".into()));
     }
+    reader.limits(decoder_limits(max_megapixels));
     let mut decoder = reader.into_decoder().map_err(|error| fail(error.to_string()))?;
+    let (width, height) = decoder.dimensions();
+    if f64::from(width) * f64::from(height) > max_megapixels * 1e6 {
+        return Err(Error::TooLarge { path: path.to_owned(), width, height, max_megapixels });
+    }
     let orientation = decoder.orientation().map_err(|error| fail(error.to_string()))?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(|error| fail(error.to_string()))?;
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+/// The decoder's own limits for `max_megapixels`: no side above the pixel count and no
+/// allocation above that many 16-bit RGBA pixels, the widest layout the decoders produce.
+fn decoder_limits(max_megapixels: f64) -> image::Limits {
+    let pixels = (max_megapixels * 1e6).max(1.0) as u64;
+    let mut limits = image::Limits::default();
+    let side = u32::try_from(pixels).unwrap_or(u32::MAX);
+    limits.max_image_width = Some(side);
+    limits.max_image_height = Some(side);
+    limits.max_alloc = Some(pixels.saturating_mul(8));
+    limits
 }
 
 /// Encodes `image` in the format named by `path`'s extension and writes it atomically.
@@ -241,6 +270,49 @@ mod tests {
         assert!(message.contains("broken.png"), "{message}");
         let missing = read_image(&folder.path().join("absent.jpg")).unwrap_err().to_string();
         assert!(missing.contains("absent.jpg"), "{missing}");
+    }
+
+    /// A PNG of only a signature, a header declaring `width x height`, no pixel data and an end: what a
+    /// decompression bomb looks like to a decoder before it reads any pixel.
+    fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+        fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+            let mut body = kind.to_vec();
+            body.extend(data);
+            let mut crc = !0u32;
+            for byte in &body {
+                crc ^= u32::from(*byte);
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                }
+            }
+            let mut out = (data.len() as u32).to_be_bytes().to_vec();
+            out.extend(body);
+            out.extend((!crc).to_be_bytes());
+            out
+        }
+        let mut header = width.to_be_bytes().to_vec();
+        header.extend(height.to_be_bytes());
+        header.extend([8, 2, 0, 0, 0]); // 8-bit RGB, deflate, adaptive filters, no interlace
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(chunk(b"IHDR", &header));
+        png.extend(chunk(b"IDAT", &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])); // an empty zlib stream
+        png.extend(chunk(b"IEND", &[]));
+        png
+    }
+
+    #[test]
+    fn images_above_the_pixel_limit_are_refused_from_their_header() {
+        let folder = tempfile::tempdir().unwrap();
+        let bomb = folder.path().join("bomb.png");
+        std::fs::write(&bomb, png_header_only(20_000, 20_000)).unwrap();
+        let message = read_image(&bomb).unwrap_err().to_string();
+        assert!(message.contains("bomb.png") && message.contains("20000x20000 = 400 MP is above the 100 MP limit"), "{message}");
+
+        let small = folder.path().join("small.png");
+        write_image(&small, &DynamicImage::ImageRgb8(ImageBuffer::new(30, 20))).unwrap();
+        assert_eq!(read_image_within(&small, 0.0006).unwrap().width(), 30, "600 pixels are within 0.0006 MP");
+        let message = read_image_within(&small, 0.0005).unwrap_err().to_string();
+        assert!(message.contains("small.png") && message.contains("30x20") && message.contains("0.0005 MP limit"), "{message}");
     }
 
     #[test]
