@@ -122,7 +122,7 @@ mod host {
 #[cfg(feature = "flex")]
 mod cpu {
     use crate::cpu_backend::{CpuBackendOp, from_host, host_values};
-    use crate::glue::record;
+    use crate::glue::unary_op;
     use burn::backend::autodiff::NodeId;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::grads::Gradients;
@@ -146,14 +146,7 @@ mod cpu {
         where
             DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
         {
-            if let Ok(x) = self.x.clone().try_into_primitive::<Autodiff<B>>() {
-                let y = forward::<B>(x.primitive());
-                let inputs = [x];
-                let output = record(GateBackward, &inputs, y, |checkpoint, _| checkpoint(&inputs[0]));
-                return Some(Tensor::from_primitive::<Autodiff<B>>(output));
-            }
-            let x = self.x.clone().try_into_primitive::<B>().ok()?;
-            Some(Tensor::from_primitive::<B>(forward::<B>(&x)))
+            unary_op(self.x, GateBackward, forward::<B>, |checkpoint, x, _| checkpoint(x))
         }
     }
 

@@ -69,7 +69,7 @@ mod host {
 #[cfg(feature = "flex")]
 mod cpu {
     use crate::cpu_backend::{CpuBackendOp, from_host, host_values};
-    use crate::glue::record;
+    use crate::glue::unary_op;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::grads::Gradients;
     use burn::backend::autodiff::ops::{Backward, Ops};
@@ -93,17 +93,16 @@ mod cpu {
         where
             DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
         {
-            if let Ok(x) = self.x.clone().try_into_primitive::<Autodiff<B>>() {
-                let y = permute::<B>(x.primitive(), self.axes);
-                let output = record(PermuteBackward, &[x], y, |_, _| {
+            unary_op(
+                self.x,
+                PermuteBackward,
+                |x| permute::<B>(x, self.axes),
+                |_, _, _| {
                     let mut inverse = vec![0; D];
                     self.axes.iter().enumerate().for_each(|(output_axis, &axis)| inverse[axis] = output_axis);
                     inverse
-                });
-                return Some(Tensor::from_primitive::<Autodiff<B>>(output));
-            }
-            let x = self.x.clone().try_into_primitive::<B>().ok()?;
-            Some(Tensor::from_primitive::<B>(permute::<B>(&x, self.axes)))
+                },
+            )
         }
     }
 

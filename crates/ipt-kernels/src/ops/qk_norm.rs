@@ -124,7 +124,7 @@ mod host {
 #[cfg(feature = "flex")]
 mod cpu {
     use crate::cpu_backend::{CpuBackendOp, from_host, host_values};
-    use crate::glue::record;
+    use crate::glue::unary_op;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::grads::Gradients;
     use burn::backend::autodiff::ops::{Backward, Ops};
@@ -147,14 +147,7 @@ mod cpu {
         where
             DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
         {
-            if let Ok(x) = self.windows.clone().try_into_primitive::<Autodiff<B>>() {
-                let y = forward::<B>(x.primitive());
-                let state = x.primitive().clone();
-                let output = record(QkNormBackward, &[x], y, |_, _| state);
-                return Some(Tensor::from_primitive::<Autodiff<B>>(output));
-            }
-            let x = self.windows.clone().try_into_primitive::<B>().ok()?;
-            Some(Tensor::from_primitive::<B>(forward::<B>(&x)))
+            unary_op(self.windows, QkNormBackward, forward::<B>, |_, x, _| x.primitive().clone())
         }
     }
 

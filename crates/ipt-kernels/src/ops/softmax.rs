@@ -93,7 +93,7 @@ mod host {
 #[cfg(feature = "flex")]
 mod cpu {
     use crate::cpu_backend::{CpuBackendOp, from_host, host_values};
-    use crate::glue::record;
+    use crate::glue::unary_op;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::grads::Gradients;
     use burn::backend::autodiff::ops::{Backward, Ops};
@@ -116,13 +116,7 @@ mod cpu {
         where
             DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
         {
-            if let Ok(x) = self.x.clone().try_into_primitive::<Autodiff<B>>() {
-                let y = forward::<B>(x.primitive());
-                let output = record(SoftmaxBackward, &[x], y, |_, y| y.clone());
-                return Some(Tensor::from_primitive::<Autodiff<B>>(output));
-            }
-            let x = self.x.clone().try_into_primitive::<B>().ok()?;
-            Some(Tensor::from_primitive::<B>(forward::<B>(&x)))
+            unary_op(self.x, SoftmaxBackward, forward::<B>, |_, _, y| y.clone())
         }
     }
 
