@@ -131,14 +131,15 @@ pub fn read_image_within(path: &Path, max_megapixels: f64) -> Result<DynamicImag
 }
 
 /// The decoder's own limits for `max_megapixels`: no side above the pixel count and no
-/// allocation above that many 16-bit RGBA pixels, the widest layout the decoders produce.
+/// allocation above that many 32-bit float RGBA pixels (16 bytes each), the widest layout the
+/// decoders produce, so every image within the pixel limit also fits the allocation limit.
 fn decoder_limits(max_megapixels: f64) -> image::Limits {
     let pixels = (max_megapixels * 1e6).max(1.0) as u64;
     let mut limits = image::Limits::default();
     let side = u32::try_from(pixels).unwrap_or(u32::MAX);
     limits.max_image_width = Some(side);
     limits.max_image_height = Some(side);
-    limits.max_alloc = Some(pixels.saturating_mul(8));
+    limits.max_alloc = Some(pixels.saturating_mul(16));
     limits
 }
 
