@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use instruct_ipt::image::{DynamicImage, ImageBuffer, Rgb};
-use instruct_ipt::{Device, ModulationConfig, Preset, Restorer, Task, WeightMetadata, read_image};
+use instruct_ipt::image::{DynamicImage, ImageBuffer, Luma, Rgb, Rgba};
+use instruct_ipt::{Device, ModulationConfig, Planar, Preset, Restorer, Task, WeightMetadata, read_image};
 
 /// The bundled sample photos (in the repository).
 fn samples() -> PathBuf {
@@ -47,6 +47,40 @@ fn one_covering_tile_equals_whole_image_inference() {
     let whole = restorer.restore(&image, None).unwrap();
     let tiled = restorer.with_tile(Some(128)).restore(&image, None).unwrap();
     assert!(whole == tiled, "tiled and whole-image restorations differ");
+}
+
+#[test]
+fn images_restored_tile_by_tile_equal_the_planar_restoration_in_their_own_format() {
+    // Streaming writes each finished band into the output's own format; the planar path blends
+    // whole-image floats. Both must give the same pixels, for every layout.
+    let restorer = tiny_restorer(3).with_tile(Some(32));
+    let rgba16 = DynamicImage::ImageRgba16(ImageBuffer::from_fn(75, 61, |x, y| {
+        Rgba([(x * 800) as u16, (y * 1000) as u16, ((x + y) * 450) as u16, (65535 - x * 300) as u16])
+    }));
+    let gray8 = DynamicImage::ImageLuma8(ImageBuffer::from_fn(45, 80, |x, y| Luma([((x * 5 + y * 3) % 256) as u8])));
+    for image in [rgba16, gray8, smooth_image(70, 33)] {
+        let restored = restorer.restore(&image, Some(Task::Denoise)).unwrap();
+        let mut planar = Planar::from_image(&image);
+        planar.rgb = restorer.restore_planar(planar.rgb.clone(), planar.height, planar.width, Some(Task::Denoise)).unwrap();
+        assert_eq!(restored.color(), image.color());
+        assert!(restored == planar.to_image(), "{:?}: streamed and planar restorations differ", image.color());
+    }
+}
+
+#[test]
+fn compound_requests_keep_the_format_and_differ_from_either_task_alone() {
+    let restorer = tiny_restorer(4).with_tile(Some(48));
+    let image = smooth_image(64, 50);
+    let tasks = [(Task::Dehaze, 0.5), (Task::Denoise, 0.5)];
+    let both = restorer.restore_requested(&image, &tasks).unwrap();
+    assert_eq!(both.color(), image.color());
+    // Denoising first, then dehazing (the application order), on the 16-bit intermediate.
+    let denoised = restorer.restore(&DynamicImage::ImageRgb16(image.to_rgb16()), Some(Task::Denoise)).unwrap();
+    let expected = restorer.restore(&denoised, Some(Task::Dehaze)).unwrap().to_rgb8();
+    // Rounding 16 to 8 bits after the fact may differ by one level from rounding once.
+    let worst = both.to_rgb8().iter().zip(expected.iter()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(worst <= 1, "the tasks were not applied in turn: {worst} levels apart");
+    assert!(both != restorer.restore(&image, Some(Task::Dehaze)).unwrap());
 }
 
 #[test]

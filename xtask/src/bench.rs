@@ -2,14 +2,18 @@
 //! `--vs-pytorch` the same network against its PyTorch twin, inference and training step.
 //!
 //! Each case runs in a child process, so its peak resident memory (`VmHWM`) is its own, and
-//! Burn and PyTorch children alternate so that both see the same machine state.
+//! Burn and PyTorch children alternate so that both see the same machine state. The photo-file
+//! case goes through a PNG file both ways, as `instruct-ipt restore` does, so its peak memory
+//! is what a user restoring a large photo needs.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use instruct_ipt::backend::{DeviceChoice, select_device};
-use instruct_ipt::{Preset, Restorer, Task, WeightMetadata};
+use instruct_ipt::image::DynamicImage;
+use instruct_ipt::{Preset, Restorer, Task, WeightMetadata, read_image, write_image};
 use serde::{Deserialize, Serialize};
 
 use crate::parity::workspace_root;
@@ -30,9 +34,14 @@ pub struct BenchArgs {
     /// Skip the 3840x2160 tiled case (minutes on 2 cores).
     #[arg(long)]
     skip_4k: bool,
-    /// Tile side for the 3840x2160 case.
+    /// Tile side for the 3840x2160 case and the photo-file case.
     #[arg(long, default_value_t = instruct_ipt::DEFAULT_TILE)]
     tile: usize,
+    /// Megapixels of the photo-file case (read a square PNG, restore, write a PNG, as the CLI
+    /// does): its peak memory shows what restoring a large photo takes. 0 skips it (about
+    /// 10 minutes for 100 MP on 2 cores).
+    #[arg(long, default_value_t = 100.0)]
+    photo_megapixels: f64,
     /// Compare with the PyTorch twin (bench/pytorch; `cargo xtask parity` installs it).
     #[arg(long)]
     vs_pytorch: bool,
@@ -63,6 +72,10 @@ pub struct CaseArgs {
     /// Time an AdamW training step (batch 8 of 64x64 patches) instead of inference.
     #[arg(long)]
     train: bool,
+    /// Restore this image file into a PNG beside it, read and write included, instead of an
+    /// image in memory.
+    #[arg(long)]
+    photo: Option<PathBuf>,
 }
 
 /// What a case measured.
@@ -89,6 +102,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 }
 
 fn run_throughput(args: &BenchArgs) -> Result<()> {
+    let photo = (args.photo_megapixels > 0.0).then(|| PhotoFile::write(args.photo_megapixels)).transpose()?;
     println!("{:<7} {:>11} {:>6} {:>12} {:>10} {:>14}", "preset", "image", "tile", "median ms", "MPx/s", "peak MiB");
     for &preset in &args.presets {
         let mut cases: Vec<(usize, usize, usize, usize)> = args.sizes.iter().map(|&size| (size, size, 0, args.repeats)).collect();
@@ -99,17 +113,48 @@ fn run_throughput(args: &BenchArgs) -> Result<()> {
             let case = ["--width", &width.to_string(), "--height", &height.to_string(), "--tile", &tile.to_string()];
             let result = burn_case(preset, args.device, &case, repeats)?;
             let tile = if tile == 0 { "whole".to_string() } else { tile.to_string() };
-            println!(
-                "{:<7} {:>11} {tile:>6} {:>12.1} {:>10.3} {:>14.1}",
-                preset.name(),
-                format!("{width}x{height}"),
-                result.median_ms,
-                result.megapixels_per_second,
-                result.peak_memory_mib
-            );
+            print_row(preset, &format!("{width}x{height}"), &tile, &result);
+        }
+        if let Some(photo) = &photo {
+            let case = ["--photo", photo.path.to_str().context("temporary paths are UTF-8")?, "--tile", &args.tile.to_string()];
+            print_row(preset, &format!("{0}x{0} file", photo.side), &args.tile.to_string(), &burn_case(preset, args.device, &case, 1)?);
         }
     }
     Ok(())
+}
+
+fn print_row(preset: Preset, image: &str, tile: &str, result: &CaseResult) {
+    println!(
+        "{:<7} {image:>11} {tile:>6} {:>12.1} {:>10.3} {:>14.1}",
+        preset.name(),
+        result.median_ms,
+        result.megapixels_per_second,
+        result.peak_memory_mib
+    );
+}
+
+/// The square PNG of the photo-file case, in a temporary folder removed when dropped.
+struct PhotoFile {
+    path: PathBuf,
+    side: u32,
+    _folder: tempfile::TempDir,
+}
+
+impl PhotoFile {
+    /// Writes a photo-like square PNG of about `megapixels` (a gradient with fine texture, so
+    /// it compresses like a photo rather than like a flat image).
+    fn write(megapixels: f64) -> Result<Self> {
+        let side = (megapixels * 1e6).sqrt().round() as u32;
+        let folder = tempfile::tempdir()?;
+        let path = folder.path().join("photo.png");
+        let image = image::RgbImage::from_fn(side, side, |x, y| {
+            let grain = ((x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503)) >> 7) % 24;
+            let channel = |base: u32, scale: u32| (base + (x + 2 * y) / scale % 160 + grain) as u8;
+            image::Rgb([channel(30, 97), channel(50, 131), channel(70, 173)])
+        });
+        instruct_ipt::write_image(&path, &DynamicImage::ImageRgb8(image))?;
+        Ok(Self { path, side, _folder: folder })
+    }
 }
 
 fn run_vs_pytorch(args: &BenchArgs) -> Result<()> {
@@ -201,6 +246,14 @@ pub fn run_case(args: CaseArgs) -> Result<()> {
     }
     let restorer = Restorer::from_model(config.init(&device), WeightMetadata::new(config, Task::ALL.to_vec()), &device)
         .with_tile((args.tile > 0).then_some(args.tile));
+    if let Some(photo) = &args.photo {
+        let start = Instant::now();
+        let image = read_image(photo)?;
+        let restored = restorer.restore(&image, Some(Task::Denoise))?;
+        write_image(&photo.with_file_name("restored.png"), &restored)?;
+        let pixels = f64::from(image.width()) * f64::from(image.height());
+        return print_result(start.elapsed().as_secs_f64() * 1000.0, pixels, None);
+    }
     let pixels = args.width * args.height;
     let image: Vec<f32> = (0..3 * pixels).map(|i| ((i * 2654435761) % 1000) as f32 / 1000.0).collect();
     // A single tiled 4K run warms up on its first tile; whole-image cases get a warm-up run.

@@ -1,7 +1,6 @@
 //! Images in and out of the network: planar RGB in `[0, 1]`, with the alpha channel, grayscale
 //! and bit depth remembered so the output keeps the input's format.
 
-use std::io::Cursor;
 use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
@@ -41,13 +40,7 @@ impl Planar {
     /// Splits `image` into planar RGB and alpha, remembering its format.
     pub fn from_image(image: &DynamicImage) -> Self {
         let color = image.color();
-        let samples = match image {
-            DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) | DynamicImage::ImageRgb16(_) | DynamicImage::ImageRgba16(_) => {
-                SampleFormat::U16
-            }
-            DynamicImage::ImageRgb32F(_) | DynamicImage::ImageRgba32F(_) => SampleFormat::F32,
-            _ => SampleFormat::U8,
-        };
+        let samples = sample_format(image);
         let (width, height) = (image.width() as usize, image.height() as usize);
         let pixels = width * height;
         let rgba = image.to_rgba32f();
@@ -98,6 +91,17 @@ impl Planar {
     }
 }
 
+/// The sample type of `image`.
+pub(crate) fn sample_format(image: &DynamicImage) -> SampleFormat {
+    match image {
+        DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) | DynamicImage::ImageRgb16(_) | DynamicImage::ImageRgba16(_) => {
+            SampleFormat::U16
+        }
+        DynamicImage::ImageRgb32F(_) | DynamicImage::ImageRgba32F(_) => SampleFormat::F32,
+        _ => SampleFormat::U8,
+    }
+}
+
 /// The largest image [`read_image`] decodes, in megapixels: a 100-MP photo already takes
 /// ~1.6 GB as float RGBA, and larger sizes in a header are how decompression bombs start.
 pub const DEFAULT_MAX_MEGAPIXELS: f64 = 100.0;
@@ -143,7 +147,8 @@ fn decoder_limits(max_megapixels: f64) -> image::Limits {
     limits
 }
 
-/// Encodes `image` in the format named by `path`'s extension and writes it atomically.
+/// Encodes `image` in the format named by `path`'s extension and writes it atomically (see
+/// [`ipt_core::write_atomically_with`]).
 ///
 /// Formats that cannot hold the image's depth or alpha (JPEG) get an 8-bit opaque copy.
 pub fn write_image(path: &Path, image: &DynamicImage) -> Result<(), Error> {
@@ -161,14 +166,15 @@ pub fn write_image(path: &Path, image: &DynamicImage) -> Result<(), Error> {
         }
         _ => image,
     };
-    let mut bytes = Cursor::new(Vec::new());
-    image.write_to(&mut bytes, format).map_err(|error| fail(error.to_string()))?;
-    ipt_core::write_atomically(path, bytes.get_ref()).map_err(|error| fail(error.to_string()))
+    // Encoded straight into the file: a 100-MP photo's encoding is never held in memory.
+    ipt_core::write_atomically_with(path, |file| image.write_to(file, format).map_err(std::io::Error::other))
+        .map_err(|error| fail(error.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
     use image::{ImageBuffer, Luma, LumaA, Rgb, Rgba};
 
     fn round_trip(image: DynamicImage, extension: &str) -> DynamicImage {

@@ -1,14 +1,19 @@
 //! [`Restorer`]: load weights once, restore many images.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use image::DynamicImage;
-use ipt_model::{IptModel, ModelError, Task, TaskWeights, Tiling, WeightMetadata, load_weights, load_weights_from_bytes, restore_tiled};
+use ipt_model::{
+    IptModel, ModelError, Task, TaskWeights, TileRect, Tiling, WeightMetadata, load_weights, load_weights_from_bytes, restore_streamed,
+    restore_tiled,
+};
 
-use crate::{Error, Planar};
+use crate::picture::sample_format;
+use crate::{Error, Planar, SampleFormat};
 
 /// Tile side used unless the caller asks otherwise: bounds memory on 4K photos.
 pub const DEFAULT_TILE: usize = 512;
@@ -79,20 +84,33 @@ impl Restorer {
     /// Restores `image`, keeping its size, bit depth, alpha and grayscale-ness.
     ///
     /// `task` must be one the weights were trained for; `None` uses the general (shared) weights.
+    /// The image is restored tile by tile into an output of its own format: besides the two
+    /// images, memory holds only a band of floats about two tiles high (see [`restore_streamed`]).
     pub fn restore(&self, image: &DynamicImage, task: Option<Task>) -> Result<DynamicImage, Error> {
-        let mut planar = Planar::from_image(image);
-        planar.rgb = self.restore_planar(planar.rgb, planar.height, planar.width, task)?;
-        Ok(planar.to_image())
+        self.restore_into(image, task, sample_format(image))
+    }
+
+    /// [`Restorer::restore`] with the output written in `samples`.
+    fn restore_into(&self, image: &DynamicImage, task: Option<Task>, samples: SampleFormat) -> Result<DynamicImage, Error> {
+        let (model, tasks) = self.network_for(task)?;
+        Ok(self.run_image(image, samples, &model, tasks.as_ref()))
     }
 
     /// Restores `[3, height, width]` planar RGB samples in `[0, 1]` for `task`.
     pub fn restore_planar(&self, rgb: Vec<f32>, height: usize, width: usize, task: Option<Task>) -> Result<Vec<f32>, Error> {
+        let (model, tasks) = self.network_for(task)?;
+        Ok(self.run(rgb, height, width, &model, tasks.as_ref()))
+    }
+
+    /// The network that restores `task`, with the task weights it runs with: a model with
+    /// feature conditioning runs whole with the task's one-hot weights, any other as the plain
+    /// network of [`Restorer::model_for`].
+    fn network_for(&self, task: Option<Task>) -> Result<(Arc<IptModel>, Option<TaskWeights>), Error> {
         if self.model.feature_conditioning().is_some() {
             let weights = task.map(|task| self.one_hot(task)).transpose()?;
-            return Ok(self.run(rgb, height, width, &self.model, weights.as_ref()));
+            return Ok((Arc::new(self.model.clone()), weights));
         }
-        let model = self.model_for(task)?;
-        Ok(self.run(rgb, height, width, &model, None))
+        Ok((self.model_for(task)?, None))
     }
 
     /// Task weights selecting `task` alone.
@@ -111,14 +129,49 @@ impl Restorer {
         output.into_data().try_into_vec().expect("the model outputs f32 samples")
     }
 
+    /// Runs `model` on `image` tile by tile (or whole, without tiling), writing the restored
+    /// rows into an image of `samples` as they are finished, with `image`'s alpha.
+    fn run_image(&self, image: &DynamicImage, samples: SampleFormat, model: &IptModel, tasks: Option<&TaskWeights>) -> DynamicImage {
+        let (width, height) = (image.width(), image.height());
+        if width == 0 || height == 0 {
+            return image.clone();
+        }
+        let tiling = self.tiling.unwrap_or(Tiling { tile: width.max(height) as usize, overlap: 0 });
+        let read_tile = |rect: TileRect| Planar::from_image(&crop(image, rect.top, rect.left, rect.height, rect.width)).rgb;
+        let mut output: Option<DynamicImage> = None;
+        let write_rows = |first: usize, rgb: Vec<f32>| {
+            let rows = rgb.len() / (3 * width as usize);
+            let mut band = Planar::from_image(&crop(image, first, 0, rows, width as usize));
+            (band.rgb, band.samples) = (rgb, samples);
+            let band = band.to_image();
+            let output = output.get_or_insert_with(|| DynamicImage::new(width, height, band.color()));
+            paste_rows(output, &band, first);
+        };
+        let restore = |tile: Tensor<4>| model.restore(tile, tasks);
+        restore_streamed([3, height as usize, width as usize], tiling, &self.device, read_tile, restore, write_rows);
+        output.expect("restoration writes every row")
+    }
+
     /// Restores `image` as a routed instruction asks: nothing given, the general weights; one
     /// task, that task; several, each task in turn, in [`application_order`]. Sequential
     /// application beat a soft 50/50 mix by 0.7-6 dB on doubly-degraded photos
     /// (`cargo xtask compound`), so compound requests run one task after the other.
     pub fn restore_requested(&self, image: &DynamicImage, tasks: &[(Task, f32)]) -> Result<DynamicImage, Error> {
-        let mut planar = Planar::from_image(image);
-        planar.rgb = self.restore_planar_requested(std::mem::take(&mut planar.rgb), planar.height, planar.width, tasks)?;
-        Ok(planar.to_image())
+        let order = application_order(tasks);
+        let Some((last, first)) = order.split_last() else {
+            return self.restore(image, None);
+        };
+        // Between tasks the image is kept in at least 16 bits, so only the output is rounded
+        // to the source's depth.
+        let between = match sample_format(image) {
+            SampleFormat::F32 => SampleFormat::F32,
+            SampleFormat::U8 | SampleFormat::U16 => SampleFormat::U16,
+        };
+        let mut current = Cow::Borrowed(image);
+        for &task in first {
+            current = Cow::Owned(self.restore_into(&current, Some(task), between)?);
+        }
+        self.restore_into(&current, Some(*last), sample_format(image))
     }
 
     /// [`Restorer::restore_requested`] on `[3, height, width]` planar RGB samples in `[0, 1]`.
@@ -142,17 +195,27 @@ impl Restorer {
     /// instruction's), running the task conditioning on the fly. A single task, or a model
     /// without task conditioning, fall back to [`Restorer::restore`] with the heaviest task.
     pub fn restore_mixed(&self, image: &DynamicImage, weights: &[(Task, f32)]) -> Result<DynamicImage, Error> {
-        let mut planar = Planar::from_image(image);
-        planar.rgb = self.restore_planar_mixed(std::mem::take(&mut planar.rgb), planar.height, planar.width, weights)?;
-        Ok(planar.to_image())
+        match self.mixture(weights)? {
+            Mixture::Soft(tasks) => Ok(self.run_image(image, sample_format(image), &self.model, Some(&tasks))),
+            Mixture::Single(heaviest) => self.restore(image, heaviest),
+        }
     }
 
     /// [`Restorer::restore_mixed`] on `[3, height, width]` planar RGB samples in `[0, 1]`.
     pub fn restore_planar_mixed(&self, rgb: Vec<f32>, height: usize, width: usize, weights: &[(Task, f32)]) -> Result<Vec<f32>, Error> {
+        match self.mixture(weights)? {
+            Mixture::Soft(tasks) => Ok(self.run(rgb, height, width, &self.model, Some(&tasks))),
+            Mixture::Single(heaviest) => self.restore_planar(rgb, height, width, heaviest),
+        }
+    }
+
+    /// How `weights` are restored: as a soft mix, or with the heaviest task alone when there is
+    /// nothing to mix (a single task, or a model without task conditioning).
+    fn mixture(&self, weights: &[(Task, f32)]) -> Result<Mixture, Error> {
         let heaviest = weights.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(task, _)| *task);
         let own = self.model.tasks();
         if own.is_empty() || weights.len() < 2 {
-            return self.restore_planar(rgb, height, width, heaviest);
+            return Ok(Mixture::Single(heaviest));
         }
         let mut row = vec![0f32; own.len()];
         for (task, weight) in weights {
@@ -162,8 +225,7 @@ impl Restorer {
                 .ok_or_else(|| Error::TaskNotTrained { task: *task, trained: self.metadata.tasks.clone() })?;
             row[index] += weight;
         }
-        let tasks = TaskWeights::new(Tensor::<2>::from_data(TensorData::new(row, [1, own.len()]), &self.device));
-        Ok(self.run(rgb, height, width, &self.model, Some(&tasks)))
+        Ok(Mixture::Soft(TaskWeights::new(Tensor::<2>::from_data(TensorData::new(row, [1, own.len()]), &self.device))))
     }
 
     /// A task the weights lack as [`Error::TaskNotTrained`] (naming the tasks they have); any
@@ -193,6 +255,41 @@ impl Restorer {
         let model = Arc::new(self.model.merge_task(task).map_err(|error| self.task_error(error))?);
         merged.insert(task, model.clone());
         Ok(model)
+    }
+}
+
+/// How a mix of tasks is restored.
+enum Mixture {
+    /// The task conditioning runs with these weights.
+    Soft(TaskWeights),
+    /// One task (or the general weights) restores alone.
+    Single(Option<Task>),
+}
+
+/// The `height x width` part of `image` whose top-left pixel is at (`top`, `left`).
+fn crop(image: &DynamicImage, top: usize, left: usize, height: usize, width: usize) -> DynamicImage {
+    image.crop_imm(left as u32, top as u32, width as u32, height as u32)
+}
+
+/// Copies the rows of `band` into `output` from row `first` on; both have the same format and
+/// width.
+fn paste_rows(output: &mut DynamicImage, band: &DynamicImage, first: usize) {
+    fn paste<T: Copy>(output: &mut [T], band: &[T], offset: usize) {
+        output[offset..offset + band.len()].copy_from_slice(band);
+    }
+    let offset = first * output.width() as usize * usize::from(output.color().channel_count());
+    match (output, band) {
+        (DynamicImage::ImageLuma8(output), DynamicImage::ImageLuma8(band)) => paste(output, band, offset),
+        (DynamicImage::ImageLumaA8(output), DynamicImage::ImageLumaA8(band)) => paste(output, band, offset),
+        (DynamicImage::ImageRgb8(output), DynamicImage::ImageRgb8(band)) => paste(output, band, offset),
+        (DynamicImage::ImageRgba8(output), DynamicImage::ImageRgba8(band)) => paste(output, band, offset),
+        (DynamicImage::ImageLuma16(output), DynamicImage::ImageLuma16(band)) => paste(output, band, offset),
+        (DynamicImage::ImageLumaA16(output), DynamicImage::ImageLumaA16(band)) => paste(output, band, offset),
+        (DynamicImage::ImageRgb16(output), DynamicImage::ImageRgb16(band)) => paste(output, band, offset),
+        (DynamicImage::ImageRgba16(output), DynamicImage::ImageRgba16(band)) => paste(output, band, offset),
+        (DynamicImage::ImageRgb32F(output), DynamicImage::ImageRgb32F(band)) => paste(output, band, offset),
+        (DynamicImage::ImageRgba32F(output), DynamicImage::ImageRgba32F(band)) => paste(output, band, offset),
+        (output, band) => unreachable!("bands of {:?} pasted into {:?}", band.color(), output.color()),
     }
 }
 

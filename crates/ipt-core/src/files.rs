@@ -1,6 +1,7 @@
 //! Whole-file writes that never leave a file half-written.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use tempfile::{NamedTempFile, TempDir};
@@ -10,17 +11,27 @@ use tempfile::{NamedTempFile, TempDir};
 /// `File::create` would give it (`0666` less the umask) or, when it replaces a file, that
 /// file's own mode.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomically`] for contents produced by `write` as they are written (an encoder
+/// streaming into the file), so they are never held whole in memory. When `write` fails,
+/// nothing is renamed: `path` keeps its previous contents and the temporary file is removed.
+pub fn write_atomically_with(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> std::io::Result<()> {
     let folder = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let mut temporary = temporary_file(folder)?;
+    let temporary = temporary_file(folder)?;
     if let Ok(existing) = std::fs::metadata(path) {
         temporary.as_file().set_permissions(existing.permissions())?;
     }
-    temporary.write_all(bytes)?;
-    temporary.as_file().sync_all()?;
-    temporary.persist(path).map_err(|error| error.error)?;
+    let (file, temporary_path) = temporary.into_parts();
+    let mut writer = BufWriter::new(file);
+    write(&mut writer)?;
+    let file = writer.into_inner().map_err(|error| error.into_error())?;
+    file.sync_all()?;
+    NamedTempFile::from_parts(file, temporary_path).persist(path).map_err(|error| error.error)?;
     Ok(())
 }
 
@@ -31,6 +42,21 @@ pub fn staging_folder(parent: &Path, name: &str) -> std::io::Result<TempDir> {
     let prefix = format!("{name}.");
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
+    #[test]
+    fn a_writer_failing_midway_leaves_the_previous_file_and_no_temporary() {
+        // What a full disk does: some bytes go out, then the write fails.
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("out.bin");
+        write_atomically(&path, b"first").unwrap();
+        let failed = write_atomically_with(&path, |file| {
+            file.write_all(&[7; 100_000])?;
+            Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device"))
+        });
+        assert_eq!(failed.unwrap_err().kind(), std::io::ErrorKind::StorageFull);
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 1, "the temporary file was removed");
+    }
+
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

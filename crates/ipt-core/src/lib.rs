@@ -5,6 +5,6 @@ mod files;
 mod psnr;
 mod task;
 
-pub use files::{staging_folder, write_atomically};
+pub use files::{staging_folder, write_atomically, write_atomically_with};
 pub use psnr::{PSNR_CAP_DB, psnr_from_mse};
 pub use task::Task;

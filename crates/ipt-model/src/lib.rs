@@ -63,7 +63,7 @@ pub use modulation::ModulationConfig;
 pub use padding::{crop, reflect_pad};
 pub use sampling::{Downsample, Upsample};
 pub use task_ops::TrainableSet;
-pub use tiling::{Tiling, restore_tiled};
+pub use tiling::{TileRect, Tiling, restore_streamed, restore_tiled};
 pub use weights::{
     FORMAT_VERSION, WeightContent, WeightError, WeightMetadata, config_hash, load_backbone_into, load_task_biases, load_weights,
     load_weights_from_bytes, read_metadata, save_backbone, save_task_biases, save_weights,
