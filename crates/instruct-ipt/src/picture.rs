@@ -174,8 +174,8 @@ pub fn write_image(path: &Path, image: &DynamicImage) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Cursor;
     use image::{ImageBuffer, Luma, LumaA, Rgb, Rgba};
+    use std::io::Cursor;
 
     fn round_trip(image: DynamicImage, extension: &str) -> DynamicImage {
         let folder = tempfile::tempdir().unwrap();

@@ -1,7 +1,9 @@
 //! The few items every Instruct-IPT crate shares, so that no crate depends on another for one
-//! of them: the [`Task`] list, [`write_atomically`] and [`psnr_from_mse`].
+//! of them: the [`Task`] list, [`write_atomically`], [`psnr_from_mse`] and the seeded mutations
+//! of the fuzz tests ([`fuzz`]).
 
 mod files;
+pub mod fuzz;
 mod psnr;
 mod task;
 

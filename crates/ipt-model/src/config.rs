@@ -6,6 +6,14 @@ use serde::{Deserialize, Serialize};
 /// Number of resolution levels of the U-shaped encoder/decoder (docs/design.md §1).
 pub const LEVELS: usize = 4;
 
+/// Largest width, image channel count, window, grid and block count a config may ask for:
+/// far above any real model, low enough that a config read from a file cannot overflow
+/// [`IptConfig::backbone_parameters`].
+pub const MAX_SIZE: usize = 1 << 16;
+
+/// Largest FFN expansion a config may ask for.
+pub const MAX_FFN_EXPANSION: f64 = 64.0;
+
 /// Architecture hyper-parameters of [`crate::IptModel`].
 ///
 /// Serialised into every weight file, so a file alone is enough to rebuild its model.
@@ -49,6 +57,18 @@ impl IptConfig {
         if self.image_channels == 0 || self.width == 0 {
             return Err(ModelError::invalid("image_channels, width", "must be positive"));
         }
+        let sizes = [
+            ("image_channels", self.image_channels),
+            ("width", self.width),
+            ("window_size", self.window_size),
+            ("grid_size", self.grid_size),
+        ];
+        let blocks = self.encoder_blocks.iter().chain(&self.decoder_blocks).chain([&self.refinement_blocks]);
+        for (field, value) in sizes.into_iter().chain(blocks.map(|&count| ("encoder_blocks, decoder_blocks, refinement_blocks", count))) {
+            if value > MAX_SIZE {
+                return Err(ModelError::invalid(field, format!("{value} is above {MAX_SIZE}")));
+            }
+        }
         if !self.width.is_multiple_of(2) {
             return Err(ModelError::invalid("width", format!("must be even (down-sampling halves it), got {}", self.width)));
         }
@@ -64,10 +84,39 @@ impl IptConfig {
         if self.window_size == 0 || self.grid_size == 0 {
             return Err(ModelError::invalid("window_size, grid_size", "must be positive"));
         }
-        if self.ffn_expansion.is_nan() || self.ffn_expansion <= 0.0 {
-            return Err(ModelError::invalid("ffn_expansion", format!("must be positive, got {}", self.ffn_expansion)));
+        if !(self.ffn_expansion > 0.0 && self.ffn_expansion <= MAX_FFN_EXPANSION) {
+            return Err(ModelError::invalid("ffn_expansion", format!("must be in (0, {MAX_FFN_EXPANSION}], got {}", self.ffn_expansion)));
         }
         Ok(())
+    }
+
+    /// Parameters of the plain backbone ([`IptConfig::init`]), counted without building it: a
+    /// weight file must hold at least this many values, which bounds what loading it allocates.
+    /// Meaningful for configs that pass [`IptConfig::validate`] (no overflow within its limits).
+    pub fn backbone_parameters(&self) -> u128 {
+        let conv = |cin: u128, cout: u128, kernel: u128, groups: u128, bias: bool| {
+            cout * (cin / groups) * kernel * kernel + u128::from(bias) * cout
+        };
+        let block = |level: usize| {
+            let (c, heads) = (self.channels(level) as u128, self.heads[level] as u128);
+            let hidden = self.ffn_hidden(self.channels(level)) as u128;
+            let norms = 3 * 2 * c;
+            let focal = conv(c, 3 * c, 1, 1, false) + conv(3 * c, 3 * c, 3, 3 * c, false) + heads + conv(c, c, 1, 1, false);
+            let grid = conv(c, 3 * c, 1, 1, false) + conv(c, c, 1, 1, false);
+            let ffn = conv(c, 2 * hidden, 1, 1, true) + conv(2 * hidden, 2 * hidden, 3, 2 * hidden, true) + conv(hidden, c, 1, 1, true);
+            norms + focal + grid + ffn
+        };
+        let stage = |level: usize, count: usize| count as u128 * block(level);
+        let encoder: u128 = (0..LEVELS).map(|level| stage(level, self.encoder_blocks[level])).sum();
+        let decoder: u128 = (0..LEVELS - 1).map(|level| stage(level, self.decoder_blocks[level])).sum();
+        let between: u128 = (0..LEVELS - 1)
+            .map(|level| {
+                let c = self.channels(level) as u128;
+                conv(c, c / 2, 3, 1, false) + conv(2 * c, 4 * c, 3, 1, false) + conv(2 * c, c, 1, 1, false)
+            })
+            .sum();
+        let (image, width) = (self.image_channels as u128, self.width as u128);
+        encoder + decoder + between + stage(0, self.refinement_blocks) + conv(image, width, 3, 1, true) + conv(width, image, 3, 1, true)
     }
 
     /// Hidden channels of the FFN of a block with `channels` channels.

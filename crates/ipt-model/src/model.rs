@@ -258,6 +258,15 @@ mod tests {
     }
 
     #[test]
+    fn parameters_counted_from_the_config_equal_the_built_model() {
+        let device = Device::flex();
+        let odd = IptConfig { ffn_expansion: 2.66, encoder_blocks: [2, 0, 1, 3], refinement_blocks: 2, ..micro_config() };
+        for config in [Preset::Tiny.config(), Preset::Small.config(), micro_config(), odd] {
+            assert_eq!(config.backbone_parameters(), config.init(&device).num_params() as u128, "{config:?}");
+        }
+    }
+
+    #[test]
     fn output_depends_on_the_whole_image() {
         // Grid attention mixes distant pixels: changing one corner changes the opposite one.
         let device = Device::flex();

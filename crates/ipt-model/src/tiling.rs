@@ -196,7 +196,12 @@ mod tests {
     }
 
     /// Blends every tile into whole-image sums, as tiled restoration did before it streamed.
-    fn blended_whole(image: &[f32], [channels, height, width]: [usize; 3], tiling: Tiling, restore: impl Fn(Vec<f32>, usize, usize) -> Vec<f32>) -> Vec<f32> {
+    fn blended_whole(
+        image: &[f32],
+        [channels, height, width]: [usize; 3],
+        tiling: Tiling,
+        restore: impl Fn(Vec<f32>, usize, usize) -> Vec<f32>,
+    ) -> Vec<f32> {
         let (mut sum, mut total) = (vec![0.0f32; image.len()], vec![0.0f32; height * width]);
         let (tile_h, tile_w) = (tiling.tile.min(height), tiling.tile.min(width));
         for top in tiling.starts(height) {

@@ -126,6 +126,14 @@ pub enum WeightError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A float tensor holds NaN or infinite values.
+    #[error("{path}: tensor '{tensor}' holds NaN or infinite values")]
+    NotFinite {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name in the file.
+        tensor: String,
+    },
     /// The file's tensors do not fit the model its config describes.
     #[error("{path}: {problem}")]
     Mismatch {
@@ -230,15 +238,20 @@ pub fn load_weights(path: &Path, device: &Device) -> Result<(IptModel, WeightMet
 /// origin in errors.
 pub fn load_weights_from_bytes(bytes: Vec<u8>, path: &Path, device: &Device) -> Result<(IptModel, WeightMetadata), WeightError> {
     let metadata = parse_metadata(path, &bytes)?;
-    let mut model = match (&metadata.content, &metadata.modulation) {
-        (WeightContent::TaskBiases, _) => {
-            return Err(WeightError::Mismatch {
-                path: path.to_owned(),
-                problem: "holds task biases only: load its backbone, then these biases with load_task_biases".into(),
-            });
-        }
-        (_, modulation) => metadata.config.init_with(modulation.as_ref(), metadata.conditioning.as_ref(), device),
-    };
+    if metadata.content == WeightContent::TaskBiases {
+        return Err(mismatch(path, "holds task biases only: load its backbone, then these biases with load_task_biases".into()));
+    }
+    // The model is built from the config before any tensor is read: a config claiming more
+    // parameters than the file holds would make it allocate whatever it claims.
+    let held = check_tensors(path, &bytes)?;
+    let needed = metadata.config.backbone_parameters();
+    if needed > held {
+        return Err(mismatch(
+            path,
+            format!("its config describes a backbone of {needed} parameters, but the file holds only {held} values"),
+        ));
+    }
+    let mut model = metadata.config.init_with(metadata.modulation.as_ref(), metadata.conditioning.as_ref(), device);
     let mut store = SafetensorsStore::from_bytes(Some(bytes)).validate(false).allow_partial(true);
     let result = model.load_from(&mut store).map_err(|error| mismatch(path, error.to_string()))?;
     check_complete(path, &result, |_| false)?;
@@ -250,6 +263,7 @@ pub fn load_weights_from_bytes(bytes: Vec<u8>, path: &Path, device: &Device) -> 
 pub fn load_task_biases(model: &IptModel, path: &Path) -> Result<IptModel, WeightError> {
     let bytes = read(path)?;
     let metadata = parse_metadata(path, &bytes)?;
+    check_tensors(path, &bytes)?;
     let modulation = match (&metadata.content, &metadata.modulation) {
         (WeightContent::TaskBiases, Some(modulation)) => modulation,
         _ => return Err(mismatch(path, "holds no task-bias set: use load_weights".into())),
@@ -289,6 +303,7 @@ pub fn load_task_biases(model: &IptModel, path: &Path) -> Result<IptModel, Weigh
 pub fn load_backbone_into(mut model: IptModel, path: &Path) -> Result<IptModel, WeightError> {
     let bytes = read(path)?;
     let metadata = parse_metadata(path, &bytes)?;
+    check_tensors(path, &bytes)?;
     if metadata.content == WeightContent::TaskBiases {
         return Err(mismatch(path, "holds task biases only, no backbone".into()));
     }
@@ -337,6 +352,32 @@ fn describe_apply_error(error: &ApplyError) -> String {
 
 fn read(path: &Path) -> Result<Vec<u8>, WeightError> {
     std::fs::read(path).map_err(|source| WeightError::Io { path: path.to_owned(), action: "read", source })
+}
+
+/// Checks that the tensor table agrees with the data (every tensor's bytes in the file, none
+/// overlapping) and that no float tensor holds NaN or infinite values, naming the first that
+/// does; returns how many values the file holds.
+fn check_tensors(path: &Path, bytes: &[u8]) -> Result<u128, WeightError> {
+    use safetensors::Dtype;
+    let tensors = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|error| WeightError::NotSafetensors { path: path.to_owned(), reason: error.to_string() })?;
+    let mut held = 0u128;
+    for (name, view) in tensors.iter() {
+        held += view.shape().iter().map(|&side| side as u128).product::<u128>();
+        let data = view.data();
+        let finite = match view.dtype() {
+            Dtype::F64 => data.chunks_exact(8).all(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")).is_finite()),
+            Dtype::F32 => data.chunks_exact(4).all(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")).is_finite()),
+            // All-ones exponents are the infinities and NaNs.
+            Dtype::F16 => data.chunks_exact(2).all(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7C00 != 0x7C00),
+            Dtype::BF16 => data.chunks_exact(2).all(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7F80 != 0x7F80),
+            _ => true,
+        };
+        if !finite {
+            return Err(WeightError::NotFinite { path: path.to_owned(), tensor: name.to_owned() });
+        }
+    }
+    Ok(held)
 }
 
 fn parse_metadata(path: &Path, bytes: &[u8]) -> Result<WeightMetadata, WeightError> {

@@ -358,6 +358,16 @@ impl TrainConfig {
         if self.schedule.steps == 0 || self.data.batch_size == 0 || self.data.patch_size == 0 {
             return Err("schedule.steps, data.batch_size and data.patch_size must be positive".into());
         }
+        let batch_pixels = self.data.patch_size.checked_mul(self.data.patch_size).and_then(|side| side.checked_mul(self.data.batch_size));
+        if batch_pixels.is_none_or(|pixels| pixels > MAX_BATCH_PIXELS) {
+            return Err(format!(
+                "data.batch_size x data.patch_size^2 ({} x {}^2) is above {MAX_BATCH_PIXELS} pixels a batch",
+                self.data.batch_size, self.data.patch_size
+            ));
+        }
+        if self.data.workers > MAX_WORKERS {
+            return Err(format!("data.workers {} is above {MAX_WORKERS}", self.data.workers));
+        }
         let multiple = self.model.config().size_multiple();
         if !self.data.patch_size.is_multiple_of(multiple) {
             return Err(format!("data.patch_size {} must be a multiple of {multiple}, the model's size multiple", self.data.patch_size));
@@ -405,6 +415,14 @@ impl TrainConfig {
         toml::to_string_pretty(self).expect("train configs serialise to TOML")
     }
 }
+
+/// Most pixels a training batch may hold (`batch_size x patch_size^2`): 64 patches of
+/// 1024x1024, far above what any accelerator trains on, so that a config cannot ask for
+/// unbounded memory.
+pub const MAX_BATCH_PIXELS: usize = 64 << 20;
+
+/// Most sampler worker threads a config may ask for.
+pub const MAX_WORKERS: usize = 1024;
 
 /// Longest `extends` chain followed (a longer one is taken for a cycle).
 const MAX_EXTENDS: usize = 8;
@@ -512,4 +530,64 @@ fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<(), String
 /// An error and its causes on one line (`outer: inner: ...`), for messages that carry it as text.
 fn with_causes(error: &dyn std::error::Error) -> String {
     std::iter::successors(Some(error), |error| error.source()).map(|error| error.to_string()).collect::<Vec<_>>().join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipt_core::fuzz::{FuzzRandom, mutate};
+
+    /// A mutation of a config's text: a value replaced by an extreme or wrong-typed one, a line
+    /// dropped, or random byte damage.
+    fn mutate_config(text: &str, random: &mut FuzzRandom) -> Vec<u8> {
+        const VALUES: [&str; 8] = ["0", "-1", "1e308", "nan", "18446744073709551615", "4294967296", "\"x\"", "[]"];
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let line = random.below(lines.len());
+        match random.below(3) {
+            0 => {
+                if let Some((key, _)) = lines[line].split_once('=') {
+                    lines[line] = format!("{key}= {}", VALUES[random.below(VALUES.len())]);
+                }
+            }
+            1 => {
+                lines.remove(line);
+            }
+            _ => return mutate(text.as_bytes(), random, 0),
+        }
+        lines.join("\n").into_bytes()
+    }
+
+    #[test]
+    fn fuzzed_configs_load_within_the_limits_or_fail_naming_the_file() {
+        let valid = include_str!("../../../configs/tiny-6task-cpu.toml");
+        let folder = tempfile::tempdir().unwrap();
+        let mut random = FuzzRandom::new(11);
+        let (mut loaded, mut refused) = (0, 0);
+        for case in 0..400 {
+            let path = folder.path().join(format!("fuzz-{case}.toml"));
+            std::fs::write(&path, mutate_config(valid, &mut random)).unwrap();
+            match TrainConfig::load(&path, &[]) {
+                Ok(config) => {
+                    assert!(config.data.batch_size * config.data.patch_size.pow(2) <= MAX_BATCH_PIXELS);
+                    assert!(config.data.workers <= MAX_WORKERS && config.model.config().validate().is_ok());
+                    loaded += 1;
+                }
+                Err(error) => {
+                    assert!(error.to_string().contains(&format!("fuzz-{case}.toml")), "{error}");
+                    refused += 1;
+                }
+            }
+        }
+        assert!(loaded > 0 && refused > 0, "{loaded} loaded, {refused} refused");
+    }
+
+    #[test]
+    fn a_batch_above_the_pixel_limit_is_refused_by_key() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("huge-batch.toml");
+        let text = include_str!("../../../configs/tiny-6task-cpu.toml").replace("batch_size = 8", "batch_size = 100000");
+        std::fs::write(&path, text).unwrap();
+        let message = TrainConfig::load(&path, &[]).unwrap_err().to_string();
+        assert!(message.contains("huge-batch.toml") && message.contains("data.batch_size x data.patch_size^2"), "{message}");
+    }
 }
