@@ -42,21 +42,6 @@ pub fn staging_folder(parent: &Path, name: &str) -> std::io::Result<TempDir> {
     let prefix = format!("{name}.");
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
-    #[test]
-    fn a_writer_failing_midway_leaves_the_previous_file_and_no_temporary() {
-        // What a full disk does: some bytes go out, then the write fails.
-        let folder = tempfile::tempdir().unwrap();
-        let path = folder.path().join("out.bin");
-        write_atomically(&path, b"first").unwrap();
-        let failed = write_atomically_with(&path, |file| {
-            file.write_all(&[7; 100_000])?;
-            Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device"))
-        });
-        assert_eq!(failed.unwrap_err().kind(), std::io::ErrorKind::StorageFull);
-        assert_eq!(std::fs::read(&path).unwrap(), b"first");
-        assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 1, "the temporary file was removed");
-    }
-
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -101,6 +86,43 @@ mod tests {
         let missing_folder = folder.path().join("missing").join("out.bin");
         assert!(write_atomically(&missing_folder, b"second").is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
+    }
+
+    #[test]
+    fn concurrent_writers_to_one_path_leave_one_whole_file_never_a_mix() {
+        // Two writers (as two processes restoring into the same output) race on one path while
+        // a reader watches: every read, and the end, is one writer's whole contents.
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("out.png");
+        let contents = [vec![1u8; 300_000], vec![2u8; 200_000]];
+        write_atomically(&path, &contents[0]).unwrap();
+        std::thread::scope(|scope| {
+            for content in &contents {
+                let path = &path;
+                scope.spawn(move || (0..40).for_each(|_| write_atomically(path, content).unwrap()));
+            }
+            for _ in 0..200 {
+                let read = std::fs::read(&path).unwrap();
+                assert!(contents.contains(&read), "a read saw {} bytes of a mix", read.len());
+            }
+        });
+        assert!(contents.contains(&std::fs::read(&path).unwrap()));
+        assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn a_writer_failing_midway_leaves_the_previous_file_and_no_temporary() {
+        // What a full disk does: some bytes go out, then the write fails.
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("out.bin");
+        write_atomically(&path, b"first").unwrap();
+        let failed = write_atomically_with(&path, |file| {
+            file.write_all(&[7; 100_000])?;
+            Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device"))
+        });
+        assert_eq!(failed.unwrap_err().kind(), std::io::ErrorKind::StorageFull);
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 1, "the temporary file was removed");
     }
 
     #[cfg(unix)]
