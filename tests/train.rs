@@ -141,9 +141,7 @@ fn assert_resume_is_exact(overrides: &[String]) {
     let resumed = train(&config, &options(split.path(), true, None), &device, &stop).unwrap();
     assert_eq!(resumed.steps, 10);
     assert_eq!(resumed.losses.len(), 4, "the resumed session ran only the missing steps");
-    let final_weights = |dir: &Path| parameters(&dir.join("runs/run/final.safetensors"));
-    let (a, b) = (final_weights(whole.path()), final_weights(split.path()));
-    let worst = a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let worst = largest_difference(&final_weights(whole.path()), &final_weights(split.path()));
     assert_eq!(worst, 0.0, "largest difference between the uninterrupted and the resumed weights");
 }
 
@@ -169,6 +167,106 @@ fn kill_and_resume_is_exact_when_task_shares_follow_validation() {
     assert_eq!(shares.len(), 1, "shares are logged after each validation but the last: {metrics}");
     let total: f64 = shares[0]["task_shares"].as_object().unwrap().values().map(|share| share.as_f64().unwrap()).sum();
     assert!((total - 1.0).abs() < 1e-9, "{total}");
+}
+
+/// The weights a finished run in `dir` exported.
+fn final_weights(dir: &Path) -> Vec<Vec<f32>> {
+    parameters(&dir.join("runs/run/final.safetensors"))
+}
+
+/// The largest difference between two sets of weights.
+fn largest_difference(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max)
+}
+
+#[test]
+fn a_damaged_checkpoint_is_skipped_for_the_one_before_it() {
+    let (whole, split) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (device, stop) = (Device::default(), AtomicBool::new(false));
+    let overrides = ["intervals.checkpoint=2".to_string()];
+    let config = TrainConfig::load(&write_config(whole.path(), MICRO, 10, ""), &overrides).unwrap();
+    train(&config, &options(whole.path(), false, None), &device, &stop).unwrap();
+
+    let config = TrainConfig::load(&write_config(split.path(), MICRO, 10, ""), &overrides).unwrap();
+    train(&config, &options(split.path(), false, Some(6)), &device, &stop).unwrap();
+    let damaged = split.path().join("runs/run/checkpoints/step-0000006/model.bpk");
+    let bytes = std::fs::read(&damaged).unwrap();
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    let resumed = train(&config, &options(split.path(), true, None), &device, &stop).unwrap();
+    assert_eq!(resumed.resumed_from, Some(4), "resumed from the checkpoint before the damaged one");
+    assert_eq!(largest_difference(&final_weights(whole.path()), &final_weights(split.path())), 0.0);
+}
+
+/// Set to a folder, this test binary is the trainer child of the SIGKILL test: it resumes (or
+/// starts) the run of the config in that folder.
+const SIGKILL_CHILD: &str = "IPT_SIGKILL_CHILD_DIR";
+
+/// The overrides of the SIGKILL test: a checkpoint after every step, so that many kills land
+/// while one is being written.
+fn sigkill_overrides() -> Vec<String> {
+    vec!["intervals.checkpoint=1".into(), "intervals.validation=5".into()]
+}
+
+#[test]
+#[ignore = "the child process of training_killed_with_sigkill_anywhere_resumes_to_the_uninterrupted_weights"]
+fn sigkill_child_trains_the_run_in_its_folder() {
+    let dir = PathBuf::from(std::env::var(SIGKILL_CHILD).expect("run by the SIGKILL test"));
+    let config = TrainConfig::load(&dir.join("train.toml"), &sigkill_overrides()).unwrap();
+    train(&config, &options(&dir, true, None), &Device::default(), &AtomicBool::new(false)).unwrap();
+}
+
+#[test]
+fn training_killed_with_sigkill_anywhere_resumes_to_the_uninterrupted_weights() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    const STEPS: usize = 16;
+    let (whole, killed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = TrainConfig::load(&write_config(whole.path(), MICRO, STEPS, ""), &sigkill_overrides()).unwrap();
+    let started = Instant::now();
+    train_fresh(&config, whole.path()).unwrap();
+    let uninterrupted = started.elapsed();
+
+    write_config(killed.path(), MICRO, STEPS, "");
+    let child = || {
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "sigkill_child_trains_the_run_in_its_folder", "--test-threads=1"])
+            .env(SIGKILL_CHILD, killed.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Kills at seeded moments spread over an uninterrupted run's time (start-up, steps,
+    // checkpoint writes, validation), each followed by a resume.
+    let mut random = ipt_core::fuzz::FuzzRandom::new(13);
+    let mut kills = 0;
+    for _ in 0..20 {
+        if kills == 5 {
+            break;
+        }
+        let mut trainer = child();
+        std::thread::sleep(uninterrupted.mul_f64(0.05 + random.below(350) as f64 / 1000.0));
+        if trainer.try_wait().unwrap().is_some() {
+            break;
+        }
+        trainer.kill().unwrap(); // SIGKILL
+        trainer.wait().unwrap();
+        kills += 1;
+    }
+    let mut trainer = child();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while trainer.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the resumed run did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(trainer.wait().unwrap().success(), "the last resume failed");
+    println!("{kills} kills before the run finished");
+    assert!(kills >= 3, "only {kills} kills landed before the run finished");
+    assert_eq!(largest_difference(&final_weights(whole.path()), &final_weights(killed.path())), 0.0);
+    let metrics = std::fs::read_to_string(killed.path().join("runs/run/metrics.jsonl")).unwrap();
+    let steps: Vec<u64> =
+        metrics.lines().map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["step"].as_u64().unwrap()).collect();
+    assert!(steps.is_sorted(), "the log repeats steps redone after a kill: {steps:?}");
 }
 
 #[test]

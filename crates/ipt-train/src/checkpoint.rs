@@ -1,7 +1,8 @@
 //! Checkpoints: `checkpoints/step-NNNNNNN/` holds the model, the EMA, the optimiser state and
 //! `state.json`; it is written under a temporary name and renamed, then `checkpoints/latest`
 //! (a one-line pointer, itself replaced atomically) is moved to it. A killed run therefore
-//! always finds a complete checkpoint.
+//! always finds a complete checkpoint, and a checkpoint damaged later is skipped for the one
+//! before it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -75,34 +76,61 @@ pub fn save(dir: &Path, model: &IptModel, ema: &IptModel, optimizer: &ModuleOpti
     prune(dir, &name)
 }
 
-/// Deletes all but the newest [`KEEP`] checkpoints (never `current`).
+/// Deletes all but the newest [`KEEP`] checkpoints (never `current`), and the staging folders
+/// of checkpoints whose writing was killed.
 fn prune(dir: &Path, current: &str) -> Result<(), TrainError> {
+    let (staging, steps): (Vec<PathBuf>, Vec<PathBuf>) =
+        step_folders(dir)?.into_iter().partition(|path| path.extension().is_some_and(|e| e == "tmp"));
+    for old in staging.iter().chain(steps.iter().rev().skip(KEEP)).filter(|path| !path.ends_with(current)) {
+        std::fs::remove_dir_all(old).map_err(io(old))?;
+    }
+    Ok(())
+}
+
+/// The `step-*` folders of `dir` (finished checkpoints and staging folders), sorted by name.
+fn step_folders(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
     let mut steps: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| path.is_dir() && path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("step-")))
         .collect();
     steps.sort();
-    for old in steps.iter().rev().skip(KEEP).filter(|path| !path.ends_with(current)) {
-        std::fs::remove_dir_all(old).map_err(io(old))?;
-    }
-    Ok(())
+    Ok(steps)
 }
 
-/// Loads the checkpoint `dir/latest` points at into `model`, `ema` and `optimizer` (fresh ones
-/// of the same architecture, on their devices); `None` if there is no checkpoint.
+/// Loads the newest readable checkpoint into `model`, `ema` and `optimizer` (fresh ones of the
+/// same architecture, on their devices): the one `dir/latest` points at, or, when that one is
+/// unreadable (a damaged disk, a file truncated by hand), the next older one, with a warning on
+/// standard error naming what was skipped. `None` if there is no checkpoint; the first error if
+/// none can be read.
 pub fn load_latest(dir: &Path, model: IptModel, ema: IptModel, optimizer: ModuleOptimizer) -> Result<Option<Checkpoint>, TrainError> {
     let pointer = dir.join("latest");
     if !pointer.is_file() {
         return Ok(None);
     }
     let name = std::fs::read_to_string(&pointer).map_err(io(&pointer))?;
-    let step_dir = dir.join(name.trim());
+    let latest = dir.join(name.trim());
+    let older = step_folders(dir)?.into_iter().rev().filter(|path| path.extension().is_none_or(|e| e != "tmp") && *path < latest);
+    let mut first_error = None;
+    for step_dir in std::iter::once(latest.clone()).chain(older) {
+        match load(&step_dir, model.clone(), ema.clone(), optimizer.clone()) {
+            Ok(checkpoint) => return Ok(Some(checkpoint)),
+            Err(error) => {
+                eprintln!("warning: {error}; resuming from the checkpoint before it");
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    Err(first_error.expect("the latest checkpoint was tried"))
+}
+
+/// Loads the checkpoint in `step_dir`.
+fn load(step_dir: &Path, model: IptModel, ema: IptModel, optimizer: ModuleOptimizer) -> Result<Checkpoint, TrainError> {
     let state_path = step_dir.join("state.json");
     let state: TrainState = serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(io(&state_path))?)
         .map_err(|error| TrainError::Checkpoint { path: state_path.clone(), message: error.to_string() })?;
-    let ema = ema.try_load_file(step_dir.join("ema.bpk")).map_err(record(&step_dir))?;
-    let model = model.try_load_file(step_dir.join("model.bpk")).map_err(record(&step_dir))?;
-    let optimizer = optimizer.load(step_dir.join("optimizer.bpk")).map_err(record(&step_dir))?;
-    Ok(Some(Checkpoint { model, ema, optimizer, state }))
+    let ema = ema.try_load_file(step_dir.join("ema.bpk")).map_err(record(step_dir))?;
+    let model = model.try_load_file(step_dir.join("model.bpk")).map_err(record(step_dir))?;
+    let optimizer = optimizer.load(step_dir.join("optimizer.bpk")).map_err(record(step_dir))?;
+    Ok(Checkpoint { model, ema, optimizer, state })
 }

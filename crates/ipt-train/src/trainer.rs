@@ -63,6 +63,8 @@ pub struct RunSummary {
     pub wall_seconds: f64,
     /// Median seconds per step in this session.
     pub seconds_per_step: f64,
+    /// The step of the checkpoint this session resumed from (`None`: it started from step 0).
+    pub resumed_from: Option<usize>,
 }
 
 /// Trains `config` on `device` (a CPU or GPU device; gradients use its autodiff twin). Setting
@@ -105,7 +107,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     let mut model = model.train();
     // A fresh start (also `--resume` before the first checkpoint) redoes every logged step.
     let metrics_path = run_dir.join("metrics.jsonl");
-    let mut metrics = if started_fresh { MetricsLog::create(&metrics_path)? } else { MetricsLog::open(&metrics_path)? };
+    let mut metrics = if started_fresh { MetricsLog::create(&metrics_path)? } else { MetricsLog::resume(&metrics_path, state.step)? };
     let inputs = input_psnr(&validation);
     if state.step == 0 {
         // What every curve is read against: the degraded inputs scored as they are, and the
@@ -127,6 +129,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
         weights: None,
         wall_seconds: state.wall_seconds,
         seconds_per_step: 0.0,
+        resumed_from: (!started_fresh).then_some(state.step),
     };
     let session = Instant::now();
     let wall_before = state.wall_seconds;
