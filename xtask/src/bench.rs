@@ -249,9 +249,10 @@ pub fn run_case(args: CaseArgs) -> Result<()> {
     if let Some(photo) = &args.photo {
         let start = Instant::now();
         let image = read_image(photo)?;
-        let restored = restorer.restore(&image, Some(Task::Denoise))?;
-        write_image(&photo.with_file_name("restored.png"), &restored)?;
         let pixels = f64::from(image.width()) * f64::from(image.height());
+        let restored = restorer.restore(&image, Some(Task::Denoise))?;
+        drop(image); // as `instruct-ipt restore` does before encoding
+        write_image(&photo.with_file_name("restored.png"), &restored)?;
         return print_result(start.elapsed().as_secs_f64() * 1000.0, pixels, None);
     }
     let pixels = args.width * args.height;

@@ -38,6 +38,8 @@ pub fn run(args: RestoreArgs) -> Result<()> {
 fn restore_file(restorer: &Restorer, input: &Path, output: &Path, tasks: &[(Task, f32)], max_megapixels: f64) -> Result<()> {
     let image = read_image_within(input, max_megapixels)?;
     let restored = restorer.restore_requested(&image, tasks).with_context(|| format!("{}", input.display()))?;
+    // The input's pixels are not needed while the output is encoded.
+    drop(image);
     write_image(output, &restored)?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Seeded input mutations for the fuzz tests of every crate (images, weight files, configs):
 //! the same seed gives the same mutants on every machine, so a failure reproduces.
 
+use std::path::Path;
+
 /// Seeded pseudo-random numbers (SplitMix64).
 #[derive(Clone, Debug)]
 pub struct FuzzRandom(u64);
@@ -53,6 +55,68 @@ pub fn mutate(bytes: &[u8], random: &mut FuzzRandom, keep: usize) -> Vec<u8> {
         _ => out.iter_mut().skip(keep).for_each(|byte| *byte = random.next_u64() as u8),
     }
     out
+}
+
+/// One random mutation of a TOML config's text: a value replaced by an extreme or wrong-typed
+/// one (0, -1, 1e308, nan, 2^64 - 1, 2^32, a string, an empty array), a line dropped, or
+/// [`mutate`]'s byte damage.
+pub fn mutate_toml(text: &str, random: &mut FuzzRandom) -> Vec<u8> {
+    const VALUES: [&str; 8] = ["0", "-1", "1e308", "nan", "18446744073709551615", "4294967296", "\"x\"", "[]"];
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    if lines.is_empty() {
+        return mutate(text.as_bytes(), random, 0);
+    }
+    let line = random.below(lines.len());
+    match random.below(3) {
+        0 => {
+            if let Some((key, _)) = lines[line].split_once('=') {
+                lines[line] = format!("{key}= {}", VALUES[random.below(VALUES.len())]);
+            }
+        }
+        1 => {
+            lines.remove(line);
+        }
+        _ => return mutate(text.as_bytes(), random, 0),
+    }
+    lines.join("\n").into_bytes()
+}
+
+/// How many fuzzed files [`fuzz_files`] saw loaded and refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tally {
+    /// Files the loader accepted.
+    pub loaded: usize,
+    /// Files the loader refused.
+    pub refused: usize,
+}
+
+/// Writes `count` mutants (each made by `mutant`) into `folder` as `fuzz-<case>.<extension>`
+/// and hands each path to `load`, which checks whatever an accepted file must satisfy and
+/// returns the refusal's message otherwise. Panics (it is for tests) when a message does not
+/// name its file, or when no mutant was refused: such a run tests nothing.
+pub fn fuzz_files(
+    folder: &Path,
+    extension: &str,
+    count: usize,
+    random: &mut FuzzRandom,
+    mut mutant: impl FnMut(&mut FuzzRandom) -> Vec<u8>,
+    mut load: impl FnMut(&Path) -> Result<(), String>,
+) -> Tally {
+    let mut tally = Tally { loaded: 0, refused: 0 };
+    for case in 0..count {
+        let name = format!("fuzz-{case}.{extension}");
+        let path = folder.join(&name);
+        std::fs::write(&path, mutant(random)).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        match load(&path) {
+            Ok(()) => tally.loaded += 1,
+            Err(message) => {
+                assert!(message.contains(&name), "the refusal does not name {name}: {message}");
+                tally.refused += 1;
+            }
+        }
+    }
+    assert!(tally.refused > 0, "{tally:?}: mutants that all load test nothing");
+    tally
 }
 
 #[cfg(test)]

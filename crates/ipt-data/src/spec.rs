@@ -231,6 +231,25 @@ pub(crate) fn skip_without_photos(test: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ipt_core::fuzz::{FuzzRandom, fuzz_files, mutate_toml};
+
+    #[test]
+    fn fuzzed_dataset_specs_load_checked_or_fail_naming_the_file() {
+        let valid = include_str!("../../../datasets/all-in-one.toml");
+        let folder = tempfile::tempdir().unwrap();
+        fuzz_files(
+            folder.path(),
+            "toml",
+            300,
+            &mut FuzzRandom::new(17),
+            |random| mutate_toml(valid, random),
+            |path| {
+                let spec = DatasetSpec::load(path).map_err(|error| error.to_string())?;
+                spec.check().expect("a loaded spec is checked");
+                Ok(())
+            },
+        );
+    }
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);

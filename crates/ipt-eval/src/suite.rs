@@ -183,3 +183,27 @@ impl<'a> Opener<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipt_core::fuzz::{FuzzRandom, fuzz_files, mutate_toml};
+
+    #[test]
+    fn fuzzed_suites_load_checked_or_fail_naming_the_file() {
+        let valid = include_str!("../../../configs/eval/default.toml");
+        let folder = tempfile::tempdir().unwrap();
+        fuzz_files(
+            folder.path(),
+            "toml",
+            300,
+            &mut FuzzRandom::new(19),
+            |random| mutate_toml(valid, random),
+            |path| {
+                let suite = Suite::load(path).map_err(|error| error.to_string())?;
+                suite.check().expect("a loaded suite is checked");
+                Ok(())
+            },
+        );
+    }
+}

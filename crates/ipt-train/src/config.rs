@@ -535,50 +535,25 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ipt_core::fuzz::{FuzzRandom, mutate};
-
-    /// A mutation of a config's text: a value replaced by an extreme or wrong-typed one, a line
-    /// dropped, or random byte damage.
-    fn mutate_config(text: &str, random: &mut FuzzRandom) -> Vec<u8> {
-        const VALUES: [&str; 8] = ["0", "-1", "1e308", "nan", "18446744073709551615", "4294967296", "\"x\"", "[]"];
-        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        let line = random.below(lines.len());
-        match random.below(3) {
-            0 => {
-                if let Some((key, _)) = lines[line].split_once('=') {
-                    lines[line] = format!("{key}= {}", VALUES[random.below(VALUES.len())]);
-                }
-            }
-            1 => {
-                lines.remove(line);
-            }
-            _ => return mutate(text.as_bytes(), random, 0),
-        }
-        lines.join("\n").into_bytes()
-    }
+    use ipt_core::fuzz::{FuzzRandom, fuzz_files, mutate_toml};
 
     #[test]
     fn fuzzed_configs_load_within_the_limits_or_fail_naming_the_file() {
         let valid = include_str!("../../../configs/tiny-6task-cpu.toml");
         let folder = tempfile::tempdir().unwrap();
-        let mut random = FuzzRandom::new(11);
-        let (mut loaded, mut refused) = (0, 0);
-        for case in 0..400 {
-            let path = folder.path().join(format!("fuzz-{case}.toml"));
-            std::fs::write(&path, mutate_config(valid, &mut random)).unwrap();
-            match TrainConfig::load(&path, &[]) {
-                Ok(config) => {
-                    assert!(config.data.batch_size * config.data.patch_size.pow(2) <= MAX_BATCH_PIXELS);
-                    assert!(config.data.workers <= MAX_WORKERS && config.model.config().validate().is_ok());
-                    loaded += 1;
-                }
-                Err(error) => {
-                    assert!(error.to_string().contains(&format!("fuzz-{case}.toml")), "{error}");
-                    refused += 1;
-                }
-            }
-        }
-        assert!(loaded > 0 && refused > 0, "{loaded} loaded, {refused} refused");
+        fuzz_files(
+            folder.path(),
+            "toml",
+            400,
+            &mut FuzzRandom::new(11),
+            |random| mutate_toml(valid, random),
+            |path| {
+                let config = TrainConfig::load(path, &[]).map_err(|error| error.to_string())?;
+                assert!(config.data.batch_size * config.data.patch_size.pow(2) <= MAX_BATCH_PIXELS);
+                assert!(config.data.workers <= MAX_WORKERS && config.model.config().validate().is_ok());
+                Ok(())
+            },
+        );
     }
 
     #[test]
