@@ -112,6 +112,36 @@ fn an_image_above_the_pixel_limit_is_refused_and_nothing_is_written() {
 }
 
 #[test]
+fn two_processes_restoring_into_one_output_leave_one_whole_image() {
+    let folder = tempfile::tempdir().unwrap();
+    let weights = tiny_weights(folder.path());
+    let (first, second) = (folder.path().join("first.png"), folder.path().join("second.png"));
+    colour_image(160, 120).save(&first).unwrap();
+    DynamicImage::ImageRgb8(ImageBuffer::from_fn(160, 120, |x, y| Rgb([200 - x as u8, (x + y) as u8, 30]))).save(&second).unwrap();
+    let restore = |input: &Path, output: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_instruct-ipt"))
+            .args(["restore", path_str(input), "-o", path_str(output), "--task", "denoise", "--weights", path_str(&weights)])
+            .spawn()
+            .unwrap()
+    };
+    let alone = |input: &Path, name: &str| {
+        let output = folder.path().join(name);
+        assert!(restore(input, &output).wait().unwrap().success());
+        read_image(&output).unwrap()
+    };
+    let expected = [alone(&first, "first-alone.png"), alone(&second, "second-alone.png")];
+    let shared = folder.path().join("shared.png");
+    for _ in 0..3 {
+        let (mut a, mut b) = (restore(&first, &shared), restore(&second, &shared));
+        assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+        assert!(expected.contains(&read_image(&shared).unwrap()), "a mix of both");
+    }
+    let names: Vec<String> =
+        std::fs::read_dir(folder.path()).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().all(|name| !name.starts_with(".tmp")), "temporary files left: {names:?}");
+}
+
+#[test]
 fn a_folder_is_restored_and_a_broken_file_is_named_without_harming_existing_outputs() {
     let folder = tempfile::tempdir().unwrap();
     let weights = tiny_weights(folder.path());
