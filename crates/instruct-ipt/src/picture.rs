@@ -102,8 +102,9 @@ pub(crate) fn sample_format(image: &DynamicImage) -> SampleFormat {
     }
 }
 
-/// The largest image [`read_image`] decodes, in megapixels: a 100-MP photo already takes
-/// ~1.6 GB as float RGBA, and larger sizes in a header are how decompression bombs start.
+/// The largest image [`read_image`] decodes, in megapixels: a 100-MP photo restores within
+/// about 1.4 GiB (`docs/performance.md`), and larger sizes in a header are how decompression
+/// bombs start.
 pub const DEFAULT_MAX_MEGAPIXELS: f64 = 100.0;
 
 /// Decodes the image at `path`, applying its EXIF orientation; refuses images above
