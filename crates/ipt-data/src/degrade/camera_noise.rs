@@ -14,7 +14,7 @@
 use std::io::Cursor;
 
 use image::codecs::jpeg::{JpegDecoder, JpegEncoder};
-use image::{DynamicImage, ExtendedColorType};
+use image::{DynamicImage, ExtendedColorType, RgbImage};
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
@@ -201,18 +201,39 @@ impl JpegNoiseSpec {
 
 impl JpegNoiseParams {
     /// Adds the noise, then encodes and decodes as JPEG (8-bit, 4:2:0 as cameras write).
+    /// Images wider or taller than JPEG allows are compressed in tiles of at most
+    /// [`JPEG_TILE`] pixels, aligned on the 16-px blocks, so any size works.
     pub fn apply(&self, clean: &Rgb) -> Rgb {
         let noisy = GaussianNoiseParams { sigma: self.sigma, seed: self.seed }.apply(clean);
         if clean.width == 0 || clean.height == 0 {
             return noisy;
         }
         let pixels = noisy.to_rgb8();
-        let mut encoded = Vec::new();
-        JpegEncoder::new_with_quality(&mut encoded, self.quality)
-            .encode(pixels.as_raw(), pixels.width(), pixels.height(), ExtendedColorType::Rgb8)
-            .expect("an in-memory RGB image encodes as JPEG");
-        let decoder = JpegDecoder::new(Cursor::new(encoded)).expect("our own JPEG decodes");
-        let decoded = DynamicImage::from_decoder(decoder).expect("our own JPEG decodes");
-        Rgb::from_rgb8(&decoded.to_rgb8())
+        if pixels.width() <= JPEG_TILE && pixels.height() <= JPEG_TILE {
+            return Rgb::from_rgb8(&jpeg_round_trip(&pixels, self.quality));
+        }
+        let mut out = pixels.clone();
+        for top in (0..pixels.height()).step_by(JPEG_TILE as usize) {
+            for left in (0..pixels.width()).step_by(JPEG_TILE as usize) {
+                let (width, height) = (JPEG_TILE.min(pixels.width() - left), JPEG_TILE.min(pixels.height() - top));
+                let tile = image::imageops::crop_imm(&pixels, left, top, width, height).to_image();
+                image::imageops::replace(&mut out, &jpeg_round_trip(&tile, self.quality), i64::from(left), i64::from(top));
+            }
+        }
+        Rgb::from_rgb8(&out)
     }
+}
+
+/// Side of the tiles large images are JPEG-compressed in: a multiple of the 16-px 4:2:0 blocks
+/// within JPEG's 65,535-px limit.
+pub const JPEG_TILE: u32 = 65_520;
+
+/// `pixels` encoded as JPEG at `quality` and decoded again.
+fn jpeg_round_trip(pixels: &RgbImage, quality: u8) -> RgbImage {
+    let mut encoded = Vec::new();
+    JpegEncoder::new_with_quality(&mut encoded, quality)
+        .encode(pixels.as_raw(), pixels.width(), pixels.height(), ExtendedColorType::Rgb8)
+        .expect("an RGB image within JPEG's size limit encodes");
+    let decoder = JpegDecoder::new(Cursor::new(encoded)).expect("our own JPEG decodes");
+    DynamicImage::from_decoder(decoder).expect("our own JPEG decodes").to_rgb8()
 }

@@ -252,6 +252,21 @@ fn jpeg_noise_costs_more_at_low_quality() {
 }
 
 #[test]
+fn jpeg_noise_takes_images_wider_than_jpeg_allows() {
+    // 70,000 px is above JPEG's 65,535-px side: compressed in two tiles, size kept.
+    let (width, height) = (70_000, 2);
+    let mut clean = Rgb::zeros(width, height);
+    clean.data.iter_mut().enumerate().for_each(|(index, value)| *value = (index % 97) as f32 / 97.0);
+    let degraded = camera_noise::JpegNoiseParams { sigma: 0.0, quality: 95, seed: 1 }.apply(&clean);
+    assert_eq!((degraded.width, degraded.height), (width, height));
+    let error = degraded.data.iter().zip(&clean.data).map(|(a, b)| (a - b).abs()).sum::<f32>() / clean.data.len() as f32;
+    assert!(error < 0.1, "mean error {error}");
+    let beyond_the_first_tile =
+        (0..3).all(|channel| degraded.channel(channel)[camera_noise::JPEG_TILE as usize..width].iter().any(|&v| v > 0.0));
+    assert!(beyond_the_first_tile, "the second tile came back empty");
+}
+
+#[test]
 fn uniform_haze_has_one_transmission_and_a_tint_colours_the_airlight() {
     let clean = texture();
     let uniform = haze::HazeParams { beta: 1.0, airlight: 0.9, tint: [1.0; 3], depth_variation: 0.0 }.transmission(&clean);
