@@ -225,7 +225,7 @@ impl Restorer {
                 .ok_or_else(|| Error::TaskNotTrained { task: *task, trained: self.metadata.tasks.clone() })?;
             row[index] += weight;
         }
-        Ok(Mixture::Soft(TaskWeights::new(Tensor::<2>::from_data(TensorData::new(row, [1, own.len()]), &self.device))))
+        Ok(Mixture::Soft(Box::new(TaskWeights::new(Tensor::<2>::from_data(TensorData::new(row, [1, own.len()]), &self.device)))))
     }
 
     /// A task the weights lack as [`Error::TaskNotTrained`] (naming the tasks they have); any
@@ -261,7 +261,7 @@ impl Restorer {
 /// How a mix of tasks is restored.
 enum Mixture {
     /// The task conditioning runs with these weights.
-    Soft(TaskWeights),
+    Soft(Box<TaskWeights>),
     /// One task (or the general weights) restores alone.
     Single(Option<Task>),
 }
