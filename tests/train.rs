@@ -222,9 +222,7 @@ fn training_killed_with_sigkill_anywhere_resumes_to_the_uninterrupted_weights() 
     const STEPS: usize = 16;
     let (whole, killed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let config = TrainConfig::load(&write_config(whole.path(), MICRO, STEPS, ""), &sigkill_overrides()).unwrap();
-    let started = Instant::now();
     train_fresh(&config, whole.path()).unwrap();
-    let uninterrupted = started.elapsed();
 
     write_config(killed.path(), MICRO, STEPS, "");
     let child = || {
@@ -236,16 +234,21 @@ fn training_killed_with_sigkill_anywhere_resumes_to_the_uninterrupted_weights() 
             .spawn()
             .unwrap()
     };
-    // Kills at seeded moments spread over an uninterrupted run's time (start-up, steps,
-    // checkpoint writes, validation), each followed by a resume.
+    let latest = killed.path().join("runs/run/checkpoints/latest");
+    let checkpointed =
+        || std::fs::read_to_string(&latest).ok().and_then(|name| name.trim().trim_start_matches("step-").parse::<usize>().ok());
+    // The first kill lands in start-up; each later one once the run has checkpointed a seeded
+    // step, a seeded few milliseconds later: inside a step, a validation or a checkpoint write.
     let mut random = ipt_core::fuzz::FuzzRandom::new(13);
     let mut kills = 0;
-    for _ in 0..20 {
-        if kills == 5 {
-            break;
-        }
+    for target in [None, Some(2), Some(5), Some(8), Some(11), Some(13)] {
         let mut trainer = child();
-        std::thread::sleep(uninterrupted.mul_f64(0.05 + random.below(350) as f64 / 1000.0));
+        if let Some(target) = target {
+            while checkpointed().is_none_or(|step| step < target) && trainer.try_wait().unwrap().is_none() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(random.below(40) as u64));
         if trainer.try_wait().unwrap().is_some() {
             break;
         }
@@ -260,8 +263,7 @@ fn training_killed_with_sigkill_anywhere_resumes_to_the_uninterrupted_weights() 
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(trainer.wait().unwrap().success(), "the last resume failed");
-    println!("{kills} kills before the run finished");
-    assert!(kills >= 3, "only {kills} kills landed before the run finished");
+    assert!(kills >= 5, "only {kills} of 6 kills landed before the run finished");
     assert_eq!(largest_difference(&final_weights(whole.path()), &final_weights(killed.path())), 0.0);
     let metrics = std::fs::read_to_string(killed.path().join("runs/run/metrics.jsonl")).unwrap();
     let steps: Vec<u64> =

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use instruct_ipt::backend::select_device;
+use instruct_ipt::image::DynamicImage;
 use instruct_ipt::{Restorer, Task, read_image_within, write_image};
 
 use crate::RestoreArgs;
@@ -23,12 +24,14 @@ pub fn run(args: RestoreArgs) -> Result<()> {
     };
     let device = select_device(args.device)?;
     let tile = (args.tile > 0).then_some(args.tile);
-    let restorer = Restorer::load_or_bundled(args.weights.as_deref(), &device)?.with_tile(tile);
+    let load = || -> Result<Restorer> { Ok(Restorer::load_or_bundled(args.weights.as_deref(), &device)?.with_tile(tile)) };
     if args.input.is_dir() {
-        restore_folder(&restorer, &args.input, &args.output, &tasks, args.max_megapixels)
+        restore_folder(&load()?, &args.input, &args.output, &tasks, args.max_megapixels)
     } else {
         let output = if args.output.is_dir() { args.output.join(file_name(&args.input)?) } else { args.output.clone() };
-        restore_file(&restorer, &args.input, &output, &tasks, args.max_megapixels)?;
+        // The image first: a file that cannot be restored fails before the weights are loaded.
+        let image = read_image_within(&args.input, args.max_megapixels)?;
+        restore_image(&load()?, image, &args.input, &output, &tasks)?;
         println!("restored {} -> {}", args.input.display(), output.display());
         Ok(())
     }
@@ -36,7 +39,11 @@ pub fn run(args: RestoreArgs) -> Result<()> {
 
 /// Restores one file with `tasks` (none: the general weights; two: one after the other).
 fn restore_file(restorer: &Restorer, input: &Path, output: &Path, tasks: &[(Task, f32)], max_megapixels: f64) -> Result<()> {
-    let image = read_image_within(input, max_megapixels)?;
+    restore_image(restorer, read_image_within(input, max_megapixels)?, input, output, tasks)
+}
+
+/// Restores `image`, read from `input`, into `output`.
+fn restore_image(restorer: &Restorer, image: DynamicImage, input: &Path, output: &Path, tasks: &[(Task, f32)]) -> Result<()> {
     let restored = restorer.restore_requested(&image, tasks).with_context(|| format!("{}", input.display()))?;
     // The input's pixels are not needed while the output is encoded.
     drop(image);

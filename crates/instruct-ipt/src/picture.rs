@@ -286,16 +286,9 @@ mod tests {
         fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
             let mut body = kind.to_vec();
             body.extend(data);
-            let mut crc = !0u32;
-            for byte in &body {
-                crc ^= u32::from(*byte);
-                for _ in 0..8 {
-                    crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-                }
-            }
             let mut out = (data.len() as u32).to_be_bytes().to_vec();
-            out.extend(body);
-            out.extend((!crc).to_be_bytes());
+            out.extend(crc32fast::hash(&body).to_be_bytes());
+            out.splice(4..4, body);
             out
         }
         let mut header = width.to_be_bytes().to_vec();
