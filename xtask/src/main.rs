@@ -15,6 +15,7 @@ mod parity;
 mod plot;
 mod presets;
 mod pypi;
+mod recogniser;
 mod samples;
 mod showcase;
 mod text;
@@ -51,6 +52,8 @@ enum Verb {
     DistilText(distil_text::Args),
     /// Fit the default text router's head on the instruction corpus (written into ipt-text's assets).
     TrainRouter(text::TrainArgs),
+    /// Train the degradation recogniser of blind restoration on synthesized examples.
+    TrainRecogniser(recogniser::Args),
     /// Soft mixing against sequential application of two tasks, on doubly-degraded validation photos.
     Compound(compound::Args),
     /// Score the text routers on the held-out instructions.
@@ -94,6 +97,7 @@ fn main() -> anyhow::Result<()> {
         Verb::Experiment(args) => experiment::run(args),
         Verb::DistilText(args) => distil_text::run(args),
         Verb::TrainRouter(args) => text::train(args),
+        Verb::TrainRecogniser(args) => recogniser::run(args),
         Verb::EvalText(args) => text::eval(args),
         Verb::Compound(args) => compound::run(args),
         Verb::FetchData(args) => fetch::run(args),

@@ -1,0 +1,243 @@
+//! Training the recogniser (feature `training`): examples synthesized on the fly from clean
+//! photos by the restorer's own degradations (`ipt-data`), binary cross-entropy per class,
+//! AdamW. Held-out photos (the dataset spec's validation split, never `eval/`) measure it.
+//!
+//! An example is a random square window of a photo (96 to 320 px, so the views see photos of
+//! many scales): clean (1 in 8), with one degradation (5 in 8) or with two (2 in 8), the
+//! scene-wide one (darkness, haze) applied first and the one on top (noise, rain, snow, blur)
+//! after, as photos get them.
+
+use std::collections::BTreeMap;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+use ipt_data::random::rng_for;
+use ipt_data::sampler::degrade_window;
+use ipt_data::{Degradation, Rgb};
+use rand::RngExt;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::network::RecogniserNet;
+use crate::recogniser::stack;
+use crate::{Class, Recogniser, Recognition, Task, Views};
+
+/// How the recogniser is trained (`configs/recogniser.toml`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RecogniserConfig {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// AdamW learning rate (constant after a linear warm-up of a tenth of the steps).
+    pub lr: f64,
+    /// Seed of the examples and the initial weights.
+    pub seed: u64,
+    /// Held-out examples scored at the end (drawn from the validation photos).
+    pub validation_examples: usize,
+}
+
+/// One synthesized example.
+#[derive(Clone, Debug)]
+pub struct Example {
+    /// What the network sees.
+    pub views: Views,
+    /// 1 for each class present, in [`Class::ALL`] order.
+    pub labels: [f32; 7],
+}
+
+/// Mixed into the seed of the held-out examples, so they never repeat a training example.
+const HELD_OUT_STREAM: u64 = 0x05ee_d0f4_e1d0;
+
+/// Order in which two degradations are laid on a photo: the scene-wide ones first.
+const LAYERING: [Task; 6] = [Task::LowLight, Task::Dehaze, Task::Deblur, Task::Desnow, Task::Derain, Task::Denoise];
+
+/// Example `index` of the stream `seed` over `photos`, degraded with `tasks`' degradations.
+pub fn example(photos: &[RgbImage], tasks: &BTreeMap<Task, Degradation>, seed: u64, index: u64) -> Example {
+    let mut rng = rng_for(seed, &[index]);
+    let photo = &photos[rng.random_range(0..photos.len())];
+    let (width, height) = (photo.width() as usize, photo.height() as usize);
+    let side = rng.random_range(96..=320).min(width).min(height);
+    let (left, top) = (rng.random_range(0..=width - side), rng.random_range(0..=height - side));
+    let available: Vec<Task> = LAYERING.into_iter().filter(|task| tasks.contains_key(task)).collect();
+    let count = match rng.random_range(0..8) {
+        0 => 0,
+        1..=5 => 1,
+        _ => 2,
+    };
+    let mut chosen: Vec<Task> = Vec::new();
+    while chosen.len() < count.min(available.len()) {
+        let task = available[rng.random_range(0..available.len())];
+        if !chosen.contains(&task) {
+            chosen.push(task);
+        }
+    }
+    chosen.sort_by_key(|task| LAYERING.iter().position(|t| t == task));
+    let mut window: Option<Rgb> = None;
+    for task in &chosen {
+        let params = tasks[task].sample(&mut rng);
+        window = Some(match window {
+            None => degrade_window(photo, left, top, side, &params).0,
+            Some(degraded) => params.apply(&degraded),
+        });
+    }
+    let window = window
+        .unwrap_or_else(|| Rgb::from_rgb8(&image::imageops::crop_imm(photo, left as u32, top as u32, side as u32, side as u32).to_image()));
+    let mut labels = [0.0; 7];
+    for task in &chosen {
+        labels[Class::Degraded(*task).index()] = 1.0;
+    }
+    if chosen.is_empty() {
+        labels[Class::Clean.index()] = 1.0;
+    }
+    Example { views: Views::of(&window.data, side, side), labels }
+}
+
+/// Binary cross-entropy of `logits` against 0/1 `labels`, mean over classes and examples,
+/// computed stably as `max(x, 0) - x y + log(1 + exp(-|x|))`.
+fn binary_cross_entropy(logits: Tensor<2>, labels: Tensor<2>) -> Tensor<1> {
+    let positive = logits.clone().clamp_min(0.0);
+    let softplus = (logits.clone().abs().neg().exp() + 1.0).log();
+    (positive - logits * labels + softplus).mean()
+}
+
+/// What training reached.
+#[derive(Clone, Debug)]
+pub struct TrainingReport {
+    /// Mean loss of the first and the last tenth of the steps.
+    pub loss_first_and_last: (f64, f64),
+    /// Accuracy on the held-out examples.
+    pub accuracy: Accuracy,
+}
+
+/// Accuracy on held-out examples.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Accuracy {
+    /// Examples with one degradation whose most likely degradation is it.
+    pub single: f64,
+    /// Examples whose clean-or-degraded verdict ([`Recognition::is_clean`]) is right.
+    pub clean_vs_degraded: f64,
+    /// Examples with two degradations whose two most likely degradations are they.
+    pub pairs: f64,
+    /// How many examples of each kind were scored: (single, all, pairs).
+    pub counts: (usize, usize, usize),
+}
+
+/// Scores `recogniser` on `examples`.
+pub fn accuracy(recogniser: &Recogniser, examples: &[Example]) -> Accuracy {
+    let views: Vec<Views> = examples.iter().map(|example| example.views.clone()).collect();
+    let recognitions: Vec<Recognition> = views.chunks(64).flat_map(|chunk| recogniser.recognise_views(chunk)).collect();
+    let (mut single, mut singles, mut pairs, mut pair_count, mut verdicts) = (0, 0, 0, 0, 0);
+    for (example, recognition) in examples.iter().zip(&recognitions) {
+        let truth: Vec<Task> = Task::ALL.into_iter().filter(|task| example.labels[Class::Degraded(*task).index()] > 0.5).collect();
+        let mut ranked: Vec<Task> = Task::ALL.to_vec();
+        ranked.sort_by(|a, b| recognition.probability(Class::Degraded(*b)).total_cmp(&recognition.probability(Class::Degraded(*a))));
+        match truth.len() {
+            1 => {
+                singles += 1;
+                single += usize::from(ranked[0] == truth[0]);
+            }
+            2 => {
+                pair_count += 1;
+                pairs += usize::from(truth.contains(&ranked[0]) && truth.contains(&ranked[1]));
+            }
+            _ => {}
+        }
+        verdicts += usize::from(recognition.is_clean() == truth.is_empty());
+    }
+    let share = |hits: usize, total: usize| hits as f64 / total.max(1) as f64;
+    Accuracy {
+        single: share(single, singles),
+        clean_vs_degraded: share(verdicts, examples.len()),
+        pairs: share(pairs, pair_count),
+        counts: (singles, examples.len(), pair_count),
+    }
+}
+
+/// Trains a recogniser on `training` photos and scores it on examples of `validation` photos;
+/// `progress(step, loss)` is called every step.
+pub fn train(
+    config: &RecogniserConfig,
+    training: &[RgbImage],
+    validation: &[RgbImage],
+    tasks: &BTreeMap<Task, Degradation>,
+    device: &Device,
+    mut progress: impl FnMut(usize, f64),
+) -> (Recogniser, TrainingReport) {
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(config.seed);
+    let mut net = RecogniserNet::new(&autodiff).train();
+    let mut optimizer = AdamWConfig::new().with_weight_decay(1e-4).init();
+    let warmup = (config.steps / 10).max(1);
+    let mut losses = Vec::with_capacity(config.steps);
+    for step in 0..config.steps {
+        let first = (step * config.batch_size) as u64;
+        let batch: Vec<Example> =
+            (first..first + config.batch_size as u64).into_par_iter().map(|index| example(training, tasks, config.seed, index)).collect();
+        let views: Vec<Views> = batch.iter().map(|example| example.views.clone()).collect();
+        let (global, local) = stack(&views, &autodiff);
+        let labels: Vec<f32> = batch.iter().flat_map(|example| example.labels).collect();
+        let labels = Tensor::<2>::from_data(TensorData::new(labels, [batch.len(), Class::ALL.len()]), &autodiff);
+        let loss = binary_cross_entropy(net.forward(global, local), labels);
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        let lr = config.lr * ((step + 1) as f64 / warmup as f64).min(1.0);
+        net = optimizer.step(lr, net, grads);
+        losses.push(value);
+        progress(step + 1, value);
+    }
+    let recogniser = Recogniser::new(net.valid().fork(device), device);
+    // Held-out examples: their own stream, on photos never trained on.
+    let held_out: Vec<Example> = (0..config.validation_examples as u64)
+        .into_par_iter()
+        .map(|index| example(validation, tasks, config.seed ^ HELD_OUT_STREAM, index))
+        .collect();
+    let tenth = (losses.len() / 10).max(1);
+    let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64;
+    let report = TrainingReport {
+        loss_first_and_last: (mean(&losses[..tenth.min(losses.len())]), mean(&losses[losses.len().saturating_sub(tenth)..])),
+        accuracy: accuracy(&recogniser, &held_out),
+    };
+    (recogniser, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn samples() -> (Vec<RgbImage>, BTreeMap<Task, Degradation>) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let photos = ipt_data::spec::list_images(&root.join("datasets/samples/clean")).unwrap();
+        let spec = ipt_data::DatasetSpec::load(&root.join("datasets/all-in-one.toml")).unwrap();
+        (ipt_data::sampler::read_photos(&photos, 2).unwrap(), spec.tasks)
+    }
+
+    #[test]
+    fn examples_are_reproducible_and_labelled_clean_or_with_one_or_two_degradations() {
+        let (photos, tasks) = samples();
+        let mut kinds = [0; 3];
+        for index in 0..64 {
+            let drawn = example(&photos, &tasks, 3, index);
+            let again = example(&photos, &tasks, 3, index);
+            assert_eq!((&drawn.views, drawn.labels), (&again.views, again.labels));
+            let degradations = drawn.labels[..6].iter().filter(|&&label| label == 1.0).count();
+            assert_eq!(drawn.labels[6] == 1.0, degradations == 0, "{:?}", drawn.labels);
+            kinds[degradations] += 1;
+        }
+        assert!(kinds.iter().all(|&count| count > 0), "clean, single and pair examples all occur: {kinds:?}");
+    }
+
+    #[test]
+    fn a_short_training_lowers_the_loss() {
+        let (photos, tasks) = samples();
+        let config = RecogniserConfig { steps: 40, batch_size: 8, lr: 2e-3, seed: 1, validation_examples: 16 };
+        let (_, report) = train(&config, &photos, &photos, &tasks, &Device::flex(), |_, _| {});
+        let (first, last) = report.loss_first_and_last;
+        assert!(last < 0.8 * first, "loss {first} -> {last}");
+        assert_eq!(report.accuracy.counts.1, 16);
+    }
+}
