@@ -26,14 +26,20 @@ impl Views {
     /// The views of `[3, height, width]` planar RGB samples; panics if the length disagrees.
     pub fn of(rgb: &[f32], height: usize, width: usize) -> Self {
         assert_eq!(rgb.len(), 3 * height * width, "planar RGB of {height}x{width}");
+        Self::sampled(height, width, |channel, y, x| rgb[(channel * height + y) * width + x])
+    }
+
+    /// The views of a `height x width` photo whose sample of `channel` at (`y`, `x`) is
+    /// `sample(channel, y, x)`, in `[0, 1]`: a large photo needs no float copy.
+    pub fn sampled(height: usize, width: usize, sample: impl Fn(usize, usize, usize) -> f32) -> Self {
         assert!(height > 0 && width > 0, "an empty image has no views");
-        Self { global: shrink(rgb, height, width), local: crops(rgb, height, width) }
+        Self { global: shrink(height, width, &sample), local: crops(height, width, &sample) }
     }
 }
 
 /// Box-filtered `[3, GLOBAL_SIDE, GLOBAL_SIDE]` view: each output pixel is the mean of the
 /// input pixels whose centres fall in its cell (the nearest one for images smaller than the view).
-fn shrink(rgb: &[f32], height: usize, width: usize) -> Vec<f32> {
+fn shrink(height: usize, width: usize, sample: &impl Fn(usize, usize, usize) -> f32) -> Vec<f32> {
     let cell = |index: usize, length: usize| {
         let start = index * length / GLOBAL_SIDE;
         let end = ((index + 1) * length / GLOBAL_SIDE).max(start + 1).min(length);
@@ -41,13 +47,12 @@ fn shrink(rgb: &[f32], height: usize, width: usize) -> Vec<f32> {
     };
     let mut out = vec![0.0; 3 * GLOBAL_SIDE * GLOBAL_SIDE];
     for channel in 0..3 {
-        let plane = &rgb[channel * height * width..][..height * width];
         for y in 0..GLOBAL_SIDE {
             let rows = cell(y, height);
             for x in 0..GLOBAL_SIDE {
                 let columns = cell(x, width);
                 let count = (rows.len() * columns.len()) as f32;
-                let sum: f32 = rows.clone().map(|row| plane[row * width..][columns.clone()].iter().sum::<f32>()).sum();
+                let sum: f32 = rows.clone().map(|row| columns.clone().map(|column| sample(channel, row, column)).sum::<f32>()).sum();
                 out[(channel * GLOBAL_SIDE + y) * GLOBAL_SIDE + x] = sum / count;
             }
         }
@@ -56,7 +61,7 @@ fn shrink(rgb: &[f32], height: usize, width: usize) -> Vec<f32> {
 }
 
 /// The [`LOCAL_CROPS`] full-resolution crops, centred at the photo's centre and its quadrants'.
-fn crops(rgb: &[f32], height: usize, width: usize) -> Vec<f32> {
+fn crops(height: usize, width: usize, sample: &impl Fn(usize, usize, usize) -> f32) -> Vec<f32> {
     let centres = [(2, 2), (1, 1), (1, 3), (3, 1), (3, 3)].map(|(fy, fx): (usize, usize)| (height * fy / 4, width * fx / 4));
     let mut out = Vec::with_capacity(LOCAL_CROPS * 3 * LOCAL_SIDE * LOCAL_SIDE);
     for (cy, cx) in centres {
@@ -64,9 +69,8 @@ fn crops(rgb: &[f32], height: usize, width: usize) -> Vec<f32> {
         let left = cx.saturating_sub(LOCAL_SIDE / 2).min(width.saturating_sub(LOCAL_SIDE));
         for channel in 0..3 {
             for y in 0..LOCAL_SIDE {
-                let row = (top + y).min(height - 1);
                 for x in 0..LOCAL_SIDE {
-                    out.push(rgb[(channel * height + row) * width + (left + x).min(width - 1)]);
+                    out.push(sample(channel, (top + y).min(height - 1), (left + x).min(width - 1)));
                 }
             }
         }
