@@ -17,7 +17,7 @@ use crate::parity::workspace_root;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The training config.
-    #[arg(long, default_value = "configs/recogniser.toml")]
+    #[arg(long, default_value = "configs/recogniser/default.toml")]
     config: PathBuf,
     /// The photos and degradations (the same spec the restorer trains on).
     #[arg(long, default_value = "datasets/all-in-one.toml")]

@@ -24,7 +24,7 @@ use crate::network::RecogniserNet;
 use crate::recogniser::stack;
 use crate::{Class, Recogniser, Recognition, Task, Views};
 
-/// How the recogniser is trained (`configs/recogniser.toml`).
+/// How the recogniser is trained (`configs/recogniser/`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RecogniserConfig {
@@ -229,6 +229,17 @@ mod tests {
             kinds[degradations] += 1;
         }
         assert!(kinds.iter().all(|&count| count > 0), "clean, single and pair examples all occur: {kinds:?}");
+    }
+
+    #[test]
+    fn the_shipped_recogniser_configs_parse() {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/recogniser");
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            let config: RecogniserConfig =
+                toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            assert!(config.steps > 0 && config.batch_size > 0, "{}", path.display());
+        }
     }
 
     #[test]
