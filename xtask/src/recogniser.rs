@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use instruct_ipt::Device;
 use ipt_data::DatasetSpec;
 use ipt_data::sampler::read_photos;
+use ipt_recognise::Task;
 use ipt_recognise::training::{RecogniserConfig, train};
 
 use crate::parity::workspace_root;
@@ -61,6 +62,12 @@ pub fn run(args: Args) -> Result<()> {
         100.0 * accuracy.clean_vs_degraded,
         100.0 * accuracy.pairs
     );
+    let per_task: Vec<String> = Task::ALL
+        .iter()
+        .zip(accuracy.per_task)
+        .map(|(task, (hits, total))| format!("{task} {:.1}% ({total})", 100.0 * hits as f64 / total.max(1) as f64))
+        .collect();
+    println!("single degradation, per task: {}", per_task.join(", "));
     let provenance = format!("cargo xtask train-recogniser --config {} ({} steps)", args.config.display(), config.steps);
     let out = root.join(&args.out);
     recogniser.save(&out, &provenance)?;

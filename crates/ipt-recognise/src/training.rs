@@ -5,7 +5,9 @@
 //! An example is a random square window of a photo (96 to 320 px, so the views see photos of
 //! many scales): clean (1 in 8), with one degradation (5 in 8) or with two (2 in 8), the
 //! scene-wide one (darkness, haze) applied first and the one on top (noise, rain, snow, blur)
-//! after, as photos get them.
+//! after, as photos get them. A degradation is labelled present only when it is visible
+//! ([`visible`]): the mixtures draw strengths from 0, and an invisible draw labelled "noisy"
+//! would teach the network that clean photos are noisy.
 
 use std::collections::BTreeMap;
 
@@ -76,24 +78,32 @@ pub fn example(photos: &[RgbImage], tasks: &BTreeMap<Task, Degradation>, seed: u
         }
     }
     chosen.sort_by_key(|task| LAYERING.iter().position(|t| t == task));
-    let mut window: Option<Rgb> = None;
-    for task in &chosen {
-        let params = tasks[task].sample(&mut rng);
-        window = Some(match window {
-            None => degrade_window(photo, left, top, side, &params).0,
-            Some(degraded) => params.apply(&degraded),
-        });
-    }
-    let window = window
-        .unwrap_or_else(|| Rgb::from_rgb8(&image::imageops::crop_imm(photo, left as u32, top as u32, side as u32, side as u32).to_image()));
+    let mut window = Rgb::from_rgb8(&image::imageops::crop_imm(photo, left as u32, top as u32, side as u32, side as u32).to_image());
     let mut labels = [0.0; 7];
-    for task in &chosen {
-        labels[Class::Degraded(*task).index()] = 1.0;
+    for (step, task) in chosen.iter().enumerate() {
+        let params = tasks[task].sample(&mut rng);
+        let degraded = if step == 0 { degrade_window(photo, left, top, side, &params).0 } else { params.apply(&window) };
+        // A draw too weak to see (noise of σ near 0, say) is no degradation to recognise.
+        if visible(&window, &degraded) {
+            labels[Class::Degraded(*task).index()] = 1.0;
+        }
+        window = degraded;
     }
-    if chosen.is_empty() {
+    if labels.iter().all(|&label| label == 0.0) {
         labels[Class::Clean.index()] = 1.0;
     }
     Example { views: Views::of(&window.data, side, side), labels }
+}
+
+/// Below this PSNR (dB) of a degraded window against the window before, the degradation
+/// counts as present; above it the change is too small to see, and the example is labelled as
+/// if it had not been applied.
+pub const VISIBLE_BELOW_DB: f64 = 40.0;
+
+/// Whether `after` differs visibly from `before` (same size): PSNR below [`VISIBLE_BELOW_DB`].
+pub fn visible(before: &Rgb, after: &Rgb) -> bool {
+    let mse = before.data.iter().zip(&after.data).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>() / before.data.len().max(1) as f64;
+    ipt_core::psnr_from_mse(mse) < VISIBLE_BELOW_DB
 }
 
 /// Binary cross-entropy of `logits` against 0/1 `labels`, mean over classes and examples,
@@ -124,6 +134,9 @@ pub struct Accuracy {
     pub pairs: f64,
     /// How many examples of each kind were scored: (single, all, pairs).
     pub counts: (usize, usize, usize),
+    /// Per task, in [`Task::ALL`] order: (examples with that degradation alone recognised as
+    /// it, examples with that degradation alone).
+    pub per_task: [(usize, usize); 6],
 }
 
 /// Scores `recogniser` on `examples`.
@@ -131,14 +144,16 @@ pub fn accuracy(recogniser: &Recogniser, examples: &[Example]) -> Accuracy {
     let views: Vec<Views> = examples.iter().map(|example| example.views.clone()).collect();
     let recognitions: Vec<Recognition> = views.chunks(64).flat_map(|chunk| recogniser.recognise_views(chunk)).collect();
     let (mut single, mut singles, mut pairs, mut pair_count, mut verdicts) = (0, 0, 0, 0, 0);
+    let mut per_task = [(0, 0); 6];
     for (example, recognition) in examples.iter().zip(&recognitions) {
         let truth: Vec<Task> = Task::ALL.into_iter().filter(|task| example.labels[Class::Degraded(*task).index()] > 0.5).collect();
         let mut ranked: Vec<Task> = Task::ALL.to_vec();
         ranked.sort_by(|a, b| recognition.probability(Class::Degraded(*b)).total_cmp(&recognition.probability(Class::Degraded(*a))));
         match truth.len() {
             1 => {
-                singles += 1;
-                single += usize::from(ranked[0] == truth[0]);
+                let hit = usize::from(ranked[0] == truth[0]);
+                let task = &mut per_task[Class::Degraded(truth[0]).index()];
+                (singles, single, task.0, task.1) = (singles + 1, single + hit, task.0 + hit, task.1 + 1);
             }
             2 => {
                 pair_count += 1;
@@ -154,6 +169,7 @@ pub fn accuracy(recogniser: &Recogniser, examples: &[Example]) -> Accuracy {
         clean_vs_degraded: share(verdicts, examples.len()),
         pairs: share(pairs, pair_count),
         counts: (singles, examples.len(), pair_count),
+        per_task,
     }
 }
 
@@ -229,6 +245,16 @@ mod tests {
             kinds[degradations] += 1;
         }
         assert!(kinds.iter().all(|&count| count > 0), "clean, single and pair examples all occur: {kinds:?}");
+    }
+
+    #[test]
+    fn only_visible_changes_count_as_degradations() {
+        let before = Rgb::filled(8, 8, 0.5);
+        let mut faint = before.clone();
+        faint.data[0] += 0.01; // PSNR about 66 dB
+        let mut strong = before.clone();
+        strong.data.iter_mut().step_by(2).for_each(|value| *value += 0.1); // 23 dB
+        assert!(!visible(&before, &faint) && visible(&before, &strong));
     }
 
     #[test]
