@@ -141,9 +141,11 @@ impl Restorer {
         let mut output: Option<DynamicImage> = None;
         let write_rows = |first: usize, rgb: Vec<f32>| {
             let rows = rgb.len() / (3 * width as usize);
-            let mut band = Planar::from_image(&crop(image, first, 0, rows, width as usize));
-            (band.rgb, band.samples) = (rgb, samples);
-            let band = band.to_image();
+            // Only the source's alpha and layout are needed: its colours are the restored ones.
+            let source = crop(image, first, 0, rows, width as usize);
+            let alpha = source.color().has_alpha().then(|| source.to_rgba32f().pixels().map(|pixel| pixel.0[3]).collect());
+            let grayscale = !source.color().has_color();
+            let band = Planar { width: width as usize, height: rows, rgb, alpha, grayscale, samples }.to_image();
             let output = output.get_or_insert_with(|| DynamicImage::new(width, height, band.color()));
             paste_rows(output, &band, first);
         };

@@ -124,7 +124,7 @@ pub fn restore_streamed(
             return;
         }
         let mut planes = vec![0.0f32; count * row_len];
-        for (y, row) in band.drain(..count * row_len).collect::<Vec<f32>>().chunks_exact(row_len).enumerate() {
+        for (y, row) in band[..count * row_len].chunks_exact(row_len).enumerate() {
             let along_y = total_y[*band_top + y];
             for (c, values) in row.chunks_exact(width).enumerate() {
                 let out = &mut planes[(c * count + y) * width..][..width];
@@ -133,6 +133,7 @@ pub fn restore_streamed(
                 }
             }
         }
+        band.drain(..count * row_len);
         write_rows(*band_top, planes);
         *band_top = until;
     };
