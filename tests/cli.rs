@@ -156,7 +156,8 @@ fn a_folder_is_restored_and_a_broken_file_is_named_without_harming_existing_outp
     colour_image(30, 20).save(inputs.join("a.png")).unwrap();
     std::fs::write(inputs.join("b.jpg"), b"not a jpeg").unwrap();
     std::fs::write(outputs.join("b.jpg"), b"an earlier result").unwrap();
-    let result = instruct_ipt(&["restore", path_str(&inputs), "-o", path_str(&outputs), "--weights", path_str(&weights)]);
+    let result =
+        instruct_ipt(&["restore", path_str(&inputs), "-o", path_str(&outputs), "--weights", path_str(&weights), "--task", "denoise"]);
     assert!(!result.status.success());
     let message = stderr(&result);
     assert!(message.contains("b.jpg") && message.contains("1 of 2 images"), "{message}");
@@ -262,4 +263,56 @@ fn a_feature_conditioned_model_is_described_and_restores_with_a_task() {
     assert_eq!((restored.width(), restored.height()), (70, 50));
     let refused = instruct_ipt(&["restore", path_str(&input), "-o", path_str(&output), "--weights", path_str(&path), "--task", "dehaze"]);
     assert!(!refused.status.success() && stderr(&refused).contains("dehaze"), "{}", stderr(&refused));
+}
+
+#[test]
+fn inspect_lists_every_class_and_the_blind_verdict() {
+    let (input, _) = sample("low_light", "coffee.png");
+    let result = instruct_ipt(&["inspect", path_str(&input)]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let text = String::from_utf8_lossy(&result.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 8, "seven classes and a verdict:\n{text}");
+    assert!(lines[0].trim_start().starts_with("low_light"), "the likeliest first:\n{text}");
+    assert!(lines[7].starts_with("verdict:") && lines[7].contains("applies low_light"), "{text}");
+}
+
+#[test]
+fn without_a_task_or_instruction_a_degraded_photo_is_restored_blind_and_a_clean_one_left_alone() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = folder.path().join("restored.png");
+    let (input, target) = sample("derain", "astronaut.png");
+    let result = instruct_ipt(&["restore", path_str(&input), "-o", path_str(&output)]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert!(String::from_utf8_lossy(&result.stdout).contains("restored with derain"), "{}", String::from_utf8_lossy(&result.stdout));
+    assert!(psnr(&output, &target) > psnr(&input, &target) + 1.5);
+
+    let untouched = folder.path().join("untouched.png");
+    let clean = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/samples/clean/coffee.png");
+    let result = instruct_ipt(&["restore", path_str(&clean), "-o", path_str(&untouched)]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert!(String::from_utf8_lossy(&result.stdout).contains("looks clean"), "{}", String::from_utf8_lossy(&result.stdout));
+    assert!(!untouched.exists(), "a clean photo is left alone: nothing written");
+}
+
+#[test]
+fn a_request_the_photo_contradicts_is_warned_about_and_refused_with_strict() {
+    let folder = tempfile::tempdir().unwrap();
+    let (input, _) = sample("denoise", "coffee.png");
+    let warned = folder.path().join("warned.png");
+    let result = instruct_ipt(&["restore", path_str(&input), "-o", path_str(&warned), "--instruction", "please remove the rain"]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let message = stderr(&result);
+    assert!(message.contains("warning") && message.contains("no rain") && message.contains("noise"), "{message}");
+    assert!(warned.exists(), "restored as asked despite the warning");
+
+    let refused = folder.path().join("refused.png");
+    let result = instruct_ipt(&["restore", path_str(&input), "-o", path_str(&refused), "--task", "derain", "--strict"]);
+    assert!(!result.status.success());
+    assert!(stderr(&result).contains("--strict"), "{}", stderr(&result));
+    assert!(!refused.exists(), "nothing written under --strict");
+
+    // A request the photo agrees with goes through silently.
+    let agreed = instruct_ipt(&["restore", path_str(&input), "-o", path_str(&refused), "--task", "denoise", "--strict"]);
+    assert!(agreed.status.success() && !stderr(&agreed).contains("warning"), "{}", stderr(&agreed));
 }

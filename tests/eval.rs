@@ -70,7 +70,7 @@ fn evaluation_writes_every_output_with_the_identity_floor_first() {
     let instructions = Arc::new(
         Instructions::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets/instructions/heldout"), &device).unwrap(),
     );
-    let rows = vec![all.clone(), all.routed(Routing::Instruction(instructions)), all.routed(Routing::Blind), denoise_only];
+    let rows = vec![all.clone(), all.routed(Routing::Instruction(instructions)), all.routed(Routing::Shared), denoise_only];
     let report = evaluate(&suite, rows, &options).unwrap();
     let files = report.write(&out).unwrap();
 
@@ -86,9 +86,9 @@ fn evaluation_writes_every_output_with_the_identity_floor_first() {
     assert_eq!(rows.len(), 5);
     assert_eq!(rows[0]["label"], "identity (input)");
     let routings: Vec<&str> = rows.iter().map(|row| row["routing"].as_str().unwrap()).collect();
-    assert_eq!(routings, ["oracle", "oracle", "instruction", "blind", "oracle"]);
+    assert_eq!(routings, ["oracle", "oracle", "instruction", "shared", "oracle"]);
     assert!(rows[2]["label"].as_str().unwrap().ends_with(" · instruction"));
-    // These weights have no task biases: the oracle, a routed instruction and the blind row
+    // These weights have no task biases: the oracle, a routed instruction and the shared row
     // all run the same network, so they score the same where the router picks a trained task.
     assert_eq!(report.checkpoints[1].results[0].psnr, report.checkpoints[3].results[0].psnr);
     assert_eq!(json["benchmarks"][1]["protocol_label"], "Y, 8-bit, border 2");

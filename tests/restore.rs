@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use instruct_ipt::image::{DynamicImage, ImageBuffer, Luma, Rgb, Rgba};
-use instruct_ipt::{Device, ModulationConfig, Planar, Preset, Restorer, Task, WeightMetadata, read_image};
+use instruct_ipt::{Device, ModulationConfig, Planar, Preset, Recogniser, Restorer, Task, WeightMetadata, read_image};
 
 /// The bundled sample photos (in the repository).
 fn samples() -> PathBuf {
@@ -114,4 +114,54 @@ fn a_soft_task_mix_of_zero_biases_is_the_backbone_and_a_single_task_is_the_merge
     assert_eq!(differing, 0, "zero biases mixed must equal the backbone");
     let single = restorer.restore_mixed(&image, &[(Task::Derain, 1.0)]).unwrap();
     assert_eq!(single.to_rgb8(), restorer.restore(&image, Some(Task::Derain)).unwrap().to_rgb8());
+}
+
+/// PSNR (dB) of two 8-bit images of the same size.
+fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
+    let (a, b) = (a.to_rgb8(), b.to_rgb8());
+    let mse =
+        a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>() / a.as_raw().len() as f64;
+    10.0 * (255.0 * 255.0 / mse).log10()
+}
+
+#[test]
+fn blind_restoration_of_the_bundled_samples_finds_their_task_and_leaves_clean_photos_alone() {
+    let device = Device::flex();
+    let (restorer, recogniser) = (Restorer::bundled(&device).unwrap(), Recogniser::bundled(&device).unwrap());
+    for photo in ["astronaut.png", "coffee.png"] {
+        let clean = read_image(&samples().join(photo)).unwrap();
+        let blind = restorer.restore_blind(&clean, &recogniser).unwrap();
+        assert!(blind.image.is_none() && blind.tasks.is_empty(), "{photo} looks degraded: {:?}", blind.recognition);
+    }
+    // Chelsea's background is out of focus, which the recogniser may take for blur: whatever it
+    // decides, a clean photo must come out nearly as it went in.
+    let chelsea = read_image(&samples().join("chelsea.png")).unwrap();
+    if let Some(restored) = restorer.restore_blind(&chelsea, &recogniser).unwrap().image {
+        let kept = psnr(&restored, &chelsea);
+        assert!(kept > 30.0, "a clean photo changed: {kept:.2} dB from what it was");
+    }
+    let degraded = samples().join("../degraded");
+    for task in Task::ALL {
+        let (input, target) = (
+            read_image(&degraded.join(task.name()).join("input/chelsea.png")).unwrap(),
+            read_image(&degraded.join(task.name()).join("target/chelsea.png")).unwrap(),
+        );
+        let blind = restorer.restore_blind(&input, &recogniser).unwrap();
+        assert!(blind.tasks.contains(&task), "{task}: recognised {:?} ({:?})", blind.tasks, blind.recognition);
+        let oracle = psnr(&restorer.restore(&input, Some(task)).unwrap(), &target);
+        let unaided = psnr(blind.image.as_ref().unwrap(), &target);
+        assert!(unaided > oracle - 0.3, "{task}: blind {unaided:.2} dB, oracle {oracle:.2} dB");
+    }
+}
+
+#[test]
+fn recognition_is_deterministic_and_a_contradicting_request_is_doubted() {
+    let device = Device::flex();
+    let recogniser = Recogniser::bundled(&device).unwrap();
+    let noisy = read_image(&samples().join("../degraded/denoise/input/coffee.png")).unwrap();
+    let recognition = recogniser.recognise_image(&noisy);
+    assert_eq!(recognition, Recogniser::bundled(&device).unwrap().recognise_image(&noisy));
+    let doubt = recognition.doubt(&[Task::Derain]).expect("a noisy photo has no rain");
+    assert!(doubt.to_string().contains("noise"), "{doubt}");
+    assert_eq!(recognition.doubt(&[Task::Denoise]), None);
 }

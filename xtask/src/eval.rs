@@ -29,12 +29,16 @@ pub struct Args {
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
     /// Task routings, one row each per weight file: oracle (task given), instruction (a held-out
-    /// instruction through the text router), blind (no task).
+    /// instruction through the text router), blind (the recogniser decides), shared (no task:
+    /// the shared weights alone).
     #[arg(long, value_delimiter = ',', default_value = "oracle")]
     routing: Vec<String>,
     /// Instructions for the `instruction` routing (the held-out split: never trained on).
     #[arg(long, default_value = "datasets/instructions/heldout")]
     instructions: PathBuf,
+    /// Recogniser weights for the `blind` routing; the bundled recogniser when omitted.
+    #[arg(long)]
+    recogniser: Option<PathBuf>,
     /// Tile side for restoring (0 = whole images).
     #[arg(long, default_value_t = instruct_ipt::DEFAULT_TILE)]
     tile: usize,
@@ -50,9 +54,10 @@ pub fn run(args: Args) -> Result<()> {
     for name in &args.routing {
         routings.push(match name.as_str() {
             "oracle" => Routing::Oracle,
-            "blind" => Routing::Blind,
+            "shared" => Routing::Shared,
+            "blind" => Routing::Blind(Arc::new(instruct_ipt::Recogniser::load_or_bundled(args.recogniser.as_deref(), &device)?)),
             "instruction" => Routing::Instruction(Arc::new(Instructions::load(&args.instructions, &device)?)),
-            other => bail!("unknown routing '{other}' (expected oracle, instruction or blind)"),
+            other => bail!("unknown routing '{other}' (expected oracle, instruction, blind or shared)"),
         });
     }
     let candidates: Vec<Candidate> =

@@ -16,6 +16,7 @@ mod plot;
 mod presets;
 mod pypi;
 mod recogniser;
+mod recogniser_eval;
 mod samples;
 mod showcase;
 mod text;
@@ -54,6 +55,10 @@ enum Verb {
     TrainRouter(text::TrainArgs),
     /// Train the degradation recogniser of blind restoration on synthesized examples.
     TrainRecogniser(recogniser::Args),
+    /// Recogniser accuracy on synthesized degradations of the eval photos and on real pairs.
+    EvalRecogniser(recogniser_eval::EvalArgs),
+    /// Time to recognise photos of several sizes on the CPU.
+    BenchRecogniser(recogniser_eval::BenchArgs),
     /// Soft mixing against sequential application of two tasks, on doubly-degraded validation photos.
     Compound(compound::Args),
     /// Score the text routers on the held-out instructions.
@@ -98,6 +103,8 @@ fn main() -> anyhow::Result<()> {
         Verb::DistilText(args) => distil_text::run(args),
         Verb::TrainRouter(args) => text::train(args),
         Verb::TrainRecogniser(args) => recogniser::run(args),
+        Verb::EvalRecogniser(args) => recogniser_eval::eval(args),
+        Verb::BenchRecogniser(args) => recogniser_eval::bench(args),
         Verb::EvalText(args) => text::eval(args),
         Verb::Compound(args) => compound::run(args),
         Verb::FetchData(args) => fetch::run(args),

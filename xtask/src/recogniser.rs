@@ -10,7 +10,7 @@ use instruct_ipt::Device;
 use ipt_data::DatasetSpec;
 use ipt_data::sampler::read_photos;
 use ipt_recognise::Task;
-use ipt_recognise::training::{RecogniserConfig, train};
+use ipt_recognise::training::{Accuracy, RecogniserConfig, STRENGTHS, share, train};
 
 use crate::parity::workspace_root;
 
@@ -51,26 +51,35 @@ pub fn run(args: Args) -> Result<()> {
             println!("step {step}: loss {loss:.4} ({:.0} s)", started.elapsed().as_secs_f64());
         }
     });
-    let accuracy = report.accuracy;
-    let (singles, all, pairs) = accuracy.counts;
     println!(
-        "loss {:.4} -> {:.4} in {:.0} s; held out: single degradation {:.1}% ({singles}), clean vs degraded {:.1}% ({all}), both of a pair {:.1}% ({pairs})",
+        "loss {:.4} -> {:.4} in {:.0} s; held out (validation photos):",
         report.loss_first_and_last.0,
         report.loss_first_and_last.1,
-        started.elapsed().as_secs_f64(),
-        100.0 * accuracy.single,
-        100.0 * accuracy.clean_vs_degraded,
-        100.0 * accuracy.pairs
+        started.elapsed().as_secs_f64()
     );
-    let per_task: Vec<String> = Task::ALL
-        .iter()
-        .zip(accuracy.per_task)
-        .map(|(task, (hits, total))| format!("{task} {:.1}% ({total})", 100.0 * hits as f64 / total.max(1) as f64))
-        .collect();
-    println!("single degradation, per task: {}", per_task.join(", "));
+    println!("{}", accuracy_table(&report.accuracy));
     let provenance = format!("cargo xtask train-recogniser --config {} ({} steps)", args.config.display(), config.steps);
     let out = root.join(&args.out);
     recogniser.save(&out, &provenance)?;
     println!("wrote {}", out.display());
     Ok(())
+}
+
+/// A Markdown table of `accuracy`: overall, by strength and per task.
+pub fn accuracy_table(accuracy: &Accuracy) -> String {
+    let percent = |counts: (usize, usize)| format!("{:.1}% ({}/{})", 100.0 * share(counts), counts.0, counts.1);
+    let mut lines = vec![
+        "| examples | recognised |".to_string(),
+        "|---|---|".to_string(),
+        format!("| one degradation: the likeliest is it | {} |", percent(accuracy.single)),
+        format!("| clean vs degraded verdict | {} |", percent(accuracy.clean_vs_degraded)),
+        format!("| two degradations: the two likeliest are they | {} |", percent(accuracy.pairs)),
+    ];
+    for ((name, from, to), band) in STRENGTHS.iter().zip(accuracy.by_strength) {
+        lines.push(format!("| one degradation, {name} (input {from:.0}-{to:.0} dB) | {} |", percent(band)));
+    }
+    for (task, counts) in Task::ALL.iter().zip(accuracy.per_task) {
+        lines.push(format!("| one degradation, {} | {} |", task.degradation(), percent(counts)));
+    }
+    lines.join("\n")
 }

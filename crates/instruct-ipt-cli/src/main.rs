@@ -1,6 +1,7 @@
 //! `instruct-ipt`: restore photos from the command line.
 
 mod info;
+mod inspect;
 mod instruction;
 mod restore;
 
@@ -31,6 +32,17 @@ enum Command {
         #[command(flatten)]
         encoder: instruction::EncoderArgs,
     },
+    /// Show what is wrong with a photo: the recogniser's probability of each degradation (and of
+    /// "clean"), and what restoring it without a task or instruction would do.
+    Inspect {
+        /// The image file.
+        image: PathBuf,
+        #[command(flatten)]
+        recogniser: RecogniserArgs,
+        /// Refuse images larger than this many megapixels (checked from the file's header).
+        #[arg(long, default_value_t = instruct_ipt::DEFAULT_MAX_MEGAPIXELS)]
+        max_megapixels: f64,
+    },
     /// Print a weight file's metadata and parameter counts per layer group.
     Info {
         /// The weight file (.safetensors); the bundled default weights when omitted.
@@ -49,7 +61,9 @@ struct RestoreArgs {
     /// Weight file (.safetensors); the bundled default weights (tiny, six tasks) when omitted.
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// The restoration to apply: denoise, deblur, derain, dehaze, desnow or low_light.
+    /// The restoration to apply: denoise, deblur, derain, dehaze, desnow or low_light. Without
+    /// a task or an instruction the photo is restored blind: the recogniser decides what it has
+    /// (`instruct-ipt inspect` shows what it sees), and a photo that looks clean is left alone.
     #[arg(long, conflicts_with = "instruction")]
     task: Option<Task>,
     /// Say what is wrong in your own words ("it was pouring when I took this"); requests that
@@ -58,6 +72,12 @@ struct RestoreArgs {
     instruction: Option<String>,
     #[command(flatten)]
     encoder: instruction::EncoderArgs,
+    /// Refuse (write nothing) when the photo does not seem to have what the task or instruction
+    /// asks to remove; by default that is a warning and the image is restored as asked.
+    #[arg(long)]
+    strict: bool,
+    #[command(flatten)]
+    recogniser: RecogniserArgs,
     /// Tile side in pixels for large images; 0 restores the whole image at once.
     #[arg(long, default_value_t = instruct_ipt::DEFAULT_TILE)]
     tile: usize,
@@ -70,6 +90,21 @@ struct RestoreArgs {
     max_megapixels: f64,
 }
 
+/// Which recogniser looks at photos.
+#[derive(clap::Args, Debug)]
+struct RecogniserArgs {
+    /// Recogniser weights (from `cargo xtask train-recogniser`); the bundled one when omitted.
+    #[arg(long = "recogniser")]
+    path: Option<PathBuf>,
+}
+
+impl RecogniserArgs {
+    /// The recogniser these options select, on the CPU.
+    fn load(&self) -> anyhow::Result<instruct_ipt::Recogniser> {
+        Ok(instruct_ipt::Recogniser::load_or_bundled(self.path.as_deref(), &instruct_ipt::Device::flex())?)
+    }
+}
+
 /// mimalloc for the whole process (see `instruct_ipt::allocator`).
 #[global_allocator]
 static ALLOCATOR: instruct_ipt::allocator::MiMalloc = instruct_ipt::allocator::MiMalloc;
@@ -80,6 +115,9 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Restore(args) => restore::run(args),
         Command::Parse { instruction, encoder } => encoder.router().map(|router| instruction::parse(&router, &instruction)),
+        Command::Inspect { image, recogniser, max_megapixels } => {
+            recogniser.load().and_then(|recogniser| inspect::run(&image, &recogniser, max_megapixels))
+        }
         Command::Info { weights } => {
             select_device(DeviceChoice::Cpu).map_err(anyhow::Error::from).and_then(|device| info::run(weights.as_deref(), &device))
         }

@@ -37,6 +37,7 @@ pub use ipt_model::{
     Tiling, WeightContent, WeightError, WeightMetadata, config_hash, load_task_biases, option_costs, read_metadata, save_backbone,
     save_task_biases, save_weights,
 };
+pub use ipt_recognise::{BUNDLED_RECOGNISER, Class, Doubt, RecogniseError, Recogniser, Recognition};
 pub use ipt_text::{Decision, Intent, Router, Routing};
 pub use picture::{DEFAULT_MAX_MEGAPIXELS, Planar, SampleFormat, read_image, read_image_within, write_image};
-pub use restorer::{BUNDLED_WEIGHTS, DEFAULT_TILE, Restorer, application_order};
+pub use restorer::{BUNDLED_WEIGHTS, BlindRestoration, DEFAULT_TILE, Restorer, application_order};

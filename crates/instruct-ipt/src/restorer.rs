@@ -13,7 +13,7 @@ use ipt_model::{
 };
 
 use crate::picture::sample_format;
-use crate::{Error, Planar, SampleFormat};
+use crate::{Error, Planar, Recogniser, Recognition, SampleFormat};
 
 /// Tile side used unless the caller asks otherwise: bounds memory on 4K photos.
 pub const DEFAULT_TILE: usize = 512;
@@ -176,6 +176,29 @@ impl Restorer {
         self.restore_into(&current, Some(*last), sample_format(image))
     }
 
+    /// Restores `image` without being told what is wrong: `recogniser` looks at it, and the
+    /// degradations it sees that these weights were trained for are removed one after the
+    /// other ([`Recognition::blind_tasks`], applied in [`application_order`]). A photo that
+    /// looks clean is left as it is ([`BlindRestoration::image`] is `None`).
+    pub fn restore_blind(&self, image: &DynamicImage, recogniser: &Recogniser) -> Result<BlindRestoration, Error> {
+        let recognition = recogniser.recognise_image(image);
+        let weights = self.blind_request(&recognition)?;
+        let restored = if weights.is_empty() { None } else { Some(self.restore_requested(image, &weights)?) };
+        Ok(BlindRestoration { tasks: application_order(&weights), recognition, image: restored })
+    }
+
+    /// The request blind restoration makes of `recognition`: its [`Recognition::blind_tasks`]
+    /// that these weights were trained for, equally weighted; empty for a photo that looks
+    /// clean. Fails when every degradation seen is one the weights cannot remove.
+    pub fn blind_request(&self, recognition: &Recognition) -> Result<Vec<(Task, f32)>, Error> {
+        let recognised = recognition.blind_tasks();
+        let trained: Vec<Task> = recognised.iter().copied().filter(|task| self.metadata.tasks.contains(task)).collect();
+        if let (Some(&task), true) = (recognised.first(), trained.is_empty()) {
+            return Err(Error::TaskNotTrained { task, trained: self.metadata.tasks.clone() });
+        }
+        Ok(trained.iter().map(|&task| (task, 1.0 / trained.len() as f32)).collect())
+    }
+
     /// [`Restorer::restore_requested`] on `[3, height, width]` planar RGB samples in `[0, 1]`.
     pub fn restore_planar_requested(
         &self,
@@ -258,6 +281,17 @@ impl Restorer {
         merged.insert(task, model.clone());
         Ok(model)
     }
+}
+
+/// What [`Restorer::restore_blind`] saw and did.
+#[derive(Clone, Debug)]
+pub struct BlindRestoration {
+    /// What the recogniser saw.
+    pub recognition: Recognition,
+    /// The tasks restored, in the order they were applied; empty for a photo that looks clean.
+    pub tasks: Vec<Task>,
+    /// The restored image, or `None` when the photo looked clean and was left as it is.
+    pub image: Option<DynamicImage>,
 }
 
 /// How a mix of tasks is restored.

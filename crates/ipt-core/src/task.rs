@@ -36,6 +36,18 @@ impl Task {
         }
     }
 
+    /// The degradation the task removes, as messages name it ("noise", "low light").
+    pub fn degradation(self) -> &'static str {
+        match self {
+            Task::Denoise => "noise",
+            Task::Deblur => "blur",
+            Task::Derain => "rain",
+            Task::Dehaze => "haze",
+            Task::Desnow => "snow",
+            Task::LowLight => "low light",
+        }
+    }
+
     /// The names of `tasks`, comma-separated, for messages.
     pub fn list(tasks: &[Task]) -> String {
         tasks.iter().map(|task| task.name()).collect::<Vec<_>>().join(", ")

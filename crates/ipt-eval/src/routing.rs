@@ -1,5 +1,6 @@
 //! How the task reaches the model in an evaluation row: given (oracle), read from a held-out
-//! instruction through the text router, or not at all (blind: the shared weights only).
+//! instruction through the text router, seen by the recogniser (blind), or not at all (the
+//! shared weights only).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -7,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use burn::tensor::Device;
-use instruct_ipt::{Decision, Router, Task};
+use instruct_ipt::{Decision, Recogniser, Router, Task};
 use ipt_text::corpus::{Label, load};
 
 use crate::EvalError;
@@ -18,7 +19,10 @@ pub enum Routing {
     /// The benchmark's task is given to the model.
     Oracle,
     /// The model gets no task: the shared weights alone.
-    Blind,
+    Shared,
+    /// The recogniser looks at the degraded image and the restorer removes what it sees
+    /// (`Restorer::blind_request`); an image it judges clean stays as it is.
+    Blind(Arc<Recogniser>),
     /// A held-out instruction for the benchmark's task goes through the text router; a request
     /// the router refuses leaves the image unchanged.
     Instruction(Arc<Instructions>),
@@ -28,7 +32,8 @@ impl fmt::Display for Routing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Routing::Oracle => "oracle",
-            Routing::Blind => "blind",
+            Routing::Shared => "shared",
+            Routing::Blind(_) => "blind",
             Routing::Instruction(_) => "instruction",
         })
     }

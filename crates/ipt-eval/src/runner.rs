@@ -68,7 +68,17 @@ impl Candidate {
         let (rgb, height, width) = (input.data.clone(), input.height, input.width);
         let result = match &self.routing {
             Routing::Oracle => restorer.restore_planar(rgb, height, width, Some(task)),
-            Routing::Blind => restorer.restore_planar(rgb, height, width, None),
+            Routing::Shared => restorer.restore_planar(rgb, height, width, None),
+            Routing::Blind(recogniser) => {
+                let recognition = recogniser.recognise(&rgb, height, width);
+                match restorer.blind_request(&recognition) {
+                    Ok(weights) if weights.is_empty() => return Ok(Some(input.clone())),
+                    Ok(weights) => restorer.restore_planar_requested(rgb, height, width, &weights),
+                    // Only degradations these weights lack were seen: the image stays as it is.
+                    Err(instruct_ipt::Error::TaskNotTrained { .. }) => return Ok(Some(input.clone())),
+                    Err(error) => Err(error),
+                }
+            }
             Routing::Instruction(instructions) => match instructions.weights(task, index) {
                 Some(weights) => match restorer.restore_planar_requested(rgb, height, width, &weights) {
                     // The router chose a task these weights lack: the image stays as it is.

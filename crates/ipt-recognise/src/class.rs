@@ -40,6 +40,14 @@ impl Class {
 /// Above this probability a degradation counts as present.
 pub const PRESENT: f32 = 0.5;
 
+/// Below this probability a requested degradation counts as absent when a request is checked
+/// against the photo ([`Recognition::doubt`]).
+pub const ABSENT: f32 = 0.2;
+
+/// Most degradations blind restoration removes from one photo (the recogniser is trained on
+/// photos with up to two).
+pub const MOST_BLIND_TASKS: usize = 2;
+
 /// The recogniser's verdict on one photo: a probability per class, each on its own.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recognition {
@@ -66,6 +74,68 @@ impl Recognition {
         let clean = self.probability(Class::Clean);
         Task::ALL.iter().all(|&task| self.probability(Class::Degraded(task)) < clean)
     }
+
+    /// What blind restoration removes: nothing from a clean photo; otherwise the degradations
+    /// above [`PRESENT`] (at most [`MOST_BLIND_TASKS`], most likely first), or the most likely
+    /// one when none reaches it.
+    pub fn blind_tasks(&self) -> Vec<Task> {
+        if self.is_clean() {
+            return Vec::new();
+        }
+        let present: Vec<Task> = self.present().into_iter().take(MOST_BLIND_TASKS).map(|(task, _)| task).collect();
+        if !present.is_empty() {
+            return present;
+        }
+        let likeliest =
+            Task::ALL.into_iter().max_by(|a, b| self.probability(Class::Degraded(*a)).total_cmp(&self.probability(Class::Degraded(*b))));
+        likeliest.into_iter().collect()
+    }
+
+    /// Why restoring `requested` does not fit this photo, or `None` when it may: every requested
+    /// degradation is below [`ABSENT`] while the photo looks clean or has another one above
+    /// [`PRESENT`].
+    pub fn doubt(&self, requested: &[Task]) -> Option<Doubt> {
+        if requested.is_empty() || requested.iter().any(|&task| self.probability(Class::Degraded(task)) >= ABSENT) {
+            return None;
+        }
+        let seen = self.present();
+        if seen.is_empty() && !self.is_clean() {
+            return None;
+        }
+        Some(Doubt {
+            requested: requested.iter().map(|&task| (task, self.probability(Class::Degraded(task)))).collect(),
+            seen,
+            clean: self.probability(Class::Clean),
+        })
+    }
+}
+
+/// A request that contradicts what the recogniser sees in the photo ([`Recognition::doubt`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Doubt {
+    /// The requested tasks, each with the probability that the photo has its degradation.
+    pub requested: Vec<(Task, f32)>,
+    /// What the photo seems to have instead (above [`PRESENT`], most likely first); empty when
+    /// it looks clean.
+    pub seen: Vec<(Task, f32)>,
+    /// The probability that the photo is clean.
+    pub clean: f32,
+}
+
+impl std::fmt::Display for Doubt {
+    /// "asked to derain, but the photo shows no rain (3%); it seems to have noise (87%)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let percent = |probability: f32| format!("{:.0}%", 100.0 * probability);
+        let asked: Vec<&str> = self.requested.iter().map(|(task, _)| task.name()).collect();
+        let missing: Vec<String> = self.requested.iter().map(|(task, p)| format!("{} ({})", task.degradation(), percent(*p))).collect();
+        write!(f, "asked to {}, but the photo shows no {}", asked.join(" and "), missing.join(" or "))?;
+        if self.seen.is_empty() {
+            write!(f, "; it seems clean ({})", percent(self.clean))
+        } else {
+            let seen: Vec<String> = self.seen.iter().map(|(task, p)| format!("{} ({})", task.degradation(), percent(*p))).collect();
+            write!(f, "; it seems to have {}", seen.join(" and "))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -81,5 +151,35 @@ mod tests {
         assert!(clean.is_clean() && clean.present().is_empty());
         assert_eq!(Class::Clean.index(), 6);
         assert_eq!(Class::Degraded(Task::Dehaze).name(), "dehaze");
+    }
+
+    #[test]
+    fn blind_restoration_removes_what_is_present_at_most_two_or_the_likeliest() {
+        let three = Recognition { probabilities: [0.9, 0.1, 0.6, 0.2, 0.0, 0.7, 0.3] };
+        assert_eq!(three.blind_tasks(), [Task::Denoise, Task::LowLight]);
+        let faint = Recognition { probabilities: [0.1, 0.4, 0.2, 0.0, 0.0, 0.0, 0.3] };
+        assert_eq!(faint.blind_tasks(), [Task::Deblur]);
+        let clean = Recognition { probabilities: [0.1, 0.1, 0.0, 0.2, 0.0, 0.1, 0.8] };
+        assert!(clean.blind_tasks().is_empty());
+    }
+
+    #[test]
+    fn a_request_is_doubted_only_when_its_degradation_is_absent_and_something_else_is_seen() {
+        let noisy = Recognition { probabilities: [0.87, 0.1, 0.03, 0.0, 0.1, 0.0, 0.05] };
+        let doubt = noisy.doubt(&[Task::Derain]).expect("rain absent, noise present");
+        assert_eq!(doubt.to_string(), "asked to derain, but the photo shows no rain (3%); it seems to have noise (87%)");
+        assert_eq!(noisy.doubt(&[Task::Denoise]), None);
+        // One requested degradation that may be there is enough to go ahead.
+        assert_eq!(noisy.doubt(&[Task::Derain, Task::Denoise]), None);
+        assert_eq!(noisy.doubt(&[Task::Derain, Task::Desnow]).map(|doubt| doubt.requested.len()), Some(2));
+        let clean = Recognition { probabilities: [0.05, 0.1, 0.0, 0.0, 0.0, 0.0, 0.9] };
+        assert_eq!(
+            clean.doubt(&[Task::Dehaze]).unwrap().to_string(),
+            "asked to dehaze, but the photo shows no haze (0%); it seems clean (90%)"
+        );
+        // Unsure about everything: no doubt is raised.
+        let unsure = Recognition { probabilities: [0.15, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1] };
+        assert_eq!(unsure.doubt(&[Task::Derain]), None);
+        assert_eq!(noisy.doubt(&[]), None);
     }
 }

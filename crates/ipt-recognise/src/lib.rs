@@ -17,8 +17,8 @@ mod recogniser;
 pub mod training;
 pub mod views;
 
-pub use class::{Class, Recognition};
+pub use class::{ABSENT, Class, Doubt, MOST_BLIND_TASKS, PRESENT, Recognition};
 pub use error::RecogniseError;
 pub use ipt_core::Task;
-pub use recogniser::Recogniser;
+pub use recogniser::{BUNDLED_RECOGNISER, Recogniser};
 pub use views::Views;

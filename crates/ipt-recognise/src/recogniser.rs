@@ -6,6 +6,7 @@ use std::path::Path;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_store::{ModuleSnapshot, SafetensorsStore};
+use image::DynamicImage;
 
 use crate::network::RecogniserNet;
 use crate::views::{GLOBAL_SIDE, LOCAL_CROPS, LOCAL_SIDE, Views};
@@ -19,6 +20,13 @@ const KIND: &str = "recogniser";
 
 /// Metadata key of the class names in output order.
 const KEY_CLASSES: &str = "instruct_ipt.classes";
+
+/// How errors and `inspect` name the bundled recogniser.
+pub const BUNDLED_RECOGNISER: &str = "recogniser.safetensors (bundled)";
+
+/// The shipped recogniser (see `crates/ipt-recognise/assets/README.md`), compiled in so blind
+/// restoration works anywhere.
+static BUNDLED_BYTES: &[u8] = include_bytes!("../assets/recogniser.safetensors");
 
 /// A loaded recogniser on one device.
 #[derive(Debug)]
@@ -37,6 +45,19 @@ impl Recogniser {
     pub fn load(path: &Path, device: &Device) -> Result<Self, RecogniseError> {
         let bytes = std::fs::read(path).map_err(|source| RecogniseError::Io { path: path.into(), action: "read", source })?;
         Self::from_bytes(&bytes, path, device)
+    }
+
+    /// Loads the shipped recogniser (see [`BUNDLED_RECOGNISER`]) onto `device`.
+    pub fn bundled(device: &Device) -> Result<Self, RecogniseError> {
+        Self::from_bytes(BUNDLED_BYTES, Path::new(BUNDLED_RECOGNISER), device)
+    }
+
+    /// Loads the weight file at `path`, or the bundled recogniser when there is none.
+    pub fn load_or_bundled(path: Option<&Path>, device: &Device) -> Result<Self, RecogniseError> {
+        match path {
+            Some(path) => Self::load(path, device),
+            None => Self::bundled(device),
+        }
     }
 
     /// Loads weights already in memory; `path` names their origin in errors.
@@ -87,6 +108,11 @@ impl Recogniser {
     /// Recognises one photo given as `[3, height, width]` planar RGB in `[0, 1]`.
     pub fn recognise(&self, rgb: &[f32], height: usize, width: usize) -> Recognition {
         self.recognise_views(&[Views::of(rgb, height, width)]).pop().expect("one recognition per photo")
+    }
+
+    /// Recognises a decoded image of any format and size (it reads a bounded number of pixels).
+    pub fn recognise_image(&self, image: &DynamicImage) -> Recognition {
+        self.recognise_views(&[Views::of_image(image)]).pop().expect("one recognition per photo")
     }
 
     /// Recognises a batch of photos' views.
@@ -140,6 +166,18 @@ mod tests {
         let views = [Views::of(&rgb, height, width), Views::of(&photo(40, 40), 40, 40)];
         let batched = &loaded.recognise_views(&views)[0];
         assert!(batched.probabilities.iter().zip(&a.probabilities).all(|(x, y)| (x - y).abs() < 1e-5), "{batched:?} vs {a:?}");
+    }
+
+    #[test]
+    fn the_bundled_recogniser_loads_and_reads_images_of_any_format() {
+        let device = Device::flex();
+        let recogniser = Recogniser::load_or_bundled(None, &device).unwrap();
+        let photo = image::RgbImage::from_fn(120, 80, |x, y| image::Rgb([(x * 2) as u8, (y * 3) as u8, ((x + y) % 256) as u8]));
+        let planar: Vec<f32> = (0..3).flat_map(|channel| photo.pixels().map(move |pixel| f32::from(pixel.0[channel]) / 255.0)).collect();
+        let from_image = recogniser.recognise_image(&DynamicImage::ImageRgb8(photo.clone()));
+        assert_eq!(from_image, recogniser.recognise(&planar, 80, 120));
+        let sixteen_bit = recogniser.recognise_image(&DynamicImage::ImageRgb16(DynamicImage::ImageRgb8(photo).to_rgb16()));
+        assert_eq!(sixteen_bit, from_image);
     }
 
     #[test]

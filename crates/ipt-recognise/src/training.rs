@@ -49,6 +49,18 @@ pub struct Example {
     pub views: Views,
     /// 1 for each class present, in [`Class::ALL`] order.
     pub labels: [f32; 7],
+    /// PSNR (dB) of what the network sees against the clean window: how strong the
+    /// degradation is (at least [`VISIBLE_BELOW_DB`] for an example labelled clean).
+    pub input_psnr: f64,
+}
+
+/// Bands of degradation strength by [`Example::input_psnr`]: name, and the PSNR range (dB)
+/// from inclusive to exclusive. Noise of σ 25 (8-bit) is about 20 dB, σ 10 about 28 dB.
+pub const STRENGTHS: [(&str, f64, f64); 3] = [("strong", 0.0, 20.0), ("moderate", 20.0, 30.0), ("faint", 30.0, VISIBLE_BELOW_DB)];
+
+/// The index in [`STRENGTHS`] of a degradation whose input scores `psnr`.
+pub fn strength(psnr: f64) -> usize {
+    STRENGTHS.iter().position(|(_, from, to)| (*from..*to).contains(&psnr)).unwrap_or(STRENGTHS.len() - 1)
 }
 
 /// Mixed into the seed of the held-out examples, so they never repeat a training example.
@@ -78,7 +90,8 @@ pub fn example(photos: &[RgbImage], tasks: &BTreeMap<Task, Degradation>, seed: u
         }
     }
     chosen.sort_by_key(|task| LAYERING.iter().position(|t| t == task));
-    let mut window = Rgb::from_rgb8(&image::imageops::crop_imm(photo, left as u32, top as u32, side as u32, side as u32).to_image());
+    let clean = Rgb::from_rgb8(&image::imageops::crop_imm(photo, left as u32, top as u32, side as u32, side as u32).to_image());
+    let mut window = clean.clone();
     let mut labels = [0.0; 7];
     for (step, task) in chosen.iter().enumerate() {
         let params = tasks[task].sample(&mut rng);
@@ -92,7 +105,7 @@ pub fn example(photos: &[RgbImage], tasks: &BTreeMap<Task, Degradation>, seed: u
     if labels.iter().all(|&label| label == 0.0) {
         labels[Class::Clean.index()] = 1.0;
     }
-    Example { views: Views::of(&window.data, side, side), labels }
+    Example { views: Views::of(&window.data, side, side), labels, input_psnr: ipt_core::psnr_from_mse(mean_squared_error(&clean, &window)) }
 }
 
 /// Below this PSNR (dB) of a degraded window against the window before, the degradation
@@ -102,8 +115,12 @@ pub const VISIBLE_BELOW_DB: f64 = 40.0;
 
 /// Whether `after` differs visibly from `before` (same size): PSNR below [`VISIBLE_BELOW_DB`].
 pub fn visible(before: &Rgb, after: &Rgb) -> bool {
-    let mse = before.data.iter().zip(&after.data).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>() / before.data.len().max(1) as f64;
-    ipt_core::psnr_from_mse(mse) < VISIBLE_BELOW_DB
+    ipt_core::psnr_from_mse(mean_squared_error(before, after)) < VISIBLE_BELOW_DB
+}
+
+/// Mean squared difference of two images of the same size.
+fn mean_squared_error(a: &Rgb, b: &Rgb) -> f64 {
+    a.data.iter().zip(&b.data).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>() / a.data.len().max(1) as f64
 }
 
 /// Binary cross-entropy of `logits` against 0/1 `labels`, mean over classes and examples,
@@ -123,20 +140,24 @@ pub struct TrainingReport {
     pub accuracy: Accuracy,
 }
 
-/// Accuracy on held-out examples.
+/// Accuracy on held-out examples, each entry as (recognised, examples).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Accuracy {
     /// Examples with one degradation whose most likely degradation is it.
-    pub single: f64,
+    pub single: (usize, usize),
     /// Examples whose clean-or-degraded verdict ([`Recognition::is_clean`]) is right.
-    pub clean_vs_degraded: f64,
+    pub clean_vs_degraded: (usize, usize),
     /// Examples with two degradations whose two most likely degradations are they.
-    pub pairs: f64,
-    /// How many examples of each kind were scored: (single, all, pairs).
-    pub counts: (usize, usize, usize),
-    /// Per task, in [`Task::ALL`] order: (examples with that degradation alone recognised as
-    /// it, examples with that degradation alone).
+    pub pairs: (usize, usize),
+    /// Examples with one degradation, per task in [`Task::ALL`] order.
     pub per_task: [(usize, usize); 6],
+    /// Examples with one degradation by [`STRENGTHS`] band.
+    pub by_strength: [(usize, usize); 3],
+}
+
+/// `hits / total` of a (recognised, examples) entry of [`Accuracy`]; 0 for no examples.
+pub fn share((hits, total): (usize, usize)) -> f64 {
+    hits as f64 / total.max(1) as f64
 }
 
 /// Scores `recogniser` on `examples`.
@@ -145,6 +166,7 @@ pub fn accuracy(recogniser: &Recogniser, examples: &[Example]) -> Accuracy {
     let recognitions: Vec<Recognition> = views.chunks(64).flat_map(|chunk| recogniser.recognise_views(chunk)).collect();
     let (mut single, mut singles, mut pairs, mut pair_count, mut verdicts) = (0, 0, 0, 0, 0);
     let mut per_task = [(0, 0); 6];
+    let mut by_strength = [(0, 0); 3];
     for (example, recognition) in examples.iter().zip(&recognitions) {
         let truth: Vec<Task> = Task::ALL.into_iter().filter(|task| example.labels[Class::Degraded(*task).index()] > 0.5).collect();
         let mut ranked: Vec<Task> = Task::ALL.to_vec();
@@ -154,6 +176,8 @@ pub fn accuracy(recogniser: &Recogniser, examples: &[Example]) -> Accuracy {
                 let hit = usize::from(ranked[0] == truth[0]);
                 let task = &mut per_task[Class::Degraded(truth[0]).index()];
                 (singles, single, task.0, task.1) = (singles + 1, single + hit, task.0 + hit, task.1 + 1);
+                let band = &mut by_strength[strength(example.input_psnr)];
+                (band.0, band.1) = (band.0 + hit, band.1 + 1);
             }
             2 => {
                 pair_count += 1;
@@ -163,14 +187,7 @@ pub fn accuracy(recogniser: &Recogniser, examples: &[Example]) -> Accuracy {
         }
         verdicts += usize::from(recognition.is_clean() == truth.is_empty());
     }
-    let share = |hits: usize, total: usize| hits as f64 / total.max(1) as f64;
-    Accuracy {
-        single: share(single, singles),
-        clean_vs_degraded: share(verdicts, examples.len()),
-        pairs: share(pairs, pair_count),
-        counts: (singles, examples.len(), pair_count),
-        per_task,
-    }
+    Accuracy { single: (single, singles), clean_vs_degraded: (verdicts, examples.len()), pairs: (pairs, pair_count), per_task, by_strength }
 }
 
 /// Trains a recogniser on `training` photos and scores it on examples of `validation` photos;
@@ -248,6 +265,17 @@ mod tests {
     }
 
     #[test]
+    fn strength_bands_cover_every_visible_psnr() {
+        assert_eq!([5.0, 19.9, 20.0, 29.9, 30.0, 39.9].map(strength), [0, 0, 1, 1, 2, 2]);
+        let (photos, tasks) = samples();
+        let drawn: Vec<Example> = (0..32).map(|index| example(&photos, &tasks, 5, index)).collect();
+        for example in &drawn {
+            let clean = example.labels[Class::Clean.index()] == 1.0;
+            assert!(clean || example.input_psnr < VISIBLE_BELOW_DB + 1e-9, "{:?}: {}", example.labels, example.input_psnr);
+        }
+    }
+
+    #[test]
     fn only_visible_changes_count_as_degradations() {
         let before = Rgb::filled(8, 8, 0.5);
         let mut faint = before.clone();
@@ -275,6 +303,6 @@ mod tests {
         let (_, report) = train(&config, &photos, &photos, &tasks, &Device::flex(), |_, _| {});
         let (first, last) = report.loss_first_and_last;
         assert!(last < 0.8 * first, "loss {first} -> {last}");
-        assert_eq!(report.accuracy.counts.1, 16);
+        assert_eq!(report.accuracy.clean_vs_degraded.1, 16);
     }
 }
