@@ -190,6 +190,19 @@ mod tests {
     use ipt_core::fuzz::{FuzzRandom, fuzz_files, mutate_toml};
 
     #[test]
+    fn every_shipped_suite_loads() {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/eval");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let suite = Suite::load(&entry.unwrap().path()).unwrap();
+            assert!(!suite.benchmarks.is_empty(), "{}", suite.name);
+            names.push(suite.name);
+        }
+        names.sort();
+        assert_eq!(names, ["blind", "default", "denoise-deblur"]);
+    }
+
+    #[test]
     fn fuzzed_suites_load_checked_or_fail_naming_the_file() {
         let valid = include_str!("../../../configs/eval/default.toml");
         let folder = tempfile::tempdir().unwrap();

@@ -44,9 +44,11 @@ pub const PRESENT: f32 = 0.5;
 /// against the photo ([`Recognition::doubt`]).
 pub const ABSENT: f32 = 0.2;
 
-/// Most degradations blind restoration removes from one photo (the recogniser is trained on
-/// photos with up to two).
-pub const MOST_BLIND_TASKS: usize = 2;
+/// Above this probability a second degradation is removed too by blind restoration. Higher than
+/// [`PRESENT`]: removing a degradation the photo does not have costs more than leaving one in
+/// (a bundled rainy sample, whose out-of-focus background also looked 75% blurred, lost 3 dB
+/// to the added deblurring), so only a clearly seen second one is acted on.
+pub const SECOND_PRESENT: f32 = 0.9;
 
 /// The recogniser's verdict on one photo: a probability per class, each on its own.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,16 +77,17 @@ impl Recognition {
         Task::ALL.iter().all(|&task| self.probability(Class::Degraded(task)) < clean)
     }
 
-    /// What blind restoration removes: nothing from a clean photo; otherwise the degradations
-    /// above [`PRESENT`] (at most [`MOST_BLIND_TASKS`], most likely first), or the most likely
-    /// one when none reaches it.
+    /// What blind restoration removes: nothing from a clean photo; otherwise the most likely
+    /// degradation, and the second most likely when it is above [`SECOND_PRESENT`] (the
+    /// recogniser is trained on photos with up to two).
     pub fn blind_tasks(&self) -> Vec<Task> {
         if self.is_clean() {
             return Vec::new();
         }
-        let present: Vec<Task> = self.present().into_iter().take(MOST_BLIND_TASKS).map(|(task, _)| task).collect();
-        if !present.is_empty() {
-            return present;
+        let present = self.present();
+        if let [(first, _), rest @ ..] = present.as_slice() {
+            let second = rest.first().filter(|(_, probability)| *probability > SECOND_PRESENT).map(|(task, _)| *task);
+            return std::iter::once(*first).chain(second).collect();
         }
         let likeliest =
             Task::ALL.into_iter().max_by(|a, b| self.probability(Class::Degraded(*a)).total_cmp(&self.probability(Class::Degraded(*b))));
@@ -154,9 +157,11 @@ mod tests {
     }
 
     #[test]
-    fn blind_restoration_removes_what_is_present_at_most_two_or_the_likeliest() {
-        let three = Recognition { probabilities: [0.9, 0.1, 0.6, 0.2, 0.0, 0.7, 0.3] };
+    fn blind_restoration_removes_the_likeliest_and_a_clear_second_or_the_likeliest_alone() {
+        let three = Recognition { probabilities: [0.97, 0.1, 0.6, 0.2, 0.0, 0.95, 0.3] };
         assert_eq!(three.blind_tasks(), [Task::Denoise, Task::LowLight]);
+        let unclear_second = Recognition { probabilities: [0.97, 0.1, 0.6, 0.2, 0.0, 0.85, 0.3] };
+        assert_eq!(unclear_second.blind_tasks(), [Task::Denoise]);
         let faint = Recognition { probabilities: [0.1, 0.4, 0.2, 0.0, 0.0, 0.0, 0.3] };
         assert_eq!(faint.blind_tasks(), [Task::Deblur]);
         let clean = Recognition { probabilities: [0.1, 0.1, 0.0, 0.2, 0.0, 0.1, 0.8] };

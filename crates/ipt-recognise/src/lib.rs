@@ -17,7 +17,7 @@ mod recogniser;
 pub mod training;
 pub mod views;
 
-pub use class::{ABSENT, Class, Doubt, MOST_BLIND_TASKS, PRESENT, Recognition};
+pub use class::{ABSENT, Class, Doubt, PRESENT, Recognition, SECOND_PRESENT};
 pub use error::RecogniseError;
 pub use ipt_core::Task;
 pub use recogniser::{BUNDLED_RECOGNISER, Recogniser};

@@ -13,10 +13,10 @@ use crate::Class;
 use crate::views::LOCAL_CROPS;
 
 /// Channels of the trunks' three convolutions.
-const CHANNELS: [usize; 3] = [16, 32, 64];
+const CHANNELS: [usize; 3] = [24, 48, 96];
 
 /// Hidden units of the head.
-const HIDDEN: usize = 64;
+const HIDDEN: usize = 128;
 
 /// Three 3x3 convolutions with ReLU, each halving the resolution.
 #[derive(Module, Debug)]

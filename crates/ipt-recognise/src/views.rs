@@ -13,10 +13,10 @@ use image::{DynamicImage, GenericImageView};
 pub const GLOBAL_SIDE: usize = 64;
 
 /// Side of each full-resolution crop.
-pub const LOCAL_SIDE: usize = 32;
+pub const LOCAL_SIDE: usize = 48;
 
-/// Full-resolution crops per photo: the centre and the centres of the four quadrants.
-pub const LOCAL_CROPS: usize = 5;
+/// Full-resolution crops per photo: centred on a 3x3 grid over the photo, the centre first.
+pub const LOCAL_CROPS: usize = 9;
 
 /// Most rows (and columns) of a view pixel's cell that are averaged: a larger cell is sampled
 /// on an even grid of this many rows and columns. The training windows (96-320 px) have cells
@@ -102,9 +102,11 @@ fn shrink(height: usize, width: usize, pixel: &impl Fn(usize, usize) -> [f32; 3]
     out
 }
 
-/// The [`LOCAL_CROPS`] full-resolution crops, centred at the photo's centre and its quadrants'.
+/// The [`LOCAL_CROPS`] full-resolution crops, centred at sixths 1, 3 and 5 of the photo's
+/// height and width (the centre first).
 fn crops(height: usize, width: usize, pixel: &impl Fn(usize, usize) -> [f32; 3]) -> Vec<f32> {
-    let centres = [(2, 2), (1, 1), (1, 3), (3, 1), (3, 3)].map(|(fy, fx): (usize, usize)| (height * fy / 4, width * fx / 4));
+    const GRID: [(usize, usize); LOCAL_CROPS] = [(3, 3), (1, 1), (1, 3), (1, 5), (3, 1), (3, 5), (5, 1), (5, 3), (5, 5)];
+    let centres = GRID.map(|(fy, fx)| (height * fy / 6, width * fx / 6));
     let plane = LOCAL_SIDE * LOCAL_SIDE;
     let mut out = vec![0.0; LOCAL_CROPS * 3 * plane];
     for (crop, (cy, cx)) in centres.into_iter().enumerate() {
@@ -142,8 +144,8 @@ mod tests {
         let rgb: Vec<f32> = (0..3 * height * width).map(|i| (i % (height * width)) as f32).collect();
         let views = Views::of(&rgb, height, width);
         assert_eq!(views.local.len(), LOCAL_CROPS * 3 * LOCAL_SIDE * LOCAL_SIDE);
-        // The centre crop starts at (34, 84) and steps one pixel at a time.
-        assert_eq!(views.local[0], (34 * width + 84) as f32);
+        // The centre crop starts at (26, 76) and steps one pixel at a time.
+        assert_eq!(views.local[0], (26 * width + 76) as f32);
         assert_eq!(views.local[1] - views.local[0], 1.0);
         let tiny = Views::of(&[0.5; 3 * 4 * 6], 4, 6);
         assert!(tiny.local.iter().chain(&tiny.global).all(|&v| v == 0.5));
