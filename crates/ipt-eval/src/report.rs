@@ -12,7 +12,7 @@ use crate::metrics::{PSNR_CAP_DB, Protocol};
 use crate::{EvalError, io_error};
 
 /// What the routings of the rows mean.
-const ROUTINGS: &str = "Routing: rows without a suffix get the benchmark's task (oracle); `· instruction` rows read a held-out instruction for it through the text router (a refused request leaves the image unchanged); `· blind` rows get no task (shared weights only).";
+const ROUTINGS: &str = "Routing: rows without a suffix get the benchmark's task (oracle); `· instruction` rows read a held-out instruction for it through the text router (a refused request leaves the image unchanged); `· blind` rows restore what the recogniser sees in each input (an input it judges clean is scored unchanged); `· shared` rows get no task (shared weights only).";
 
 /// Everything one evaluation measured.
 #[derive(Serialize, Clone, Debug)]
