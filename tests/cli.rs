@@ -316,3 +316,14 @@ fn a_request_the_photo_contradicts_is_warned_about_and_refused_with_strict() {
     let agreed = instruct_ipt(&["restore", path_str(&input), "-o", path_str(&refused), "--task", "denoise", "--strict"]);
     assert!(agreed.status.success() && !stderr(&agreed).contains("warning"), "{}", stderr(&agreed));
 }
+
+#[test]
+fn a_file_that_is_not_a_recogniser_is_named() {
+    let folder = tempfile::tempdir().unwrap();
+    let weights = tiny_weights(folder.path());
+    let (input, _) = sample("denoise", "coffee.png");
+    let result = instruct_ipt(&["inspect", path_str(&input), "--recogniser", path_str(&weights)]);
+    assert!(!result.status.success());
+    let message = stderr(&result);
+    assert!(message.contains("tiny.safetensors") && message.contains("not recogniser weights"), "{message}");
+}
