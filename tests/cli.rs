@@ -107,10 +107,21 @@ fn an_image_above_the_pixel_limit_is_refused_and_nothing_is_written() {
     let message = stderr(&result);
     assert!(message.contains("wide.png: 40x30 = 0.0012 MP is above the 0.001 MP limit (--max-megapixels)"), "{message}");
     assert!(!output.exists());
-    // Refused before any weights are read: a missing weight file is not even noticed.
-    let missing = ["restore", path_str(&input), "-o", path_str(&output), "--weights", "absent.safetensors", "--max-megapixels", "0.001"];
+    // Refused before any weights are read: missing weight files are not even noticed.
+    let missing = [
+        "restore",
+        path_str(&input),
+        "-o",
+        path_str(&output),
+        "--weights",
+        "absent.safetensors",
+        "--recogniser",
+        "absent-recogniser.safetensors",
+        "--max-megapixels",
+        "0.001",
+    ];
     let message = stderr(&instruct_ipt(&missing));
-    assert!(message.contains("above the 0.001 MP limit") && !message.contains("absent.safetensors"), "{message}");
+    assert!(message.contains("above the 0.001 MP limit") && !message.contains("absent"), "{message}");
     let allowed = instruct_ipt(&[&args[..], &["--max-megapixels", "0.0012"]].concat());
     assert!(allowed.status.success(), "{}", stderr(&allowed));
 }

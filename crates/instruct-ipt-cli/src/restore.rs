@@ -56,17 +56,16 @@ pub fn run(args: RestoreArgs) -> Result<()> {
     };
     let device = select_device(args.device)?;
     let tile = (args.tile > 0).then_some(args.tile);
-    let recogniser = args.recogniser.load()?;
     let load = || -> Result<Restorer> { Ok(Restorer::load_or_bundled(args.weights.as_deref(), &device)?.with_tile(tile)) };
     if args.input.is_dir() {
-        let restorer = load()?;
+        let (restorer, recogniser) = (load()?, args.recogniser.load()?);
         let job = Job { restorer: &restorer, recogniser: &recogniser, request: &request, strict: args.strict };
         restore_folder(&job, &args.input, &args.output, args.max_megapixels)
     } else {
         let output = if args.output.is_dir() { args.output.join(file_name(&args.input)?) } else { args.output.clone() };
-        // The image first: a file that cannot be restored fails before the weights are loaded.
+        // The image first: a file that cannot be restored fails before any weights are loaded.
         let image = read_image_within(&args.input, args.max_megapixels)?;
-        let restorer = load()?;
+        let (restorer, recogniser) = (load()?, args.recogniser.load()?);
         let job = Job { restorer: &restorer, recogniser: &recogniser, request: &request, strict: args.strict };
         let outcome = restore_image(&job, image, &args.input, &output)?;
         outcome.print();
