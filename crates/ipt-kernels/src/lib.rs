@@ -20,6 +20,8 @@ mod glue;
 mod ops;
 #[cfg(any(feature = "flex", feature = "tch"))]
 mod simd;
+#[cfg(all(test, feature = "flex"))]
+mod test_tolerance;
 
 pub use ops::{
     channel_layer_norm, depthwise_conv2d, gated_gelu, matmul, normalized_qkv, permute_contiguous, pointwise_conv, same_conv_training,

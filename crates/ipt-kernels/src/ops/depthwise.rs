@@ -159,7 +159,8 @@ mod custom {
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, Distribution, Tolerance};
+    use crate::test_tolerance::assert_close_at_scale;
+    use burn::tensor::{Device, Distribution};
 
     /// The op's forward and both gradients equal the generic `conv2d`'s, including the borders
     /// a non-square input and a kernel wider than the input; the op is the custom one on flex's autodiff tensors only.
@@ -176,16 +177,15 @@ mod tests {
             let bias = Tensor::<1>::random([5], Distribution::Normal(0.0, 1.0), &device).require_grad();
             let fast = depthwise_conv2d(x.clone(), weight.clone(), Some(bias.clone()));
             let generic = conv2d(x.clone(), weight.clone(), Some(bias.clone()), options);
-            let tolerance = Tolerance::rel_abs(1e-4, 1e-5);
-            fast.clone().into_data().assert_approx_eq::<f32>(&generic.clone().into_data(), tolerance);
+            assert_close_at_scale(fast.clone(), generic.clone());
             let fast_grads = (fast * upstream.clone()).sum().backward();
             let generic_grads = (generic * upstream).sum().backward();
             for parameter in [&x, &weight] {
                 let (ours, theirs) = (parameter.grad(&fast_grads).unwrap(), parameter.grad(&generic_grads).unwrap());
-                ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), tolerance);
+                assert_close_at_scale(ours, theirs);
             }
             let (ours, theirs) = (bias.grad(&fast_grads).unwrap(), bias.grad(&generic_grads).unwrap());
-            ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), tolerance);
+            assert_close_at_scale(ours, theirs);
         }
     }
 }

@@ -368,11 +368,8 @@ mod flex {
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, Distribution, Tolerance};
-
-    fn close<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>) {
-        ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), Tolerance::rel_abs(1e-4, 1e-5));
-    }
+    use crate::test_tolerance::assert_close_at_scale as close;
+    use burn::tensor::{Device, Distribution};
 
     /// The generic path one sample at a time (with its own weight when there is one per sample).
     fn per_sample_reference(x: Tensor<4>, weights: Tensor<3>, bias: Option<Tensor<1>>, kernel: usize) -> Tensor<4> {

@@ -161,11 +161,8 @@ mod cpu {
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, Distribution, Tolerance};
-
-    fn close<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>) {
-        ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), Tolerance::rel_abs(1e-4, 1e-5));
-    }
+    use crate::test_tolerance::assert_close_at_scale as close;
+    use burn::tensor::{Device, Distribution};
 
     /// On strided views as the attention makes them (chunks of one tensor, one of them
     /// transposed), output and both gradients equal flex's own matmul's; plain tensors too.
