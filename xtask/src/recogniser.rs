@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use instruct_ipt::Device;
 use ipt_data::DatasetSpec;
 use ipt_data::sampler::read_photos;
-use ipt_recognise::Task;
 use ipt_recognise::training::{Accuracy, RecogniserConfig, STRENGTHS, share, train};
+use ipt_recognise::{Recogniser, Task};
 
 use crate::parity::workspace_root;
 
@@ -45,8 +45,16 @@ pub fn run(args: Args) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (training, validation) = (read_photos(&training, threads)?, read_photos(&validation, threads)?);
     println!("{} training photos, {} validation photos, {} steps of {}", training.len(), validation.len(), config.steps, config.batch_size);
+    let initial = match &config.init_weights {
+        Some(file) => {
+            let path = config_path.parent().unwrap_or(&root).join(file);
+            println!("starting from {}", path.display());
+            Some(Recogniser::load(&path, &Device::flex()).with_context(|| format!("{}: init_weights", config_path.display()))?)
+        }
+        None => None,
+    };
     let started = Instant::now();
-    let (recogniser, report) = train(&config, &training, &validation, &spec.tasks, &Device::flex(), |step, loss| {
+    let (recogniser, report) = train(&config, initial.as_ref(), &training, &validation, &spec.tasks, &Device::flex(), |step, loss| {
         if step % 100 == 0 {
             println!("step {step}: loss {loss:.4} ({:.0} s)", started.elapsed().as_secs_f64());
         }
@@ -58,6 +66,9 @@ pub fn run(args: Args) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!("{}", accuracy_table(&report.accuracy));
+    if let Some(initial) = &report.initial_accuracy {
+        println!("the starting weights on the same examples:\n{}", accuracy_table(initial));
+    }
     let provenance = format!("cargo xtask train-recogniser --config {} ({} steps)", args.config.display(), config.steps);
     let out = root.join(&args.out);
     recogniser.save(&out, &provenance)?;

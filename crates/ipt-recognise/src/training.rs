@@ -34,8 +34,16 @@ pub struct RecogniserConfig {
     pub steps: usize,
     /// Examples per step.
     pub batch_size: usize,
-    /// AdamW learning rate (constant after a linear warm-up of a tenth of the steps).
+    /// AdamW learning rate, reached after a linear warm-up of a tenth of the steps.
     pub lr: f64,
+    /// Where the learning rate ends, by a cosine decay after the warm-up; without it the rate
+    /// stays at [`RecogniserConfig::lr`].
+    #[serde(default)]
+    pub min_lr: Option<f64>,
+    /// A recogniser weight file to start from (relative to the config file), instead of the
+    /// seeded random initialisation: a longer training continues the shipped weights.
+    #[serde(default)]
+    pub init_weights: Option<std::path::PathBuf>,
     /// Seed of the examples and the initial weights.
     pub seed: u64,
     /// Held-out examples scored at the end (drawn from the validation photos).
@@ -138,6 +146,25 @@ pub struct TrainingReport {
     pub loss_first_and_last: (f64, f64),
     /// Accuracy on the held-out examples.
     pub accuracy: Accuracy,
+    /// Accuracy of the starting weights on the same examples, when training started from some.
+    pub initial_accuracy: Option<Accuracy>,
+}
+
+impl RecogniserConfig {
+    /// The learning rate of step `step` (from 0): warm-up, then constant or cosine decay.
+    pub fn lr_at(&self, step: usize) -> f64 {
+        let warmup = (self.steps / 10).max(1);
+        if step < warmup {
+            return self.lr * (step + 1) as f64 / warmup as f64;
+        }
+        match self.min_lr {
+            None => self.lr,
+            Some(min_lr) => {
+                let progress = (step - warmup) as f64 / (self.steps - warmup).max(1) as f64;
+                min_lr + 0.5 * (self.lr - min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
 }
 
 /// Accuracy on held-out examples, each entry as (recognised, examples).
@@ -190,10 +217,12 @@ pub fn accuracy(recogniser: &Recogniser, examples: &[Example]) -> Accuracy {
     Accuracy { single: (single, singles), clean_vs_degraded: (verdicts, examples.len()), pairs: (pairs, pair_count), per_task, by_strength }
 }
 
-/// Trains a recogniser on `training` photos and scores it on examples of `validation` photos;
+/// Trains a recogniser on `training` photos, from `initial` (loaded from the config's
+/// `init_weights`) or a seeded random start, and scores it on examples of `validation` photos;
 /// `progress(step, loss)` is called every step.
 pub fn train(
     config: &RecogniserConfig,
+    initial: Option<&Recogniser>,
     training: &[RgbImage],
     validation: &[RgbImage],
     tasks: &BTreeMap<Task, Degradation>,
@@ -202,9 +231,12 @@ pub fn train(
 ) -> (Recogniser, TrainingReport) {
     let autodiff = device.clone().autodiff();
     autodiff.seed(config.seed);
-    let mut net = RecogniserNet::new(&autodiff).train();
+    let mut net = match initial {
+        Some(recogniser) => recogniser.net().clone().fork(&autodiff),
+        None => RecogniserNet::new(&autodiff),
+    }
+    .train();
     let mut optimizer = AdamWConfig::new().with_weight_decay(1e-4).init();
-    let warmup = (config.steps / 10).max(1);
     let mut losses = Vec::with_capacity(config.steps);
     for step in 0..config.steps {
         let first = (step * config.batch_size) as u64;
@@ -217,8 +249,7 @@ pub fn train(
         let loss = binary_cross_entropy(net.forward(global, local), labels);
         let value = f64::from(loss.clone().into_scalar::<f32>());
         let grads = GradientsParams::from_grads(loss.backward(), &net);
-        let lr = config.lr * ((step + 1) as f64 / warmup as f64).min(1.0);
-        net = optimizer.step(lr, net, grads);
+        net = optimizer.step(config.lr_at(step), net, grads);
         losses.push(value);
         progress(step + 1, value);
     }
@@ -233,6 +264,7 @@ pub fn train(
     let report = TrainingReport {
         loss_first_and_last: (mean(&losses[..tenth.min(losses.len())]), mean(&losses[losses.len().saturating_sub(tenth)..])),
         accuracy: accuracy(&recogniser, &held_out),
+        initial_accuracy: initial.map(|start| accuracy(start, &held_out)),
     };
     (recogniser, report)
 }
@@ -299,10 +331,38 @@ mod tests {
     #[test]
     fn a_short_training_lowers_the_loss() {
         let (photos, tasks) = samples();
-        let config = RecogniserConfig { steps: 40, batch_size: 8, lr: 2e-3, seed: 1, validation_examples: 16 };
-        let (_, report) = train(&config, &photos, &photos, &tasks, &Device::flex(), |_, _| {});
+        let config = RecogniserConfig { steps: 40, batch_size: 8, lr: 2e-3, seed: 1, validation_examples: 16, ..quick() };
+        let (_, report) = train(&config, None, &photos, &photos, &tasks, &Device::flex(), |_, _| {});
         let (first, last) = report.loss_first_and_last;
         assert!(last < 0.8 * first, "loss {first} -> {last}");
         assert_eq!(report.accuracy.clean_vs_degraded.1, 16);
+        assert_eq!(report.initial_accuracy, None);
+    }
+
+    fn quick() -> RecogniserConfig {
+        RecogniserConfig { steps: 1, batch_size: 2, lr: 1e-3, min_lr: None, seed: 2, validation_examples: 8, init_weights: None }
+    }
+
+    #[test]
+    fn training_from_weights_starts_from_them_and_scores_them_on_the_same_examples() {
+        let (photos, tasks) = samples();
+        let device = Device::flex();
+        let start = Recogniser::bundled(&device).unwrap();
+        // A zero learning rate keeps the weights: the result must score exactly as the start.
+        let config = RecogniserConfig { lr: 0.0, ..quick() };
+        let (kept, report) = train(&config, Some(&start), &photos, &photos, &tasks, &device, |_, _| {});
+        assert_eq!(report.initial_accuracy, Some(report.accuracy));
+        let views = Views::of(&vec![0.3; 3 * 40 * 50], 40, 50);
+        assert_eq!(kept.recognise_views(std::slice::from_ref(&views)), start.recognise_views(&[views]));
+    }
+
+    #[test]
+    fn the_learning_rate_warms_up_then_decays_to_its_floor_or_stays() {
+        let constant = RecogniserConfig { steps: 100, lr: 1e-3, ..quick() };
+        assert_eq!([0, 9, 10, 99].map(|step| constant.lr_at(step)), [1e-4, 1e-3, 1e-3, 1e-3]);
+        let decaying = RecogniserConfig { min_lr: Some(1e-5), ..constant };
+        assert_eq!(decaying.lr_at(10), 1e-3);
+        assert!((decaying.lr_at(55) - (1e-5 + 1e-3) / 2.0).abs() < 1e-12);
+        assert!((decaying.lr_at(100) - 1e-5).abs() < 1e-12 && decaying.lr_at(99) < decaying.lr_at(98));
     }
 }
