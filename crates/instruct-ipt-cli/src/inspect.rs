@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use instruct_ipt::{Class, Recogniser, Recognition, application_order, read_image_within};
+use instruct_ipt::{Class, Recogniser, application_order, read_image_within};
 
 /// Prints the probability of every class for the image at `path`, most likely first, and the
 /// verdict of blind restoration.
@@ -21,21 +21,7 @@ pub fn run(path: &Path, recogniser: &Recogniser, max_megapixels: f64) -> Result<
     } else {
         let weights: Vec<_> = tasks.iter().map(|&task| (task, 1.0)).collect();
         let order: Vec<&str> = application_order(&weights).iter().map(|task| task.name()).collect();
-        println!("verdict: {}; blind restoration applies {}", seen(&recognition), order.join(" then "));
+        println!("verdict: {}; blind restoration applies {}", recognition.summary(), order.join(" then "));
     }
     Ok(())
-}
-
-/// What blind restoration removes, with probabilities: "seems to have noise (87%) and low
-/// light (62%)", or "seems clean (90%)".
-pub fn seen(recognition: &Recognition) -> String {
-    let tasks = recognition.blind_tasks();
-    if tasks.is_empty() {
-        return format!("seems clean ({:.0}%)", 100.0 * recognition.probability(Class::Clean));
-    }
-    let described: Vec<String> = tasks
-        .iter()
-        .map(|&task| format!("{} ({:.0}%)", task.degradation(), 100.0 * recognition.probability(Class::Degraded(task))))
-        .collect();
-    format!("seems to have {}", described.join(" and "))
 }

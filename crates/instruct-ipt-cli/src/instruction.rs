@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use instruct_ipt::{Decision, Device, Intent, Router, Task};
+use instruct_ipt::{Decision, Device, Intent, Router, Task, describe_request};
 
 /// Which sentence encoder reads instructions.
 #[derive(clap::Args, Debug)]
@@ -34,7 +34,7 @@ impl EncoderArgs {
 pub fn route(router: &Router, instruction: &str) -> Option<Vec<(Task, f32)>> {
     match router.route(instruction).decision {
         Decision::Restore(weights) => {
-            println!("instruction understood as: {}", describe(&weights));
+            println!("instruction understood as: {}", describe_request(&weights));
             Some(weights)
         }
         Decision::Unchanged(reason) => {
@@ -53,18 +53,7 @@ pub fn parse(router: &Router, instruction: &str) {
         println!("{:>10} {:>6.1}%", intent.name(), 100.0 * probability);
     }
     match routing.decision {
-        Decision::Restore(weights) => println!("decision: restore with {}", describe(&weights)),
+        Decision::Restore(weights) => println!("decision: restore with {}", describe_request(&weights)),
         Decision::Unchanged(reason) => println!("decision: leave unchanged ({reason})"),
-    }
-}
-
-/// "derain (100%)", or for a compound request the tasks in the order they are applied.
-fn describe(weights: &[(Task, f32)]) -> String {
-    match weights {
-        [(task, weight)] => format!("{task} ({:.0}%)", 100.0 * weight),
-        _ => {
-            let order: Vec<String> = instruct_ipt::application_order(weights).iter().map(Task::to_string).collect();
-            format!("{}, one after the other", order.join(" then "))
-        }
     }
 }

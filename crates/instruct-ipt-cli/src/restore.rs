@@ -96,7 +96,7 @@ fn restore_image(job: &Job, image: DynamicImage, input: &Path, output: &Path) ->
                 return Ok(outcome);
             };
             let order: Vec<&str> = blind.tasks.iter().map(|task| task.name()).collect();
-            outcome.notes.push(format!("{name}: {}; restored with {}", crate::inspect::seen(&blind.recognition), order.join(" then ")));
+            outcome.notes.push(format!("{name}: {}; restored with {}", blind.recognition.summary(), order.join(" then ")));
             restored
         }
         Request::Asked(tasks) => {

@@ -39,5 +39,5 @@ pub use ipt_model::{
 };
 pub use ipt_recognise::{BUNDLED_RECOGNISER, Class, Doubt, RecogniseError, Recogniser, Recognition};
 pub use ipt_text::{Decision, Intent, Router, Routing};
-pub use picture::{DEFAULT_MAX_MEGAPIXELS, Planar, SampleFormat, read_image, read_image_within, write_image};
-pub use restorer::{BUNDLED_WEIGHTS, BlindRestoration, DEFAULT_TILE, Restorer, application_order};
+pub use picture::{DEFAULT_MAX_MEGAPIXELS, Planar, SampleFormat, decode_image_within, read_image, read_image_within, write_image};
+pub use restorer::{BUNDLED_WEIGHTS, BlindRestoration, DEFAULT_TILE, Restorer, application_order, describe_request};

@@ -117,9 +117,24 @@ pub fn read_image(path: &Path) -> Result<DynamicImage, Error> {
 /// than `max_megapixels`: that is refused before any pixel is decoded or allocated, so a small
 /// file that claims a huge image fails at once.
 pub fn read_image_within(path: &Path, max_megapixels: f64) -> Result<DynamicImage, Error> {
+    let reader = ImageReader::open(path).map_err(|error| Error::ReadImage { path: path.to_owned(), reason: error.to_string() })?;
+    decode_within(reader, path, max_megapixels)
+}
+
+/// Decodes an image already in memory (an upload) as [`read_image_within`] decodes a file;
+/// `origin` names it in errors.
+pub fn decode_image_within(bytes: &[u8], origin: &Path, max_megapixels: f64) -> Result<DynamicImage, Error> {
+    decode_within(ImageReader::new(std::io::Cursor::new(bytes)), origin, max_megapixels)
+}
+
+/// Decodes what `reader` reads unless its header declares more than `max_megapixels`.
+fn decode_within<R: std::io::BufRead + std::io::Seek>(
+    reader: ImageReader<R>,
+    path: &Path,
+    max_megapixels: f64,
+) -> Result<DynamicImage, Error> {
     let fail = |reason: String| Error::ReadImage { path: path.to_owned(), reason };
-    let mut reader =
-        ImageReader::open(path).map_err(|error| fail(error.to_string()))?.with_guessed_format().map_err(|error| fail(error.to_string()))?;
+    let mut reader = reader.with_guessed_format().map_err(|error| fail(error.to_string()))?;
     if reader.format().is_none() {
         return Err(fail("unrecognised image format".into()));
     }
@@ -314,6 +329,23 @@ mod tests {
         assert_eq!(read_image_within(&small, 0.0006).unwrap().width(), 30, "600 pixels are within 0.0006 MP");
         let message = read_image_within(&small, 0.0005).unwrap_err().to_string();
         assert!(message.contains("small.png") && message.contains("30x20") && message.contains("0.0005 MP limit"), "{message}");
+    }
+
+    #[test]
+    fn uploads_decode_as_files_do_under_the_same_limits() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("ramp.png");
+        let value = ramp(1);
+        write_image(&file, &DynamicImage::ImageRgb8(ImageBuffer::from_fn(30, 20, |x, y| Rgb([value(x, y, 0) as u8, 7, 9])))).unwrap();
+        let bytes = std::fs::read(&file).unwrap();
+        let upload = Path::new("upload.png");
+        assert_eq!(decode_image_within(&bytes, upload, 1.0).unwrap(), read_image(&file).unwrap());
+        let message = decode_image_within(&bytes, upload, 0.0005).unwrap_err().to_string();
+        assert!(message.contains("upload.png") && message.contains("30x20"), "{message}");
+        let bomb = decode_image_within(&png_header_only(20_000, 20_000), upload, 100.0).unwrap_err();
+        assert!(matches!(bomb, Error::TooLarge { width: 20_000, .. }), "{bomb}");
+        let text = decode_image_within(b"plain text", upload, 1.0).unwrap_err().to_string();
+        assert!(text.contains("upload.png: cannot read image: unrecognised image format"), "{text}");
     }
 
     #[test]

@@ -337,10 +337,28 @@ pub fn application_order(tasks: &[(Task, f32)]) -> Vec<Task> {
     ORDER.into_iter().filter(|task| tasks.iter().any(|(requested, _)| requested == task)).collect()
 }
 
+/// A request in words: "derain (100%)", or for a compound request the tasks in the order they
+/// are applied ("denoise then dehaze, one after the other").
+pub fn describe_request(tasks: &[(Task, f32)]) -> String {
+    match tasks {
+        [(task, weight)] => format!("{task} ({:.0}%)", 100.0 * weight),
+        _ => {
+            let order: Vec<&str> = application_order(tasks).iter().map(|task| task.name()).collect();
+            format!("{}, one after the other", order.join(" then "))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ipt_model::{FeatureConditioning, FeatureMethod, IptConfig, Preset};
+
+    #[test]
+    fn requests_are_described_in_the_order_they_are_applied() {
+        assert_eq!(describe_request(&[(Task::Derain, 0.97)]), "derain (97%)");
+        assert_eq!(describe_request(&[(Task::Dehaze, 0.5), (Task::Denoise, 0.5)]), "denoise then dehaze, one after the other");
+    }
 
     #[test]
     fn a_feature_conditioned_model_restores_with_its_task_and_refuses_others() {

@@ -94,6 +94,17 @@ impl Recognition {
         likeliest.into_iter().collect()
     }
 
+    /// What blind restoration removes, with probabilities: "seems to have noise (87%) and low
+    /// light (62%)", or "seems clean (90%)".
+    pub fn summary(&self) -> String {
+        let tasks = self.blind_tasks();
+        if tasks.is_empty() {
+            return format!("seems clean ({})", percent(self.probability(Class::Clean)));
+        }
+        let found: Vec<(Task, f32)> = tasks.iter().map(|&task| (task, self.probability(Class::Degraded(task)))).collect();
+        format!("seems to have {}", degradations(&found, " and "))
+    }
+
     /// Why restoring `requested` does not fit this photo, or `None` when it may: every requested
     /// degradation is below [`ABSENT`] while the photo looks clean or has another one above
     /// [`PRESENT`].
@@ -128,17 +139,26 @@ pub struct Doubt {
 impl std::fmt::Display for Doubt {
     /// "asked to derain, but the photo shows no rain (3%); it seems to have noise (87%)".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let percent = |probability: f32| format!("{:.0}%", 100.0 * probability);
         let asked: Vec<&str> = self.requested.iter().map(|(task, _)| task.name()).collect();
-        let missing: Vec<String> = self.requested.iter().map(|(task, p)| format!("{} ({})", task.degradation(), percent(*p))).collect();
-        write!(f, "asked to {}, but the photo shows no {}", asked.join(" and "), missing.join(" or "))?;
+        write!(f, "asked to {}, but the photo shows no {}", asked.join(" and "), degradations(&self.requested, " or "))?;
         if self.seen.is_empty() {
             write!(f, "; it seems clean ({})", percent(self.clean))
         } else {
-            let seen: Vec<String> = self.seen.iter().map(|(task, p)| format!("{} ({})", task.degradation(), percent(*p))).collect();
-            write!(f, "; it seems to have {}", seen.join(" and "))
+            write!(f, "; it seems to have {}", degradations(&self.seen, " and "))
         }
     }
+}
+
+/// A probability as a whole percentage: "87%".
+fn percent(probability: f32) -> String {
+    format!("{:.0}%", 100.0 * probability)
+}
+
+/// Degradations with their probabilities, joined by `separator`: "noise (87%) and rain (60%)".
+fn degradations(found: &[(Task, f32)], separator: &str) -> String {
+    let named: Vec<String> =
+        found.iter().map(|(task, probability)| format!("{} ({})", task.degradation(), percent(*probability))).collect();
+    named.join(separator)
 }
 
 #[cfg(test)]
@@ -166,6 +186,9 @@ mod tests {
         assert_eq!(faint.blind_tasks(), [Task::Deblur]);
         let clean = Recognition { probabilities: [0.1, 0.1, 0.0, 0.2, 0.0, 0.1, 0.8] };
         assert!(clean.blind_tasks().is_empty());
+        assert_eq!(three.summary(), "seems to have noise (97%) and low light (95%)");
+        assert_eq!(faint.summary(), "seems to have blur (40%)");
+        assert_eq!(clean.summary(), "seems clean (80%)");
     }
 
     #[test]
