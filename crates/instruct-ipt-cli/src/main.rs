@@ -4,6 +4,7 @@ mod info;
 mod inspect;
 mod instruction;
 mod restore;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Command {
         #[arg(long, default_value_t = instruct_ipt::DEFAULT_MAX_MEGAPIXELS)]
         max_megapixels: f64,
     },
+    /// Serve a web page and an HTTP API on this computer: drop a photo, say what is wrong (or
+    /// let the model look), compare before and after, download.
+    Serve(serve::ServeArgs),
     /// Print a weight file's metadata and parameter counts per layer group.
     Info {
         /// The weight file (.safetensors); the bundled default weights when omitted.
@@ -92,7 +96,7 @@ struct RestoreArgs {
 
 /// Which recogniser looks at photos.
 #[derive(clap::Args, Debug)]
-struct RecogniserArgs {
+pub struct RecogniserArgs {
     /// Recogniser weights (from `cargo xtask train-recogniser`); the bundled one when omitted.
     #[arg(long = "recogniser")]
     path: Option<PathBuf>,
@@ -100,7 +104,7 @@ struct RecogniserArgs {
 
 impl RecogniserArgs {
     /// The recogniser these options select, on the CPU.
-    fn load(&self) -> anyhow::Result<instruct_ipt::Recogniser> {
+    pub fn load(&self) -> anyhow::Result<instruct_ipt::Recogniser> {
         Ok(instruct_ipt::Recogniser::load_or_bundled(self.path.as_deref(), &instruct_ipt::Device::flex())?)
     }
 }
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
         Command::Inspect { image, recogniser, max_megapixels } => {
             recogniser.load().and_then(|recogniser| inspect::run(&image, &recogniser, max_megapixels))
         }
+        Command::Serve(args) => serve::run(args),
         Command::Info { weights } => {
             select_device(DeviceChoice::Cpu).map_err(anyhow::Error::from).and_then(|device| info::run(weights.as_deref(), &device))
         }
