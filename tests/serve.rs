@@ -2,47 +2,20 @@
 //! port with the bundled models: restoring bundled samples (by instruction, task and blind),
 //! parsing, every error case, and requests beyond the queue.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+#[path = "support/server.rs"]
+mod server;
+
 use std::time::Duration;
 
 use instruct_ipt::image::{DynamicImage, ImageFormat};
-use instruct_ipt::{BUNDLED_WEIGHTS, Device, Recogniser, Restorer, Router};
-use ipt_serve::{Limits, Models};
+use ipt_serve::Limits;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
-
-fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/samples")
-}
+use server::{samples, start};
 
 fn sample(relative: &str) -> Vec<u8> {
     std::fs::read(samples().join(relative)).unwrap()
-}
-
-/// The bundled models, loaded once for every server of the test binary.
-fn models() -> Arc<Models> {
-    static MODELS: OnceLock<Arc<Models>> = OnceLock::new();
-    MODELS
-        .get_or_init(|| {
-            let device = Device::flex();
-            Arc::new(Models {
-                restorer: Restorer::bundled(&device).unwrap(),
-                router: Router::bundled(&device),
-                recogniser: Recogniser::bundled(&device).unwrap(),
-                weights: BUNDLED_WEIGHTS.into(),
-            })
-        })
-        .clone()
-}
-
-/// Starts a server within `limits` on 127.0.0.1 and returns its base URL.
-async fn start(limits: Limits) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(ipt_serve::serve(listener, models(), limits, std::future::pending()));
-    format!("http://{address}")
 }
 
 /// A restore form with the PNG `bytes` named `name` and the text `fields`.

@@ -4,6 +4,7 @@ mod bench;
 mod bench_conditioning;
 mod bench_data;
 mod bench_ops;
+mod bench_serve;
 mod compound;
 mod data;
 mod distil_text;
@@ -59,6 +60,8 @@ enum Verb {
     EvalRecogniser(recogniser_eval::EvalArgs),
     /// Time to recognise photos of several sizes on the CPU.
     BenchRecogniser(recogniser_eval::BenchArgs),
+    /// Requests per second and latency of `instruct-ipt serve` on localhost, by photo size and clients.
+    BenchServe(bench_serve::Args),
     /// Soft mixing against sequential application of two tasks, on doubly-degraded validation photos.
     Compound(compound::Args),
     /// Score the text routers on the held-out instructions.
@@ -105,6 +108,7 @@ fn main() -> anyhow::Result<()> {
         Verb::TrainRecogniser(args) => recogniser::run(args),
         Verb::EvalRecogniser(args) => recogniser_eval::eval(args),
         Verb::BenchRecogniser(args) => recogniser_eval::bench(args),
+        Verb::BenchServe(args) => bench_serve::run(args),
         Verb::EvalText(args) => text::eval(args),
         Verb::Compound(args) => compound::run(args),
         Verb::FetchData(args) => fetch::run(args),
