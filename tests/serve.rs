@@ -150,6 +150,15 @@ async fn every_bad_request_gets_a_clear_json_error_and_the_server_keeps_serving(
     let no_image =
         reqwest::Client::new().post(format!("{base}/api/restore")).multipart(Form::new().text("task", "denoise")).send().await.unwrap();
     expect_error(no_image, 400, "missing_image").await;
+    let empty = restore(&base, form(Vec::new(), "empty.png", &[("task", "denoise")])).await;
+    expect_error(empty, 400, "missing_image").await;
+    // An image of one pixel is restored at its size (padding to the network's multiple).
+    let mut tiny = Vec::new();
+    DynamicImage::new_rgb8(1, 1).write_to(&mut std::io::Cursor::new(&mut tiny), ImageFormat::Png).unwrap();
+    let one_pixel = restore(&base, form(tiny, "dot.png", &[("task", "denoise")])).await;
+    assert_eq!(one_pixel.status(), StatusCode::OK);
+    let dot = instruct_ipt::image::load_from_memory(&one_pixel.bytes().await.unwrap()).unwrap();
+    assert_eq!((dot.width(), dot.height()), (1, 1));
     let not_a_form = reqwest::Client::new().post(format!("{base}/api/restore")).body(photo.clone()).send().await.unwrap();
     expect_error(not_a_form, 400, "bad_form").await;
     // A path in the file name is only a name: it is never opened.

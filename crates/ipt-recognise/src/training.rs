@@ -154,16 +154,7 @@ impl RecogniserConfig {
     /// The learning rate of step `step` (from 0): warm-up, then constant or cosine decay.
     pub fn lr_at(&self, step: usize) -> f64 {
         let warmup = (self.steps / 10).max(1);
-        if step < warmup {
-            return self.lr * (step + 1) as f64 / warmup as f64;
-        }
-        match self.min_lr {
-            None => self.lr,
-            Some(min_lr) => {
-                let progress = (step - warmup) as f64 / (self.steps - warmup).max(1) as f64;
-                min_lr + 0.5 * (self.lr - min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
-            }
-        }
+        ipt_core::warmup_cosine(self.lr, self.min_lr.unwrap_or(self.lr), warmup, step, self.steps)
     }
 }
 

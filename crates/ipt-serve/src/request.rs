@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use axum::body::Bytes;
 use axum::extract::Multipart;
 use axum::extract::multipart::MultipartError;
 use axum::http::StatusCode;
@@ -15,8 +16,8 @@ pub const MAX_INSTRUCTION_CHARS: usize = 1000;
 /// What a restore request asks.
 #[derive(Debug, PartialEq)]
 pub struct RestoreForm {
-    /// The uploaded file's bytes.
-    pub image: Vec<u8>,
+    /// The uploaded file's bytes, as received (not copied).
+    pub image: Bytes,
     /// The upload's file name, last component only: it names the image in messages and is
     /// never used as a path.
     pub name: String,
@@ -49,7 +50,7 @@ pub async fn read(mut form: Multipart) -> Result<RestoreForm, ApiError> {
                 if let Some(file) = field.file_name().and_then(|file| Path::new(file).file_name()) {
                     name = file.to_string_lossy().into_owned();
                 }
-                image = Some(field.bytes().await.map_err(malformed)?.to_vec());
+                image = Some(field.bytes().await.map_err(malformed)?);
             }
             "task" => task = Some(field.text().await.map_err(malformed)?),
             "instruction" => instruction = Some(field.text().await.map_err(malformed)?),

@@ -190,12 +190,7 @@ impl OptimConfig {
     /// The learning rate at `step` (0-based) of `total`: linear warm-up, then cosine decay to
     /// `min_lr`. A pure function of the step, so a resumed run needs no scheduler state.
     pub fn lr_at(&self, step: usize, total: usize) -> f64 {
-        if step < self.warmup_steps {
-            return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
-        }
-        let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
-        let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
-        self.min_lr + 0.5 * (self.lr - self.min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
+        ipt_core::warmup_cosine(self.lr, self.min_lr, self.warmup_steps, step, total)
     }
 }
 
