@@ -84,6 +84,8 @@ pub fn accuracy_table(accuracy: &Accuracy) -> String {
         "|---|---|".to_string(),
         format!("| one degradation: the likeliest is it | {} |", percent(accuracy.single)),
         format!("| clean vs degraded verdict | {} |", percent(accuracy.clean_vs_degraded)),
+        format!("| clean: judged clean | {} |", percent(accuracy.clean_kept)),
+        format!("| degraded: not judged clean | {} |", percent(accuracy.degraded_seen)),
         format!("| two degradations: the two likeliest are they | {} |", percent(accuracy.pairs)),
     ];
     for ((name, from, to), band) in STRENGTHS.iter().zip(accuracy.by_strength) {

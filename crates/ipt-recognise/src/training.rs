@@ -79,6 +79,33 @@ const LAYERING: [Task; 6] = [Task::LowLight, Task::Dehaze, Task::Deblur, Task::D
 
 /// Example `index` of the stream `seed` over `photos`, degraded with `tasks`' degradations.
 pub fn example(photos: &[RgbImage], tasks: &BTreeMap<Task, Degradation>, seed: u64, index: u64) -> Example {
+    let window = example_window(photos, tasks, seed, index);
+    let degraded = &window.degraded;
+    Example { views: Views::of(&degraded.data, degraded.height, degraded.width), labels: window.labels, input_psnr: window.input_psnr() }
+}
+
+/// The pixels of one example ([`example_window`]): the clean window and what degrading it made.
+#[derive(Clone, Debug)]
+pub struct ExampleWindow {
+    /// The window of the photo before degrading.
+    pub clean: Rgb,
+    /// The window after degrading: what the recogniser looks at.
+    pub degraded: Rgb,
+    /// 1 for each class present, in [`Class::ALL`] order.
+    pub labels: [f32; 7],
+}
+
+impl ExampleWindow {
+    /// PSNR (dB) of the degraded window against the clean one.
+    pub fn input_psnr(&self) -> f64 {
+        ipt_core::psnr_from_mse(mean_squared_error(&self.clean, &self.degraded))
+    }
+}
+
+/// The window of [`example`] `index` of the stream `seed`, before and after degrading: a square
+/// crop (96-320 px) of one of `photos`, clean (1 in 8), with one degradation of `tasks` (5 in
+/// 8) or with two, laid in [`LAYERING`] order.
+pub fn example_window(photos: &[RgbImage], tasks: &BTreeMap<Task, Degradation>, seed: u64, index: u64) -> ExampleWindow {
     let mut rng = rng_for(seed, &[index]);
     let photo = &photos[rng.random_range(0..photos.len())];
     let (width, height) = (photo.width() as usize, photo.height() as usize);
@@ -113,7 +140,7 @@ pub fn example(photos: &[RgbImage], tasks: &BTreeMap<Task, Degradation>, seed: u
     if labels.iter().all(|&label| label == 0.0) {
         labels[Class::Clean.index()] = 1.0;
     }
-    Example { views: Views::of(&window.data, side, side), labels, input_psnr: ipt_core::psnr_from_mse(mean_squared_error(&clean, &window)) }
+    ExampleWindow { clean, degraded: window, labels }
 }
 
 /// Below this PSNR (dB) of a degraded window against the window before, the degradation
@@ -165,6 +192,10 @@ pub struct Accuracy {
     pub single: (usize, usize),
     /// Examples whose clean-or-degraded verdict ([`Recognition::is_clean`]) is right.
     pub clean_vs_degraded: (usize, usize),
+    /// Clean examples judged clean: the rest would be restored for nothing.
+    pub clean_kept: (usize, usize),
+    /// Degraded examples not judged clean: the rest would be left unrestored.
+    pub degraded_seen: (usize, usize),
     /// Examples with two degradations whose two most likely degradations are they.
     pub pairs: (usize, usize),
     /// Examples with one degradation, per task in [`Task::ALL`] order.
@@ -178,14 +209,24 @@ pub fn share((hits, total): (usize, usize)) -> f64 {
     hits as f64 / total.max(1) as f64
 }
 
+/// The recogniser's verdict on each of `examples`, in order.
+pub fn recognise_examples(recogniser: &Recogniser, examples: &[Example]) -> Vec<Recognition> {
+    let views: Vec<Views> = examples.iter().map(|example| example.views.clone()).collect();
+    views.chunks(64).flat_map(|chunk| recogniser.recognise_views(chunk)).collect()
+}
+
 /// Scores `recogniser` on `examples`.
 pub fn accuracy(recogniser: &Recogniser, examples: &[Example]) -> Accuracy {
-    let views: Vec<Views> = examples.iter().map(|example| example.views.clone()).collect();
-    let recognitions: Vec<Recognition> = views.chunks(64).flat_map(|chunk| recogniser.recognise_views(chunk)).collect();
+    score(examples, &recognise_examples(recogniser, examples))
+}
+
+/// Scores the verdicts `recognitions` on `examples` (same order).
+pub fn score(examples: &[Example], recognitions: &[Recognition]) -> Accuracy {
     let (mut single, mut singles, mut pairs, mut pair_count, mut verdicts) = (0, 0, 0, 0, 0);
+    let (mut clean_kept, mut degraded_seen) = ((0, 0), (0, 0));
     let mut per_task = [(0, 0); 6];
     let mut by_strength = [(0, 0); 3];
-    for (example, recognition) in examples.iter().zip(&recognitions) {
+    for (example, recognition) in examples.iter().zip(recognitions) {
         let truth: Vec<Task> = Task::ALL.into_iter().filter(|task| example.labels[Class::Degraded(*task).index()] > 0.5).collect();
         let mut ranked: Vec<Task> = Task::ALL.to_vec();
         ranked.sort_by(|a, b| recognition.probability(Class::Degraded(*b)).total_cmp(&recognition.probability(Class::Degraded(*a))));
@@ -203,9 +244,20 @@ pub fn accuracy(recogniser: &Recogniser, examples: &[Example]) -> Accuracy {
             }
             _ => {}
         }
-        verdicts += usize::from(recognition.is_clean() == truth.is_empty());
+        let right = recognition.is_clean() == truth.is_empty();
+        verdicts += usize::from(right);
+        let kind = if truth.is_empty() { &mut clean_kept } else { &mut degraded_seen };
+        (kind.0, kind.1) = (kind.0 + usize::from(right), kind.1 + 1);
     }
-    Accuracy { single: (single, singles), clean_vs_degraded: (verdicts, examples.len()), pairs: (pairs, pair_count), per_task, by_strength }
+    Accuracy {
+        single: (single, singles),
+        clean_vs_degraded: (verdicts, examples.len()),
+        clean_kept,
+        degraded_seen,
+        pairs: (pairs, pair_count),
+        per_task,
+        by_strength,
+    }
 }
 
 /// Trains a recogniser on `training` photos, from `initial` (loaded from the config's
@@ -285,6 +337,34 @@ mod tests {
             kinds[degradations] += 1;
         }
         assert!(kinds.iter().all(|&count| count > 0), "clean, single and pair examples all occur: {kinds:?}");
+    }
+
+    #[test]
+    fn an_example_is_the_view_of_its_window() {
+        let (photos, tasks) = samples();
+        for index in 0..6 {
+            let (window, example) = (example_window(&photos, &tasks, 3, index), example(&photos, &tasks, 3, index));
+            assert_eq!(example.labels, window.labels);
+            assert_eq!(example.input_psnr, window.input_psnr());
+            assert_eq!(example.views, Views::of(&window.degraded.data, window.degraded.height, window.degraded.width));
+            assert_eq!((window.clean.width, window.clean.height), (window.degraded.width, window.degraded.height));
+        }
+    }
+
+    #[test]
+    fn the_verdict_splits_into_clean_kept_and_degraded_seen() {
+        let (photos, tasks) = samples();
+        let examples: Vec<Example> = (0..40).map(|index| example(&photos, &tasks, 5, index)).collect();
+        let clean = examples.iter().filter(|example| example.labels[Class::Clean.index()] == 1.0).count();
+        assert!(clean > 0 && clean < examples.len(), "{clean} clean examples");
+        let says_clean = Recognition { probabilities: [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0] };
+        let accuracy = score(&examples, &vec![says_clean; examples.len()]);
+        assert_eq!(accuracy.clean_kept, (clean, clean));
+        assert_eq!(accuracy.degraded_seen, (0, examples.len() - clean));
+        assert_eq!(accuracy.clean_vs_degraded, (clean, examples.len()));
+        let says_hazy = Recognition { probabilities: [0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.9] };
+        let accuracy = score(&examples, &vec![says_hazy; examples.len()]);
+        assert_eq!((accuracy.clean_kept.0, accuracy.degraded_seen.0), (0, examples.len() - clean));
     }
 
     #[test]
