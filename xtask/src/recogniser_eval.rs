@@ -147,13 +147,13 @@ fn restored_psnr(
     index: usize,
     recognition: &Recognition,
 ) -> Result<f64> {
-    let window = example_window(photos, &spec.tasks, seed, index as u64);
+    let ExampleWindow { clean, degraded, labels } = example_window(photos, &spec.tasks, seed, index as u64);
     let tasks = recognition.degraded_tasks();
     let weights: Vec<(Task, f32)> = tasks.iter().map(|&task| (task, 1.0 / tasks.len() as f32)).collect();
-    let (height, width) = (window.degraded.height, window.degraded.width);
-    let output = restorer.restore_planar_requested(window.degraded.data.clone(), height, width, &weights)?;
+    let (height, width) = (degraded.height, degraded.width);
+    let output = restorer.restore_planar_requested(degraded.data, height, width, &weights)?;
     let restored = Rgb { width, height, data: output.into_iter().map(|value| value.clamp(0.0, 1.0)).collect() };
-    Ok(ExampleWindow { degraded: restored, ..window }.input_psnr())
+    Ok(ExampleWindow { clean, degraded: restored, labels }.input_psnr())
 }
 
 /// What the clean verdict costs or saves on the restored examples: each kind of example's
