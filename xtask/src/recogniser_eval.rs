@@ -95,7 +95,8 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     };
     if let Some(path) = &args.probabilities {
         let path = root.join(path);
-        ipt_core::write_atomically(&path, probabilities_csv(&examples, &recognitions, &restored).as_bytes())?;
+        ipt_core::write_atomically(&path, probabilities_csv(&examples, &recognitions, &restored).as_bytes())
+            .with_context(|| format!("{}: cannot write the probabilities", path.display()))?;
         println!("wrote {}", path.display());
     }
     let synthetic = score(&examples, &recognitions);
@@ -132,7 +133,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     println!("{text}");
     let out = root.join(&args.out);
     std::fs::create_dir_all(out.parent().expect("a file in a folder"))?;
-    ipt_core::write_atomically(&out, text.as_bytes())?;
+    ipt_core::write_atomically(&out, text.as_bytes()).with_context(|| format!("{}: cannot write the report", out.display()))?;
     println!("wrote {}", out.display());
     Ok(())
 }
@@ -176,7 +177,10 @@ fn verdict_cost_table(examples: &[Example], recognitions: &[Recognition], restor
     let clean = rows.len() - degraded.len();
     let followed = mean(degraded.iter().map(|&&(_, judged_clean, input, restored)| if judged_clean { input } else { restored }).collect());
     let always = mean(degraded.iter().map(|row| row.3).collect());
-    let clean_restored = mean(rows.iter().filter(|row| row.0).map(|row| row.3).collect());
+    let clean_restored = match clean {
+        0 => String::new(),
+        _ => format!(" (restored: {:.2} dB)", mean(rows.iter().filter(|row| row.0).map(|row| row.3).collect())),
+    };
     let left_clean = rows.iter().filter(|row| row.0 && row.1).count();
     [
         format!(
@@ -189,7 +193,7 @@ fn verdict_cost_table(examples: &[Example], recognitions: &[Recognition], restor
         "| blind restoration | degraded examples: mean PSNR | clean examples left as they are |".to_string(),
         "|---|---|---|".to_string(),
         format!("| following the clean verdict | {followed:.2} | {left_clean}/{clean} |"),
-        format!("| restoring every example | {always:.2} | 0/{clean} (restored: {clean_restored:.2} dB) |"),
+        format!("| restoring every example | {always:.2} | 0/{clean}{clean_restored} |"),
         format!("| an always-right verdict | {always:.2} | {clean}/{clean} |"),
         String::new(),
     ]
