@@ -5,6 +5,7 @@ mod bench_conditioning;
 mod bench_data;
 mod bench_ops;
 mod bench_serve;
+mod bench_train;
 mod compound;
 mod data;
 mod distil_text;
@@ -44,6 +45,8 @@ enum Verb {
     BenchData(bench_data::Args),
     /// Single layers forward and backward, in Burn and (with --vs-pytorch) PyTorch: where a step's time goes.
     BenchOps(bench_ops::Args),
+    /// The real training loop's step, timed phase by phase (data, forward, backward, clipping, optimiser, EMA, sync): one JSON line.
+    BenchTrain(bench_train::Args),
     /// Train a model from a config in configs/ (checkpoints, resume, validation, export).
     Train(train::Args),
     /// Evaluate weight files on a benchmark suite: results.json, a Markdown table, per-image CSV, grids.
@@ -109,6 +112,7 @@ fn main() -> anyhow::Result<()> {
         Verb::EvalRecogniser(args) => recogniser_eval::eval(args),
         Verb::BenchRecogniser(args) => recogniser_eval::bench(args),
         Verb::BenchServe(args) => bench_serve::run(args),
+        Verb::BenchTrain(args) => bench_train::run(args),
         Verb::EvalText(args) => text::eval(args),
         Verb::Compound(args) => compound::run(args),
         Verb::FetchData(args) => fetch::run(args),

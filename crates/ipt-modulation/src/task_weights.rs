@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// `[batch, tasks]` weights of each task's bias for each sample, plus the tasks whose column is
-/// not all zero (read once per batch, so every layer can skip the inactive ones).
+/// not all zero (known once per batch, so every layer can skip the inactive ones).
 #[derive(Clone, Debug)]
 pub struct TaskWeights {
     weights: Tensor<2>,
@@ -11,7 +11,8 @@ pub struct TaskWeights {
 }
 
 impl TaskWeights {
-    /// Wraps `[batch, tasks]` weights (one-hot rows for known tasks, soft rows for instructions).
+    /// Wraps `[batch, tasks]` weights (soft rows for instructions). The active tasks are read
+    /// back from the device once; [`TaskWeights::one_hot`] knows them without a read-back.
     pub fn new(weights: Tensor<2>) -> Self {
         let [_, tasks] = weights.dims();
         let column_mass: Vec<f32> = weights.clone().detach().abs().sum_dim(0).into_data().try_into_vec().expect("task weights are f32");
@@ -19,14 +20,16 @@ impl TaskWeights {
         Self { weights, active }
     }
 
-    /// One-hot weights: sample `b` uses task `indices[b]` of `tasks`.
+    /// One-hot weights: sample `b` uses task `indices[b]` of `tasks`. Built on the host, so the
+    /// training step never waits for the device to learn which tasks are active.
     pub fn one_hot(indices: &[usize], tasks: usize, device: &Device) -> Self {
         let mut values = vec![0.0f32; indices.len() * tasks];
         for (sample, &task) in indices.iter().enumerate() {
             assert!(task < tasks, "task index {task} out of range for {tasks} tasks");
             values[sample * tasks + task] = 1.0;
         }
-        Self::new(Tensor::from_data(TensorData::new(values, [indices.len(), tasks]), device))
+        let active = (0..tasks).filter(|task| indices.contains(task)).collect();
+        Self { weights: Tensor::from_data(TensorData::new(values, [indices.len(), tasks]), device), active }
     }
 
     /// The `[batch, tasks]` weights.
@@ -53,5 +56,21 @@ impl TaskWeights {
     pub fn column(&self, task: usize) -> Tensor<1> {
         let [batch, _] = self.weights.dims();
         self.weights.clone().slice([0..batch, task..task + 1]).reshape([batch])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_hot_knows_the_active_tasks_that_a_read_back_finds() {
+        let device = Device::flex();
+        for indices in [vec![2, 0, 2], vec![1], vec![3, 3, 3, 3]] {
+            let hot = TaskWeights::one_hot(&indices, 4, &device);
+            let read = TaskWeights::new(hot.weights().clone());
+            assert_eq!(hot.active(), read.active(), "tasks {indices:?}");
+        }
+        assert_eq!(TaskWeights::one_hot(&[2, 0, 2], 4, &device).active(), &[0, 2]);
     }
 }

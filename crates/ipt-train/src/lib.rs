@@ -4,6 +4,7 @@
 //! cosine decay, gradient clipping, an EMA of the weights, validation PSNR per task, atomic
 //! checkpoints and exact resume.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod loss;
@@ -11,11 +12,14 @@ pub mod metrics;
 pub mod params;
 pub mod plot;
 pub mod runs;
+mod step;
 pub mod task_shares;
 pub mod trainer;
 pub mod validate;
 
+pub use bench::{StepBenchmark, bench_steps};
 pub use config::TrainConfig;
+pub use step::PhaseMillis;
 pub use runs::{RUNS_VARIABLE, runs_home};
 pub use trainer::{RunOptions, RunSummary, train};
 

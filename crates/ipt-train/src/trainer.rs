@@ -10,12 +10,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use image::RgbImage;
 use std::time::Instant;
 
-use burn::grad_clipping::GradientClippingConfig;
+use burn::grad_clipping::{GradientClipping, GradientClippingConfig};
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::optim::{AdamWConfig, ModuleOptimizer};
+use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use ipt_data::random::mix;
 use ipt_data::sampler::{BatchStream, read_photos, validation_samples};
@@ -26,9 +28,9 @@ use serde_json::json;
 use crate::TrainError;
 use crate::checkpoint::{self, TrainState};
 use crate::config::{Conditioning, Phase, TaskSampling, TrainConfig, Trainable};
-use crate::loss::restoration_loss;
 use crate::metrics::MetricsLog;
-use crate::params::{seeded_init, update_ema};
+use crate::params::seeded_init;
+use crate::step::{PendingLosses, PhaseClock, Stepper, Trainee};
 use crate::plot;
 use crate::task_shares::lagging_shares;
 use crate::validate::{input_psnr, validation_psnr};
@@ -83,14 +85,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     let photos = read_photos(&training, 2)?;
     let validation = validation_samples(&validation, &spec.validation_tasks(), spec.validation.crop, spec.validation.seed)?;
 
-    let tasks = spec.task_list();
-    let mut initial = seeded_init(|| build_model(config, &tasks, device), device, config.seed);
-    if let Some(weights) = &config.init_backbone {
-        initial = ipt_model::load_backbone_into(initial, weights)?;
-    }
-    if let Some(weights) = &config.init_weights {
-        initial = whole_weights_for(&initial, weights, device)?;
-    }
+    let initial = initial_model(config, &spec, device)?;
     let autodiff = device.clone().autodiff();
     let fresh = TrainState { step: 0, best_psnr: None, wall_seconds: 0.0, rng: RNG_NOTE.into(), task_shares: None };
     let resumed = if options.resume {
@@ -99,12 +94,12 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
         None
     };
     let started_fresh = resumed.is_none();
-    let (model, mut ema, mut optimizer, mut state) = match resumed {
+    let (model, ema, optimizer, mut state) = match resumed {
         Some(loaded) => (loaded.model, loaded.ema, loaded.optimizer, loaded.state),
         None => (initial.clone().fork(&autodiff), initial, optimizer(config), fresh),
     };
     // Forking onto the autodiff device keeps the validation state; `train` turns gradients on.
-    let mut model = model.train();
+    let mut trainee = Trainee { model: model.train(), ema, optimizer };
     // A fresh start (also `--resume` before the first checkpoint) redoes every logged step.
     let metrics_path = run_dir.join("metrics.jsonl");
     let mut metrics = if started_fresh { MetricsLog::create(&metrics_path)? } else { MetricsLog::resume(&metrics_path, state.step)? };
@@ -113,7 +108,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
         // What every curve is read against: the degraded inputs scored as they are, and the
         // starting weights (which matter when they come from `init_weights`).
         metrics.write(json!({"step": 0, "input_psnr": per_task(&inputs)}))?;
-        let scores = validation_psnr(&ema, &validation, device);
+        let scores = validation_psnr(&trainee.ema, &validation, device);
         metrics.write(json!({"step": 0, "validation_psnr": per_task(&scores), "mean_psnr": mean_of(&scores), "wall_s": 0.0}))?;
         if config.data.task_sampling == TaskSampling::Lagging {
             state.task_shares = Some(lagging_shares(&scores, &inputs));
@@ -134,71 +129,62 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     let session = Instant::now();
     let wall_before = state.wall_seconds;
     let mut step_times = Vec::new();
-    let (mut interval_loss, mut interval_count, mut interval_start) = (0.0f64, 0usize, Instant::now());
+    let mut pending = PendingLosses::default();
+    let mut interval = LossInterval::new();
     let mut nonfinite_in_a_row = 0;
+    let stepper = Stepper { device: autodiff.clone(), loss: &config.loss, clipping: clipping(config) };
+    let mut clock = PhaseClock::off();
 
     while state.step < end && !stop.load(Ordering::Relaxed) {
         let (phase_index, phase_start) = phase_at(&phases, state.step);
         let phase = &phases[phase_index];
-        model = set_trainable(model, phase)?;
+        trainee.model = set_trainable(trainee.model, phase)?;
         let phase_end = (phase_start + phase.steps).min(end);
-        let stream_from = |state: &TrainState| -> Result<BatchStream, TrainError> {
-            let sampler = PatchSampler::new(photos.clone(), &phase_tasks(&spec, phase), sampler_config(config, phase_index))?;
-            let sampler = match &state.task_shares {
-                Some(shares) => sampler.with_task_shares(
-                    &shares.iter().filter(|(task, _)| phase.tasks.contains(task)).map(|(task, share)| (*task, *share)).collect(),
-                )?,
-                None => sampler,
-            };
-            Ok(Arc::new(sampler).stream((state.step - phase_start) as u64))
-        };
+        let stream_from =
+            |state: &TrainState| batch_stream(&photos, &spec, config, phase_index, state.task_shares.as_ref(), state.step - phase_start);
         let mut batches = stream_from(&state)?;
         while state.step < phase_end && !stop.load(Ordering::Relaxed) {
             let started = Instant::now();
             let batch = batches.next().expect("the sampler streams without end");
-            let size = batch.patch_size;
-            let shape = [batch.tasks.len(), 3, size, size];
-            let input = Tensor::<4>::from_data(TensorData::new(batch.degraded, shape), &autodiff);
-            let target = Tensor::<4>::from_data(TensorData::new(batch.clean, shape), &autodiff);
-            let weights = (!model.tasks().is_empty())
-                .then(|| model.task_weights(&batch.tasks, &autodiff).expect("sampled tasks are the model's tasks"));
-            let loss = restoration_loss(model.forward(input, weights.as_ref()), target, &config.loss);
-            let value: f32 = loss.clone().into_scalar();
             let lr = config.optim.lr_at(state.step, config.schedule.steps);
-            if value.is_finite() {
-                nonfinite_in_a_row = 0;
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optimizer.step(lr, model, grads);
-                let decay = config.ema.decay.min((1.0 + state.step as f32) / (10.0 + state.step as f32));
-                ema = update_ema(ema, &model.valid(), decay);
-                interval_loss += f64::from(value);
-                interval_count += 1;
-            } else {
-                nonfinite_in_a_row += 1;
-                metrics.write(json!({"step": state.step, "skipped": format!("non-finite loss {value}")}))?;
-                if nonfinite_in_a_row >= config.max_consecutive_nonfinite {
-                    return Err(TrainError::Diverged { step: state.step, count: nonfinite_in_a_row });
-                }
-            }
-            summary.losses.push(value);
+            let decay = config.ema.decay.min((1.0 + state.step as f32) / (10.0 + state.step as f32));
+            let loss;
+            (trainee, loss) = stepper.step(trainee, batch, lr, decay, &mut clock);
+            pending.push(state.step, loss);
             state.step += 1;
             step_times.push(started.elapsed().as_secs_f64());
             bar.set_position(state.step as u64);
-            bar.set_message(format!("loss {value:.4} lr {lr:.2e}"));
 
-            if state.step % config.intervals.log == 0 && interval_count > 0 {
-                let seconds = interval_start.elapsed().as_secs_f64();
-                let steps_per_second = config.intervals.log as f64 / seconds;
+            let finished = state.step == end;
+            let on_log = state.step % config.intervals.log == 0;
+            let on_validation = state.step % config.intervals.validation == 0 || finished;
+            let on_checkpoint = state.step % config.intervals.checkpoint == 0 || finished || stop.load(Ordering::Relaxed);
+            if on_log || on_validation || on_checkpoint {
+                // The only read-back of the step: the losses since the last one, in one transfer.
+                for (step, value) in pending.read() {
+                    summary.losses.push(value);
+                    if value.is_finite() {
+                        nonfinite_in_a_row = 0;
+                        interval.add(value);
+                    } else {
+                        nonfinite_in_a_row += 1;
+                        metrics.write(json!({"step": step, "skipped": format!("non-finite loss {value}")}))?;
+                        if nonfinite_in_a_row >= config.max_consecutive_nonfinite {
+                            return Err(TrainError::Diverged { step, count: nonfinite_in_a_row });
+                        }
+                    }
+                    bar.set_message(format!("loss {value:.4} lr {lr:.2e}"));
+                }
+            }
+            if on_log && let Some((loss, steps_per_second)) = interval.take(config.intervals.log) {
                 metrics.write(json!({
-                    "step": state.step, "phase": phase_index, "loss": interval_loss / interval_count as f64, "lr": lr,
+                    "step": state.step, "phase": phase_index, "loss": loss, "lr": lr,
                     "steps_per_s": steps_per_second, "patches_per_s": steps_per_second * config.data.batch_size as f64,
                 }))?;
-                (interval_loss, interval_count, interval_start) = (0.0, 0, Instant::now());
                 refresh_plot(&run_dir, config, &bar);
             }
-            let finished = state.step == end;
-            if state.step % config.intervals.validation == 0 || finished {
-                let scores = validation_psnr(&ema, &validation, device);
+            if on_validation {
+                let scores = validation_psnr(&trainee.ema, &validation, device);
                 let mean = mean_of(&scores);
                 let wall = wall_before + session.elapsed().as_secs_f64();
                 metrics.write(json!({"step": state.step, "validation_psnr": per_task(&scores), "mean_psnr": mean, "wall_s": wall}))?;
@@ -214,14 +200,14 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
                 bar.println(format!("step {}: validation PSNR {mean:.2} dB ({})", state.step, describe(&scores)));
                 if state.best_psnr.is_none_or(|best| mean > best) {
                     state.best_psnr = Some(mean);
-                    export(&ema, config, &spec, &state, &run_dir.join("best.safetensors"), &scores)?;
+                    export(&trainee.ema, config, &spec, &state, &run_dir.join("best.safetensors"), &scores)?;
                 }
                 summary.validations.push((state.step, scores));
                 refresh_plot(&run_dir, config, &bar);
             }
-            if state.step % config.intervals.checkpoint == 0 || finished || stop.load(Ordering::Relaxed) {
+            if on_checkpoint {
                 state.wall_seconds = wall_before + session.elapsed().as_secs_f64();
-                checkpoint::save(&checkpoints, &model, &ema, &optimizer, &state)?;
+                checkpoint::save(&checkpoints, &trainee.model, &trainee.ema, &trainee.optimizer, &state)?;
             }
         }
     }
@@ -230,7 +216,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     if state.step == config.schedule.steps {
         let scores = summary.validations.last().map(|(_, scores)| scores.clone()).unwrap_or_default();
         let path = run_dir.join("final.safetensors");
-        export(&ema, config, &spec, &state, &path, &scores)?;
+        export(&trainee.ema, config, &spec, &state, &path, &scores)?;
         summary.weights = Some(path);
     }
     step_times.sort_by(f64::total_cmp);
@@ -248,6 +234,67 @@ fn per_task(values: &BTreeMap<Task, f64>) -> BTreeMap<String, f64> {
 /// Mean over tasks (0 when there are none).
 fn mean_of(scores: &BTreeMap<Task, f64>) -> f64 {
     scores.values().sum::<f64>() / scores.len().max(1) as f64
+}
+
+/// The model a run starts from: seeded fresh weights, then the config's backbone or whole
+/// weight file, if any.
+pub(crate) fn initial_model(config: &TrainConfig, spec: &DatasetSpec, device: &Device) -> Result<IptModel, TrainError> {
+    let tasks = spec.task_list();
+    let mut initial = seeded_init(|| build_model(config, &tasks, device), device, config.seed);
+    if let Some(weights) = &config.init_backbone {
+        initial = ipt_model::load_backbone_into(initial, weights)?;
+    }
+    if let Some(weights) = &config.init_weights {
+        initial = whole_weights_for(&initial, weights, device)?;
+    }
+    Ok(initial)
+}
+
+/// The batches of phase `phase_index` from its step `from` on, drawn with `shares` of the
+/// phase's tasks when given (lagging-task sampling), else task-balanced.
+pub(crate) fn batch_stream(
+    photos: &[RgbImage],
+    spec: &DatasetSpec,
+    config: &TrainConfig,
+    phase_index: usize,
+    shares: Option<&BTreeMap<Task, f64>>,
+    from: usize,
+) -> Result<BatchStream, TrainError> {
+    let phase = &effective_phases(config, spec)?[phase_index];
+    let sampler = PatchSampler::new(photos.to_vec(), &phase_tasks(spec, phase), sampler_config(config, phase_index))?;
+    let sampler = match shares {
+        Some(shares) => sampler.with_task_shares(
+            &shares.iter().filter(|(task, _)| phase.tasks.contains(task)).map(|(task, share)| (*task, *share)).collect(),
+        )?,
+        None => sampler,
+    };
+    Ok(Arc::new(sampler).stream(from as u64))
+}
+
+/// Mean loss and speed over the steps since the last log line.
+struct LossInterval {
+    sum: f64,
+    count: usize,
+    start: Instant,
+}
+
+impl LossInterval {
+    fn new() -> Self {
+        Self { sum: 0.0, count: 0, start: Instant::now() }
+    }
+
+    /// Counts a finite loss.
+    fn add(&mut self, loss: f32) {
+        self.sum += f64::from(loss);
+        self.count += 1;
+    }
+
+    /// The mean loss and steps per second over an interval of `steps` steps (`None` when every
+    /// step of it was skipped), and starts the next interval.
+    fn take(&mut self, steps: usize) -> Option<(f64, f64)> {
+        let taken = std::mem::replace(self, Self::new());
+        (taken.count > 0).then(|| (taken.sum / taken.count as f64, steps as f64 / taken.start.elapsed().as_secs_f64()))
+    }
 }
 
 const RNG_NOTE: &str = "stateless: batch = f(seed, phase, step within phase)";
@@ -340,15 +387,16 @@ fn whole_weights_for(fresh: &IptModel, path: &Path, device: &Device) -> Result<I
     Ok(loaded)
 }
 
-fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+/// AdamW as the config sets it, without clipping: [`Stepper`] clips the gradients itself, so
+/// that a skipped step's zeroed gradients and the clipping stay on the device.
+pub(crate) fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
     let optim = &config.optim;
-    let clipping = (optim.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(optim.grad_clip));
-    AdamWConfig::new()
-        .with_beta_1(optim.beta1)
-        .with_beta_2(optim.beta2)
-        .with_weight_decay(optim.weight_decay)
-        .with_grad_clipping(clipping)
-        .init()
+    AdamWConfig::new().with_beta_1(optim.beta1).with_beta_2(optim.beta2).with_weight_decay(optim.weight_decay).init()
+}
+
+/// Per-parameter gradient-norm clipping (Burn's), `None` when `optim.grad_clip` is 0.
+pub(crate) fn clipping(config: &TrainConfig) -> Option<GradientClipping> {
+    (config.optim.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(config.optim.grad_clip).init())
 }
 
 fn set_trainable(model: IptModel, phase: &Phase) -> Result<IptModel, TrainError> {

@@ -1,0 +1,339 @@
+//! One optimisation step, kept on the device: forward, backward, gradient clean-up and clipping,
+//! the AdamW update and the EMA, with nothing read back to the host.
+//!
+//! A non-finite loss skips the update on the device: its gradients are zeroed before clipping
+//! and the optimiser (so the moments stay finite), and the parameters and the EMA keep their
+//! values bit for bit. The loop reads the losses back in one go at its log intervals
+//! ([`PendingLosses`]), which is when it learns that steps were skipped. With a [`PhaseClock`]
+//! that times, each phase ends with a device synchronisation, so queued work is charged to the
+//! phase that queued it (`cargo xtask bench-train`).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use burn::grad_clipping::GradientClipping;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Bool, Device, Tensor, TensorData};
+use ipt_data::sampler::Batch;
+use ipt_model::IptModel;
+use serde::Serialize;
+
+use crate::config::LossConfig;
+use crate::loss::restoration_loss;
+use crate::params::update_ema;
+
+/// What a step changes: the trained model, its EMA and the optimiser state.
+pub(crate) struct Trainee {
+    /// The model being trained, on the autodiff device.
+    pub model: IptModel,
+    /// The exponential moving average of its weights, on the plain device.
+    pub ema: IptModel,
+    /// AdamW's state (built without clipping: [`Stepper`] clips).
+    pub optimizer: ModuleOptimizer,
+}
+
+/// Runs training steps with one loss and one clipping rule.
+pub(crate) struct Stepper<'a> {
+    /// The autodiff device the batch goes to.
+    pub device: Device,
+    /// The loss terms.
+    pub loss: &'a LossConfig,
+    /// Per-parameter gradient clipping (Burn's), `None` for none.
+    pub clipping: Option<GradientClipping>,
+}
+
+impl Stepper<'_> {
+    /// One step on `batch` at learning rate `lr` and EMA decay `ema_decay`; returns the updated
+    /// state and the loss, still on the device (detached).
+    pub fn step(&self, trainee: Trainee, batch: Batch, lr: f64, ema_decay: f32, clock: &mut PhaseClock) -> (Trainee, Tensor<1>) {
+        let Trainee { model, ema, mut optimizer } = trainee;
+        let size = batch.patch_size;
+        let shape = [batch.tasks.len(), 3, size, size];
+        let input = Tensor::<4>::from_data(TensorData::new(batch.degraded, shape), &self.device);
+        let target = Tensor::<4>::from_data(TensorData::new(batch.clean, shape), &self.device);
+        let weights =
+            (!model.tasks().is_empty()).then(|| model.task_weights(&batch.tasks, &self.device).expect("sampled tasks are the model's tasks"));
+        clock.lap(Phase::Data);
+
+        let loss = restoration_loss(model.forward(input, weights.as_ref()), target, self.loss);
+        clock.lap(Phase::Forward);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        clock.lap(Phase::Backward);
+
+        let loss = loss.inner();
+        let skip = loss.clone().is_finite().bool_not();
+        let mut clean = CleanGradients { grads: &mut grads, skip: &skip, clipping: self.clipping.as_ref(), updated: HashSet::new() };
+        model.visit(&mut clean);
+        let updated = clean.updated;
+        clock.lap(Phase::Clipping);
+
+        let previous = model.clone();
+        let model = optimizer.step(lr, model, grads);
+        let model = model.map(&mut KeepWhereSkipped { previous: values_of(&previous, Some(&updated)), skip: &skip });
+        clock.lap(Phase::Optimiser);
+
+        let averaged = update_ema(ema.clone(), &model.valid(), ema_decay);
+        let ema = averaged.map(&mut KeepWhereSkipped { previous: values_of(&ema, None), skip: &skip });
+        clock.lap(Phase::Ema);
+        (Trainee { model, ema, optimizer }, loss)
+    }
+}
+
+/// Zeroes every gradient when the step is skipped, then clips it; records which parameters
+/// have a gradient (the ones the optimiser updates).
+struct CleanGradients<'a> {
+    grads: &'a mut GradientsParams,
+    skip: &'a Tensor<1, Bool>,
+    clipping: Option<&'a GradientClipping>,
+    updated: HashSet<ParamId>,
+}
+
+impl ModuleVisitor for CleanGradients<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some(grad) = self.grads.remove::<D>(param.id) else { return };
+        let mask = self.skip.clone().reshape([1; D]).expand(grad.shape());
+        let grad = grad.mask_fill(mask, 0.0);
+        let grad = match self.clipping {
+            Some(clipping) => clipping.clip_gradient(grad),
+            None => grad,
+        };
+        self.grads.register(param.id, grad);
+        self.updated.insert(param.id);
+    }
+}
+
+/// The plain (no autodiff) values of a module's parameters, by id; only those in `only` when
+/// given.
+fn values_of(module: &IptModel, only: Option<&HashSet<ParamId>>) -> HashMap<ParamId, Tensor<1>> {
+    struct Values<'a>(HashMap<ParamId, Tensor<1>>, Option<&'a HashSet<ParamId>>);
+    impl ModuleVisitor for Values<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.1.is_none_or(|only| only.contains(&param.id)) {
+                let value = param.val().inner();
+                let count = value.shape().num_elements();
+                self.0.insert(param.id, value.reshape([count]));
+            }
+        }
+    }
+    let mut values = Values(HashMap::new(), only);
+    module.visit(&mut values);
+    values.0
+}
+
+/// Puts back the previous value of every listed parameter where the step is skipped, keeping
+/// whether it requires a gradient.
+struct KeepWhereSkipped<'a> {
+    previous: HashMap<ParamId, Tensor<1>>,
+    skip: &'a Tensor<1, Bool>,
+}
+
+impl ModuleMapper for KeepWhereSkipped<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(previous) = self.previous.remove(&param.id) else { return param };
+        let skip = self.skip;
+        param.map(|value| {
+            let tracked = value.is_autodiff();
+            let required = value.is_require_grad();
+            let shape = value.shape();
+            let mask = skip.clone().reshape([1; D]).expand(shape.clone());
+            let kept = value.inner().mask_where(mask, previous.reshape(shape));
+            match (tracked, required) {
+                (true, true) => kept.autodiff().require_grad(),
+                (true, false) => kept.autodiff(),
+                (false, _) => kept,
+            }
+        })
+    }
+}
+
+/// The phases of a training step, in order.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Phase {
+    /// Waiting for the batch and uploading it.
+    Data,
+    /// The forward pass and the loss.
+    Forward,
+    /// The backward pass.
+    Backward,
+    /// Zeroing skipped steps' gradients and clipping.
+    Clipping,
+    /// The AdamW update (and keeping skipped steps' parameters).
+    Optimiser,
+    /// The EMA update.
+    Ema,
+    /// Reading losses back and logging.
+    Sync,
+}
+
+/// Milliseconds spent in each phase of a training step.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct PhaseMillis {
+    /// Waiting for the batch and uploading it.
+    pub data: f64,
+    /// The forward pass and the loss.
+    pub forward: f64,
+    /// The backward pass.
+    pub backward: f64,
+    /// Zeroing skipped steps' gradients and clipping.
+    pub clipping: f64,
+    /// The AdamW update.
+    pub optimiser: f64,
+    /// The EMA update.
+    pub ema: f64,
+    /// Reading losses back at log intervals, and logging.
+    pub sync: f64,
+}
+
+impl PhaseMillis {
+    /// The sum of the phases.
+    pub fn total(&self) -> f64 {
+        self.data + self.forward + self.backward + self.clipping + self.optimiser + self.ema + self.sync
+    }
+
+    fn slot(&mut self, phase: Phase) -> &mut f64 {
+        match phase {
+            Phase::Data => &mut self.data,
+            Phase::Forward => &mut self.forward,
+            Phase::Backward => &mut self.backward,
+            Phase::Clipping => &mut self.clipping,
+            Phase::Optimiser => &mut self.optimiser,
+            Phase::Ema => &mut self.ema,
+            Phase::Sync => &mut self.sync,
+        }
+    }
+}
+
+/// Times the phases of steps when asked to (synchronising the device at each phase's end);
+/// otherwise does nothing, so training never waits for the device.
+pub(crate) struct PhaseClock {
+    timing: Option<(Device, Instant)>,
+    step: PhaseMillis,
+}
+
+impl PhaseClock {
+    /// A clock that does nothing.
+    pub fn off() -> Self {
+        Self { timing: None, step: PhaseMillis::default() }
+    }
+
+    /// A clock that times phases on `device`, starting now.
+    pub fn timing(device: &Device) -> Self {
+        Self { timing: Some((device.clone(), Instant::now())), step: PhaseMillis::default() }
+    }
+
+    /// Ends `phase`: waits for the device, charges the time since the last lap to `phase`.
+    pub fn lap(&mut self, phase: Phase) {
+        if let Some((device, since)) = &mut self.timing {
+            device.sync().expect("the device ran the step's work");
+            *self.step.slot(phase) += since.elapsed().as_secs_f64() * 1e3;
+            *since = Instant::now();
+        }
+    }
+
+    /// The phases timed since the last call, and starts a new step.
+    pub fn finish_step(&mut self) -> PhaseMillis {
+        std::mem::take(&mut self.step)
+    }
+}
+
+/// Losses of steps done but not read back yet, with their steps.
+#[derive(Default)]
+pub(crate) struct PendingLosses {
+    steps: Vec<usize>,
+    losses: Vec<Tensor<1>>,
+}
+
+impl PendingLosses {
+    /// Keeps step `step`'s loss on the device.
+    pub fn push(&mut self, step: usize, loss: Tensor<1>) {
+        self.steps.push(step);
+        self.losses.push(loss);
+    }
+
+    /// Every pending `(step, loss)`, read back in one transfer.
+    pub fn read(&mut self) -> Vec<(usize, f32)> {
+        if self.losses.is_empty() {
+            return Vec::new();
+        }
+        let values: Vec<f32> =
+            Tensor::cat(std::mem::take(&mut self.losses), 0).into_data().convert::<f32>().try_into_vec().expect("losses are floats");
+        std::mem::take(&mut self.steps).into_iter().zip(values).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::grad_clipping::GradientClippingConfig;
+    use burn::optim::AdamWConfig;
+    use ipt_model::{ModulationConfig, Preset, Task};
+
+    use super::*;
+
+    const TASKS: [Task; 2] = [Task::Denoise, Task::Derain];
+
+    fn trainee(device: &Device) -> Trainee {
+        let model = Preset::Tiny.config().init_modulated(&ModulationConfig::new(TASKS.to_vec()), device);
+        Trainee { model: model.clone().fork(&device.clone().autodiff()).train(), ema: model, optimizer: AdamWConfig::new().init() }
+    }
+
+    fn batch(seed: u64, poison: bool) -> Batch {
+        let size = 64;
+        let values = |offset: u64| (0..2 * 3 * size * size).map(|i| ((i as u64 * 7919 + seed + offset) % 97) as f32 / 97.0).collect::<Vec<f32>>();
+        let mut degraded = values(0);
+        if poison {
+            degraded[5] = f32::NAN;
+        }
+        Batch { index: seed, patch_size: size, degraded, clean: values(13), tasks: TASKS.to_vec() }
+    }
+
+    /// Every parameter of a module, in module order, as bits.
+    fn bits(module: &IptModel) -> Vec<u32> {
+        struct Bits(Vec<u32>);
+        impl ModuleVisitor for Bits {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.extend(param.val().into_data().iter::<f32>().map(f32::to_bits));
+            }
+        }
+        let mut all = Bits(Vec::new());
+        module.visit(&mut all);
+        all.0
+    }
+
+    #[test]
+    fn a_non_finite_batch_leaves_weights_and_ema_bit_identical_and_training_goes_on() {
+        let device = Device::flex();
+        let loss = LossConfig::default();
+        let stepper = Stepper { device: device.clone().autodiff(), loss: &loss, clipping: Some(GradientClippingConfig::Norm(1.0).init()) };
+        let mut clock = PhaseClock::off();
+        let (trainee, first) = stepper.step(trainee(&device), batch(1, false), 1e-3, 0.9, &mut clock);
+        assert!(first.into_scalar::<f32>().is_finite());
+        let (model, ema) = (bits(&trainee.model), bits(&trainee.ema));
+
+        let (trainee, skipped) = stepper.step(trainee, batch(2, true), 1e-3, 0.9, &mut clock);
+        assert!(skipped.into_scalar::<f32>().is_nan());
+        assert!(bits(&trainee.model) == model, "a skipped step changed the weights");
+        assert!(bits(&trainee.ema) == ema, "a skipped step changed the EMA");
+
+        let (trainee, next) = stepper.step(trainee, batch(3, false), 1e-3, 0.9, &mut clock);
+        assert!(next.into_scalar::<f32>().is_finite());
+        let after = bits(&trainee.model);
+        assert!(after != model, "the next finite step updates the weights (they still require gradients)");
+        assert!(after.iter().all(|&b| f32::from_bits(b).is_finite()), "the optimiser's moments stayed finite");
+    }
+
+    #[test]
+    fn pending_losses_read_back_in_step_order() {
+        let device = Device::flex();
+        let mut pending = PendingLosses::default();
+        assert!(pending.read().is_empty());
+        for (step, value) in [(4, 0.5f32), (5, f32::NAN), (6, 0.25)] {
+            pending.push(step, Tensor::from_data(TensorData::new(vec![value], [1]), &device));
+        }
+        let read = pending.read();
+        assert_eq!(read.iter().map(|(step, _)| *step).collect::<Vec<_>>(), [4, 5, 6]);
+        assert_eq!((read[0].1, read[2].1), (0.5, 0.25));
+        assert!(read[1].1.is_nan());
+        assert!(pending.read().is_empty(), "read empties the queue");
+    }
+}
