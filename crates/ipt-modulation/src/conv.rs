@@ -7,7 +7,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::task_bias::{merged_weight, per_sample_weights};
 use crate::{TaskBias, TaskBiased, TaskWeights};
-use ipt_kernels::{depthwise_conv2d, pointwise_conv, same_conv_training};
+use ipt_kernels::{depthwise_conv2d, pointwise_conv, same_conv_trains, same_conv_training};
 
 /// A stride-1 "same" convolution with weight `W_general + sum_t a_t * B1_t @ B2_t`.
 ///
@@ -99,6 +99,9 @@ impl ModulatedConv2d {
     fn forward_modulated(&self, x: Tensor<4>, tasks: &TaskWeights) -> Tensor<4> {
         let [batch, channels_in, height, width] = x.dims();
         let [out, in_per_group, kernel, _] = self.weight.dims();
+        if self.groups == 1 && kernel > 1 && batch > 1 && !same_conv_trains(&x) {
+            return self.forward_low_rank_branch(x, tasks);
+        }
         // [B, out, cols]: at least one task is active, so the batch dimension is there.
         let general = self.weight.val().reshape([out, in_per_group * kernel * kernel]);
         let weights = per_sample_weights(general, &self.task_biases, tasks);
@@ -119,6 +122,33 @@ impl ModulatedConv2d {
             conv2d(x, weights, None, self.options(batch * self.groups))
         };
         self.add_bias(y.reshape([batch, out, height, width]))
+    }
+
+    /// `W * x + sum_t a_t B1_t (B2_t * x)` with convolutions shared by the batch: every active
+    /// task's `B2` as one `k x k` convolution to `tasks x rank` channels, the per-sample task
+    /// weights scaling those channels, and every `B1` as one 1x1 convolution back. A mixed batch
+    /// then costs the backbone's convolution plus two thin ones, where per-sample weights need a
+    /// grouped convolution with one group per sample (slow on GPUs). Flex trains per-sample
+    /// weights as fast as shared ones ([`same_conv_training`]) and keeps them.
+    ///
+    /// # Shapes
+    /// - x: `[batch, C_in, H, W]` (groups 1)
+    /// - output: `[batch, C_out, H, W]`
+    fn forward_low_rank_branch(&self, x: Tensor<4>, tasks: &TaskWeights) -> Tensor<4> {
+        let [batch, channels_in, _, _] = x.dims();
+        let [out, _, kernel, _] = self.weight.dims();
+        let active = tasks.active();
+        let biases: Vec<&TaskBias> = active.iter().map(|&task| &self.task_biases[task]).collect();
+        let ranks: Vec<usize> = biases.iter().map(|bias| bias.b2.dims()[0]).collect();
+        let total: usize = ranks.iter().sum();
+        let down = Tensor::cat(biases.iter().map(|bias| bias.b2.val()).collect(), 0).reshape([total, channels_in, kernel, kernel]);
+        let scale = Tensor::cat(
+            active.iter().zip(&ranks).map(|(&task, &rank)| tasks.column(task).reshape([batch, 1]).expand([batch, rank])).collect(),
+            1,
+        );
+        let projected = conv2d(x.clone(), down, None, self.options(1)) * scale.reshape([batch, total, 1, 1]);
+        let up = Tensor::cat(biases.iter().map(|bias| bias.b1.val()).collect(), 1).reshape([1, out, total]);
+        self.forward_general(x) + pointwise_conv(projected, up, None)
     }
 
     /// One input channel per output channel: run by [`depthwise_conv2d`].
@@ -244,6 +274,39 @@ mod tests {
             };
             close(mixed, Tensor::cat(vec![single(0, 2), single(1, 0), single(2, 1)], 0));
         }
+    }
+
+    #[test]
+    fn the_shared_low_rank_branch_equals_per_sample_weights_in_outputs_and_gradients() {
+        let device = device().autodiff();
+        let layer = modulated(5, 6, 3, 1, 3).fork(&device).train();
+        let x = Tensor::<4>::random([3, 5, 6, 5], Distribution::Default, &device).require_grad();
+        // Mixed hard and soft rows; task 1 is inactive everywhere.
+        let soft = [1.0f32, 0.0, 0.0, 0.3, 0.0, 0.7, 0.0, 0.0, 1.0];
+        let tasks = TaskWeights::new(Tensor::from_data(TensorData::new(soft.to_vec(), [3, 3]), &device));
+        assert_eq!(tasks.active(), &[0, 2]);
+        // On flex autodiff `forward` keeps per-sample weights (the patch-matrix product).
+        let per_sample = layer.forward(x.clone(), Some(&tasks));
+        let branch = layer.forward_low_rank_branch(x.clone(), &tasks);
+        let probe = Tensor::<4>::random(per_sample.dims(), Distribution::Default, &device);
+        let grads_per_sample = (per_sample.clone() * probe.clone()).sum().backward();
+        let grads_branch = (branch.clone() * probe).sum().backward();
+        close(branch.inner(), per_sample.inner());
+        let same = |a: Option<Tensor<4>>, b: Option<Tensor<4>>| close(a.expect("a gradient"), b.expect("a gradient"));
+        same(x.grad(&grads_branch), x.grad(&grads_per_sample));
+        same(layer.weight.grad(&grads_branch), layer.weight.grad(&grads_per_sample));
+        for task in [0, 2] {
+            let bias = &layer.task_biases[task];
+            bias.b1.grad(&grads_branch).expect("B1 gradient").into_data().assert_approx_eq::<f32>(
+                &bias.b1.grad(&grads_per_sample).expect("B1 gradient").into_data(),
+                Tolerance::rel_abs(1e-4, 1e-5),
+            );
+            bias.b2.grad(&grads_branch).expect("B2 gradient").into_data().assert_approx_eq::<f32>(
+                &bias.b2.grad(&grads_per_sample).expect("B2 gradient").into_data(),
+                Tolerance::rel_abs(1e-4, 1e-5),
+            );
+        }
+        assert!(layer.task_biases[1].b1.grad(&grads_branch).is_none(), "the inactive task's B1 got a gradient");
     }
 
     #[test]

@@ -51,6 +51,17 @@ pub fn same_conv_training(x: &Tensor<4>, weights: &Tensor<3>, bias: Option<&Tens
     None
 }
 
+/// Whether [`same_conv_training`] runs its own kernel on `x` (a flex autodiff tensor), where
+/// per-sample weights cost no more than one weight for the batch.
+pub fn same_conv_trains(x: &Tensor<4>) -> bool {
+    #[cfg(feature = "flex")]
+    if x.is_autodiff() {
+        return crate::cpu_backend::on_flex(&flex::TrackedOn(x)).is_some();
+    }
+    let _ = x;
+    false
+}
+
 /// The convolution in generic ops (one weight for all samples, or a batched matmul for 1x1).
 fn generic(x: Tensor<4>, weights: Tensor<3>, bias: Option<Tensor<1>>, kernel: usize) -> Tensor<4> {
     let [batch, channels_in, height, width] = x.dims();
@@ -263,6 +274,20 @@ mod flex {
     use super::host::{self, Dims};
     use crate::cpu_backend::{CpuBackendOp, from_host, host_values};
     use crate::glue::record;
+
+    /// Finds whether a tensor is `B`'s autodiff tensor.
+    pub(super) struct TrackedOn<'a>(pub(super) &'a Tensor<4>);
+
+    impl CpuBackendOp for TrackedOn<'_> {
+        type Output = ();
+
+        fn on<B: Backend>(&self) -> Option<()>
+        where
+            DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
+        {
+            self.0.clone().try_into_primitive::<Autodiff<B>>().ok().map(|_| ())
+        }
+    }
 
     /// The op's inputs, for `on_flex`.
     pub(super) struct GemmConv<'a> {
