@@ -5,7 +5,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 
-use crate::task_bias::{merged_weight, per_sample_weights};
+use crate::task_bias::{ActiveFactors, merged_weight, per_sample_weights};
 use crate::{TaskBias, TaskBiased, TaskWeights};
 use ipt_kernels::{depthwise_conv2d, pointwise_conv, same_conv_trains, same_conv_training};
 
@@ -137,18 +137,11 @@ impl ModulatedConv2d {
     fn forward_low_rank_branch(&self, x: Tensor<4>, tasks: &TaskWeights) -> Tensor<4> {
         let [batch, channels_in, _, _] = x.dims();
         let [out, _, kernel, _] = self.weight.dims();
-        let active = tasks.active();
-        let biases: Vec<&TaskBias> = active.iter().map(|&task| &self.task_biases[task]).collect();
-        let ranks: Vec<usize> = biases.iter().map(|bias| bias.b2.dims()[0]).collect();
-        let total: usize = ranks.iter().sum();
-        let down = Tensor::cat(biases.iter().map(|bias| bias.b2.val()).collect(), 0).reshape([total, channels_in, kernel, kernel]);
-        let scale = Tensor::cat(
-            active.iter().zip(&ranks).map(|(&task, &rank)| tasks.column(task).reshape([batch, 1]).expand([batch, rank])).collect(),
-            1,
-        );
-        let projected = conv2d(x.clone(), down, None, self.options(1)) * scale.reshape([batch, total, 1, 1]);
-        let up = Tensor::cat(biases.iter().map(|bias| bias.b1.val()).collect(), 1).reshape([1, out, total]);
-        self.forward_general(x) + pointwise_conv(projected, up, None)
+        let factors = ActiveFactors::of(&self.task_biases, tasks);
+        let rank = factors.rank();
+        let down = factors.down.reshape([rank, channels_in, kernel, kernel]);
+        let projected = conv2d(x.clone(), down, None, self.options(1)) * factors.scale.reshape([batch, rank, 1, 1]);
+        self.forward_general(x) + pointwise_conv(projected, factors.up.reshape([1, out, rank]), None)
     }
 
     /// One input channel per output channel: run by [`depthwise_conv2d`].

@@ -40,15 +40,51 @@ impl TaskBias {
     }
 }
 
-/// `general + sum_t a[b, t] B_t` for every sample `b`, `[batch, rows, columns]`; only the tasks
-/// active in the batch take part, so the others get no gradient.
+/// The factors of every task active in a batch, side by side: `B = up @ diag(scale[b]) @ down`
+/// is sample `b`'s mixed bias.
+pub(crate) struct ActiveFactors {
+    /// Every active task's `B1`, concatenated: `[rows, total rank]`.
+    pub up: Tensor<2>,
+    /// Every active task's `B2`, stacked: `[total rank, columns]`.
+    pub down: Tensor<2>,
+    /// Each sample's task weight, repeated over its task's rank: `[batch, total rank]`.
+    pub scale: Tensor<2>,
+}
+
+impl ActiveFactors {
+    /// The factors of the tasks active in `tasks`; the others take no part (no gradient).
+    pub fn of(biases: &[TaskBias], tasks: &TaskWeights) -> Self {
+        assert_eq!(tasks.tasks(), biases.len(), "task weights have {} columns but the layer has {} task biases", tasks.tasks(), biases.len());
+        let batch = tasks.batch();
+        let active: Vec<(usize, &TaskBias)> = tasks.active().iter().map(|&task| (task, &biases[task])).collect();
+        Self {
+            up: Tensor::cat(active.iter().map(|(_, bias)| bias.b1.val()).collect(), 1),
+            down: Tensor::cat(active.iter().map(|(_, bias)| bias.b2.val()).collect(), 0),
+            scale: Tensor::cat(
+                active
+                    .iter()
+                    .map(|(task, bias)| tasks.column(*task).reshape([batch, 1]).expand([batch, bias.b2.dims()[0]]))
+                    .collect(),
+                1,
+            ),
+        }
+    }
+
+    /// The summed rank of the active tasks.
+    pub fn rank(&self) -> usize {
+        self.down.dims()[0]
+    }
+}
+
+/// `general + sum_t a[b, t] B_t` for every sample `b`, `[batch, rows, columns]`, as one batched
+/// product of the active tasks' factors; only the tasks active in the batch take part, so the
+/// others get no gradient.
 pub(crate) fn per_sample_weights(general: Tensor<2>, biases: &[TaskBias], tasks: &TaskWeights) -> Tensor<3> {
-    assert_eq!(tasks.tasks(), biases.len(), "task weights have {} columns but the layer has {} task biases", tasks.tasks(), biases.len());
     let [rows, columns] = general.dims();
-    let batch = tasks.batch();
-    tasks.active().iter().fold(general.reshape([1, rows, columns]), |weight, &task| {
-        weight + biases[task].dense().reshape([1, rows, columns]) * tasks.column(task).reshape([batch, 1, 1])
-    })
+    let factors = ActiveFactors::of(biases, tasks);
+    let (batch, rank) = (tasks.batch(), factors.rank());
+    let up = factors.up.reshape([1, rows, rank]) * factors.scale.reshape([batch, 1, rank]);
+    general.reshape([1, rows, columns]) + up.matmul(factors.down.reshape([1, rank, columns]))
 }
 
 /// `general + sum_t mix[t] B_t`, detached: the weight of a merged layer.
