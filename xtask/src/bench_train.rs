@@ -34,7 +34,8 @@ pub fn run(args: Args) -> Result<()> {
     let config = TrainConfig::load(&args.config, &args.overrides)?;
     let device = select_device(args.device)?;
     let measured = bench_steps(&config, &device, args.warmup, args.steps)?;
-    let mut line = json!({"config": args.config.display().to_string(), "overrides": args.overrides, "device": format!("{:?}", args.device)});
+    let mut line =
+        json!({"config": args.config.display().to_string(), "overrides": args.overrides, "device": format!("{:?}", args.device)});
     if let (Some(line), serde_json::Value::Object(fields)) = (line.as_object_mut(), serde_json::to_value(&measured)?) {
         line.extend(fields);
     }

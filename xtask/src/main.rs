@@ -13,6 +13,7 @@ mod eval;
 mod experiment;
 mod fetch;
 mod fetch_minilm;
+mod gpu_bundle;
 mod parity;
 mod plot;
 mod presets;
@@ -81,6 +82,8 @@ enum Verb {
     Samples,
     /// The README's before/after picture of the bundled samples, restored from instructions.
     Showcase,
+    /// Pack a one-call GPU run: the vulkan xtask (xz), the training photos as JPEG, the Vulkan loader; run it there with xtask/gpu/run.sh.
+    GpuBundle(gpu_bundle::Args),
     /// Parameter counts of each preset and the share each task's bias adds.
     Presets,
     /// Install the PyTorch twin and check numerical parity with it.
@@ -119,6 +122,7 @@ fn main() -> anyhow::Result<()> {
         Verb::FetchMinilm => fetch_minilm::run(),
         Verb::Plot(args) => plot::run(args),
         Verb::Parity => parity::run(),
+        Verb::GpuBundle(args) => gpu_bundle::run(args),
         Verb::Presets => presets::run(),
         Verb::Samples => samples::run(),
         Verb::Showcase => showcase::run(),

@@ -7,7 +7,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::task_bias::{ActiveFactors, merged_weight, per_sample_weights};
 use crate::{TaskBias, TaskBiased, TaskWeights};
-use ipt_kernels::{depthwise_conv2d, pointwise_conv, same_conv_trains, same_conv_training};
+use ipt_kernels::{depthwise_conv2d, pointwise_conv, same_conv_training, same_conv_trains};
 
 /// A stride-1 "same" convolution with weight `W_general + sum_t a_t * B1_t @ B2_t`.
 ///

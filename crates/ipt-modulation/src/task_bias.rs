@@ -54,17 +54,20 @@ pub(crate) struct ActiveFactors {
 impl ActiveFactors {
     /// The factors of the tasks active in `tasks`; the others take no part (no gradient).
     pub fn of(biases: &[TaskBias], tasks: &TaskWeights) -> Self {
-        assert_eq!(tasks.tasks(), biases.len(), "task weights have {} columns but the layer has {} task biases", tasks.tasks(), biases.len());
+        assert_eq!(
+            tasks.tasks(),
+            biases.len(),
+            "task weights have {} columns but the layer has {} task biases",
+            tasks.tasks(),
+            biases.len()
+        );
         let batch = tasks.batch();
         let active: Vec<(usize, &TaskBias)> = tasks.active().iter().map(|&task| (task, &biases[task])).collect();
         Self {
             up: Tensor::cat(active.iter().map(|(_, bias)| bias.b1.val()).collect(), 1),
             down: Tensor::cat(active.iter().map(|(_, bias)| bias.b2.val()).collect(), 0),
             scale: Tensor::cat(
-                active
-                    .iter()
-                    .map(|(task, bias)| tasks.column(*task).reshape([batch, 1]).expand([batch, bias.b2.dims()[0]]))
-                    .collect(),
+                active.iter().map(|(task, bias)| tasks.column(*task).reshape([batch, 1]).expand([batch, bias.b2.dims()[0]])).collect(),
                 1,
             ),
         }

@@ -11,7 +11,7 @@ use ipt_data::DatasetSpec;
 use ipt_data::sampler::read_photos;
 use serde::Serialize;
 
-use crate::step::{Phase, PhaseClock, PhaseMillis, PendingLosses, Stepper, Trainee};
+use crate::step::{PendingLosses, Phase, PhaseClock, PhaseMillis, Stepper, Trainee};
 use crate::trainer::{batch_stream, clipping, initial_model, optimizer};
 use crate::{TrainConfig, TrainError};
 

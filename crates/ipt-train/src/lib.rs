@@ -19,8 +19,8 @@ pub mod validate;
 
 pub use bench::{StepBenchmark, bench_steps};
 pub use config::TrainConfig;
-pub use step::PhaseMillis;
 pub use runs::{RUNS_VARIABLE, runs_home};
+pub use step::PhaseMillis;
 pub use trainer::{RunOptions, RunSummary, train};
 
 use std::path::PathBuf;

@@ -52,8 +52,8 @@ impl Stepper<'_> {
         let shape = [batch.tasks.len(), 3, size, size];
         let input = Tensor::<4>::from_data(TensorData::new(batch.degraded, shape), &self.device);
         let target = Tensor::<4>::from_data(TensorData::new(batch.clean, shape), &self.device);
-        let weights =
-            (!model.tasks().is_empty()).then(|| model.task_weights(&batch.tasks, &self.device).expect("sampled tasks are the model's tasks"));
+        let weights = (!model.tasks().is_empty())
+            .then(|| model.task_weights(&batch.tasks, &self.device).expect("sampled tasks are the model's tasks"));
         clock.lap(Phase::Data);
 
         let loss = restoration_loss(model.forward(input, weights.as_ref()), target, self.loss);
@@ -279,7 +279,8 @@ mod tests {
 
     fn batch(seed: u64, poison: bool) -> Batch {
         let size = 64;
-        let values = |offset: u64| (0..2 * 3 * size * size).map(|i| ((i as u64 * 7919 + seed + offset) % 97) as f32 / 97.0).collect::<Vec<f32>>();
+        let values =
+            |offset: u64| (0..2 * 3 * size * size).map(|i| ((i as u64 * 7919 + seed + offset) % 97) as f32 / 97.0).collect::<Vec<f32>>();
         let mut degraded = values(0);
         if poison {
             degraded[5] = f32::NAN;

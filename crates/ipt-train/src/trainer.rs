@@ -30,8 +30,8 @@ use crate::checkpoint::{self, TrainState};
 use crate::config::{Conditioning, Phase, TaskSampling, TrainConfig, Trainable};
 use crate::metrics::MetricsLog;
 use crate::params::seeded_init;
-use crate::step::{PendingLosses, PhaseClock, Stepper, Trainee};
 use crate::plot;
+use crate::step::{PendingLosses, PhaseClock, Stepper, Trainee};
 use crate::task_shares::lagging_shares;
 use crate::validate::{input_psnr, validation_psnr};
 

@@ -1,0 +1,201 @@
+//! `cargo xtask gpu-bundle --out <ignored folder>`: everything a one-call run on the lent GPU
+//! machine needs besides the checkout (docs/training.md, "On a lent GPU machine").
+//!
+//! The machine has no Rust, no network and no Vulkan loader (`../shared/docs/gpu.md`), and one
+//! call carries at most 64 MiB, the checkout's own files (~31 MiB) included. The binary and the
+//! photos do not fit in one call beside the checkout, so the bundle has two halves, carried by
+//! two calls in a row while the machine stays warm (ignored files a call leaves there stay for
+//! the next): `bin/` holds the `vulkan` xtask built in release, stripped and xz-compressed
+//! (python3's `lzma` unpacks it there) and Debian's Vulkan loader packages; `data/` holds the
+//! training photos of a data spec as JPEG (quality 93 by default). The checkout's
+//! `xtask/gpu/run.sh` unpacks the first half, then runs the benchmarks, trains and leaves the
+//! results in `$OUT` (a resumable run folder split into parts of at most 15.6 MiB).
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail, ensure};
+use ipt_data::DatasetSpec;
+use ipt_data::spec::has_image_extension;
+use rayon::prelude::*;
+use serde_json::json;
+
+/// Options of `cargo xtask gpu-bundle`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The bundle folder: it must be ignored by git (e.g. out/gpu-bundle), since the call to the
+    /// GPU machine carries it as an ignored path.
+    #[arg(long)]
+    out: PathBuf,
+    /// A `vulkan` xtask already built (skips the ~40 min release build on 2 cores).
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// The data spec whose training photos go in.
+    #[arg(long, default_value = "datasets/all-in-one.toml")]
+    spec: PathBuf,
+    /// JPEG quality of the photos.
+    #[arg(long, default_value_t = 93)]
+    quality: u8,
+    /// The most one call may carry, MiB: the checkout's files and one half of the bundle (a call
+    /// carries 64).
+    #[arg(long, default_value_t = 63)]
+    max_mib: u64,
+}
+
+/// Debian packages of the Vulkan loader the GPU machine lacks.
+const LOADER_PACKAGES: [&str; 3] = ["libvulkan1", "libglvnd0", "libegl1"];
+
+/// Builds the bundle and prints what it holds and weighs.
+pub fn run(args: Args) -> Result<()> {
+    ensure_ignored(&args.out)?;
+    fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let binary = match &args.binary {
+        Some(binary) => binary.clone(),
+        None => build_vulkan_xtask()?,
+    };
+    let (bin, data) = (args.out.join("bin"), args.out.join("data"));
+    compress(&binary, &bin.join("xtask.xz"))?;
+    fetch_loader(&bin.join("debs"))?;
+    let photos = export_photos(&args.spec, &data.join("photos"), args.quality)?;
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    let checkout = mib(checkout_bytes()?);
+    let (bin_mib, data_mib) = (mib(folder_bytes(&bin)?), mib(folder_bytes(&data)?));
+    let out = args.out.display();
+    let manifest = json!({
+        "commit": git(&["rev-parse", "HEAD"])?.trim(),
+        "binary": binary.display().to_string(),
+        "photos": photos, "jpeg_quality": args.quality, "spec": args.spec.display().to_string(),
+        "checkout_mib": checkout, "bin_mib": bin_mib, "data_mib": data_mib,
+        "call_1": {"carry": [format!("{out}/bin")], "command": format!("bash xtask/gpu/run.sh {out} unpack")},
+        "call_2": {"carry": [format!("{out}/data")], "command": format!("bash xtask/gpu/run.sh {out} run [train minutes] [config]")},
+    });
+    ipt_core::write_atomically(&args.out.join("manifest.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    println!("{manifest}");
+    for (half, weight) in [("bin", bin_mib), ("data", data_mib)] {
+        ensure!(
+            checkout + weight <= args.max_mib as f64,
+            "the checkout's files ({checkout:.1} MiB) and {out}/{half} ({weight:.1} MiB) weigh {:.1} MiB, over --max-mib {}",
+            checkout + weight,
+            args.max_mib
+        );
+    }
+    Ok(())
+}
+
+/// Fails unless git ignores `folder` (a call carries ignored paths it is told to, and the
+/// checkout's other files anyway).
+fn ensure_ignored(folder: &Path) -> Result<()> {
+    let status = Command::new("git").args(["check-ignore", "-q"]).arg(folder).status().context("running git check-ignore")?;
+    ensure!(status.success(), "{}: not ignored by git; put the bundle in an ignored folder such as out/gpu-bundle", folder.display());
+    Ok(())
+}
+
+/// `cargo build --release -p xtask --features vulkan`, stripped, in a target folder of its own.
+fn build_vulkan_xtask() -> Result<PathBuf> {
+    let target = PathBuf::from("target/gpu-bundle");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-p", "xtask", "--features", "vulkan", "--target-dir"])
+        .arg(&target)
+        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
+        .status()
+        .context("running cargo build")?;
+    ensure!(status.success(), "building the vulkan xtask failed ({status})");
+    Ok(target.join("release/xtask"))
+}
+
+/// `source` xz-compressed (preset 6) into `target`, written atomically.
+fn compress(source: &Path, target: &Path) -> Result<()> {
+    fs::create_dir_all(target.parent().context("the archive has a folder")?)?;
+    let mut input = fs::File::open(source).with_context(|| format!("{}: cannot open the binary", source.display()))?;
+    ipt_core::write_atomically_with(target, |file| {
+        let mut encoder = liblzma::write::XzEncoder::new(file, 6);
+        std::io::copy(&mut input, &mut encoder)?;
+        encoder.finish()?.flush()
+    })
+    .with_context(|| format!("{}: writing", target.display()))
+}
+
+/// Every training photo of `spec` re-encoded as JPEG under `target`, at the same path relative
+/// to the data root (so `INSTRUCT_IPT_DATA=<target>` finds them); returns how many.
+fn export_photos(spec: &Path, target: &Path, quality: u8) -> Result<usize> {
+    let spec = DatasetSpec::load(spec)?;
+    let root = spec.data_root()?;
+    let mut jobs = Vec::new();
+    for folder in &spec.clean {
+        ensure!(folder.is_relative(), "{}: the bundle mirrors folders relative to the data root", folder.display());
+        let source = root.join(folder);
+        let entries = fs::read_dir(&source).with_context(|| format!("{}: cannot list", source.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_file() && has_image_extension(&path) {
+                let name = path.file_stem().context("a photo has a name")?;
+                jobs.push((path.clone(), target.join(folder).join(name).with_extension("jpg")));
+            }
+        }
+    }
+    if jobs.is_empty() {
+        bail!("{}: no training photos under the data root {}", spec.name, root.display());
+    }
+    jobs.par_iter().try_for_each(|(source, photo)| -> Result<()> {
+        if photo.is_file() {
+            return Ok(());
+        }
+        let image = image::open(source).with_context(|| format!("{}: cannot decode", source.display()))?.to_rgb8();
+        fs::create_dir_all(photo.parent().context("a photo has a folder")?)?;
+        ipt_core::write_atomically_with(photo, |file| {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(BufWriter::new(file), quality)
+                .encode_image(&image)
+                .map_err(std::io::Error::other)
+        })
+        .with_context(|| format!("{}: writing", photo.display()))
+    })?;
+    Ok(jobs.len())
+}
+
+/// Debian's Vulkan loader packages, downloaded with `apt-get download` unless already there.
+fn fetch_loader(folder: &Path) -> Result<()> {
+    fs::create_dir_all(folder)?;
+    let present = |package: &str| -> Result<bool> {
+        Ok(fs::read_dir(folder)?
+            .filter_map(|entry| entry.ok())
+            .any(|entry| entry.file_name().to_string_lossy().starts_with(&format!("{package}_"))))
+    };
+    for package in LOADER_PACKAGES {
+        if present(package)? {
+            continue;
+        }
+        let status = Command::new("apt-get")
+            .arg("download")
+            .arg(package)
+            .current_dir(folder)
+            .status()
+            .context("running apt-get download (Debian's package registry)")?;
+        ensure!(status.success(), "apt-get download {package} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Bytes of every file under `folder`.
+fn folder_bytes(folder: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in fs::read_dir(folder).with_context(|| format!("{}: cannot list", folder.display()))? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        total += if kind.is_dir() { folder_bytes(&entry.path())? } else { entry.metadata()?.len() };
+    }
+    Ok(total)
+}
+
+/// Bytes of the files a call carries besides the bundle: tracked and untracked-not-ignored.
+fn checkout_bytes() -> Result<u64> {
+    let listing = git(&["ls-files", "-z", "--cached", "--others", "--exclude-standard"])?;
+    Ok(listing.split('\0').filter(|path| !path.is_empty()).filter_map(|path| fs::metadata(path).ok()).map(|meta| meta.len()).sum())
+}
+
+fn git(args: &[&str]) -> Result<String> {
+    let output = Command::new("git").args(args).output().context("running git")?;
+    ensure!(output.status.success(), "git {} failed", args.join(" "));
+    Ok(String::from_utf8(output.stdout)?)
+}
