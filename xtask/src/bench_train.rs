@@ -2,22 +2,18 @@
 //! the real training loop's step (same code path as `train`), timed phase by phase with the
 //! device synchronised at each phase's end, printed as one JSON line.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use instruct_ipt::backend::{DeviceChoice, select_device};
-use ipt_train::{TrainConfig, bench_steps};
+use ipt_train::bench_steps;
+
+use crate::train::ConfigArgs;
 use serde_json::json;
 
 /// Options of `cargo xtask bench-train`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The training config.
-    #[arg(long)]
-    config: PathBuf,
-    /// Overrides, e.g. `--set data.batch_size=16 --set conditioning.kind=none`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    overrides: Vec<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Device: cpu, or a GPU backend compiled in (wgpu / cuda).
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
@@ -31,11 +27,10 @@ pub struct Args {
 
 /// Runs the steps and prints `{"config", "device", ...StepBenchmark}` on one line.
 pub fn run(args: Args) -> Result<()> {
-    let config = TrainConfig::load(&args.config, &args.overrides)?;
+    let config = args.config.load()?;
     let device = select_device(args.device)?;
     let measured = bench_steps(&config, &device, args.warmup, args.steps)?;
-    let mut line =
-        json!({"config": args.config.display().to_string(), "overrides": args.overrides, "device": format!("{:?}", args.device)});
+    let mut line = json!({"config": args.config.config.display().to_string(), "overrides": args.config.overrides, "device": format!("{:?}", args.device)});
     if let (Some(line), serde_json::Value::Object(fields)) = (line.as_object_mut(), serde_json::to_value(&measured)?) {
         line.extend(fields);
     }

@@ -8,15 +8,29 @@ use anyhow::{Context, Result};
 use instruct_ipt::backend::{DeviceChoice, select_device};
 use ipt_train::{RunOptions, TrainConfig, train};
 
+/// A training config and the overrides given for it (`train`, `bench-train`).
+#[derive(clap::Args, Debug)]
+pub struct ConfigArgs {
+    /// The training config.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Overrides, e.g. `--set optim.lr=1e-4 --set schedule.steps=100`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+impl ConfigArgs {
+    /// The config with the overrides applied.
+    pub fn load(&self) -> Result<TrainConfig> {
+        Ok(TrainConfig::load(&self.config, &self.overrides)?)
+    }
+}
+
 /// Options of `cargo xtask train`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The training config.
-    #[arg(long)]
-    config: PathBuf,
-    /// Overrides, e.g. `--set optim.lr=1e-4 --set schedule.steps=100`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    overrides: Vec<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Folders of your own clean photos to train on instead of the data spec's folders (the
     /// spec's degradations and validation rules stay; give the same folders again with
     /// `--resume`).
@@ -36,7 +50,7 @@ pub struct Args {
 
 /// Trains, checkpointing on Ctrl-C, and prints where the weights went.
 pub fn run(args: Args) -> Result<()> {
-    let mut config = TrainConfig::load(&args.config, &args.overrides)?;
+    let mut config = args.config.load()?;
     if !args.photos.is_empty() {
         config.data.photos = args
             .photos
