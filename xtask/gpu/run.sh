@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # The GPU machine's side of `cargo xtask gpu-bundle` (docs/training.md, "On a lent GPU machine"),
-# run from the checkout's root, in two calls in a row (the checkout and the whole bundle do not
-# fit in one call's 64 MiB; what the first call unpacks stays on the warm machine):
-#   call 1, carrying <bundle>/bin:   bash xtask/gpu/run.sh <bundle> unpack
-#   call 2, carrying <bundle>/data:  bash xtask/gpu/run.sh <bundle> run [train minutes] [train config] [device]
-# `unpack` installs Debian's Vulkan loader and unpacks the xtask. `run` times the real training
-# step (bench-train) of the tiny config and of the given one, modulated and plain, then trains
-# the given config for the given minutes (resuming the run the bundle brought back, if any). It
-# leaves in $OUT one tar archive split into parts of 15.6 MiB (a call brings back at most 8
-# files of 16 MiB): results/bench.jsonl, results/train.log and runs/<run> with its latest
-# checkpoint only. Here, `cat run.tar.part-* | tar -x -C <folder>` unpacks it; put the parts in
-# <bundle>/data for the next call and the run resumes there.
+# run from the checkout's root in calls one after another while the machine stays warm (what a
+# call leaves in ignored folders stays for the next; one call carries at most 64 MiB and runs at
+# most 10 minutes):
+#   carrying <bundle>/bin:   bash xtask/gpu/run.sh <bundle> unpack
+#   carrying <bundle>/data:  bash xtask/gpu/run.sh <bundle> bench [config] [device]
+#   carrying <bundle>/data:  bash xtask/gpu/run.sh <bundle> train [minutes] [config] [device]
+# `unpack` installs Debian's Vulkan loader and unpacks the xtask. `bench` times the real training
+# step (bench-train) of the tiny config and of the given one, modulated and plain, then Burn
+# against the PyTorch twin on CUDA (`bench --vs-pytorch`). `train` trains the given config for
+# the given minutes (resuming the run the bundle brought back, if any). Each leaves in $OUT one
+# tar archive split into parts of 15.6 MiB (a call brings back at most 8 files of 16 MiB) of
+# results/ (bench.jsonl, vs-pytorch.txt, train.log) and, after `train`, runs/<run> with its
+# latest checkpoint only. Here, `cat run.tar.part-* | tar -x -C <folder>` unpacks it; put the
+# parts in <bundle>/data for the next call and the run resumes there.
 set -euo pipefail
-bundle=${1:?usage: run.sh <bundle> unpack|run [train minutes] [train config] [device]}
-mode=${2:?usage: run.sh <bundle> unpack|run [train minutes] [train config] [device]}
-minutes=${3:-6}
-config=${4:-configs/small-6task-gpu.toml}
-device=${5:-wgpu}
+usage="usage: run.sh <bundle> unpack | bench [config] [device] | train [minutes] [config] [device]"
+bundle=${1:?$usage}
+mode=${2:?$usage}
 xtask="$bundle/xtask"
 
 if [ "$mode" = unpack ]; then
@@ -28,7 +29,11 @@ if [ "$mode" = unpack ]; then
   echo "unpacked: $xtask"
   exit 0
 fi
-[ "$mode" = run ] || { echo "unknown mode '$mode': unpack or run" >&2; exit 2; }
+case "$mode" in
+  bench) minutes=0; config=${3:-configs/small-6task-gpu.toml}; device=${4:-wgpu} ;;
+  train) minutes=${3:-6}; config=${4:-configs/small-6task-gpu.toml}; device=${5:-wgpu} ;;
+  *) echo "unknown mode '$mode'; $usage" >&2; exit 2 ;;
+esac
 [ -x "$xtask" ] || { echo "$xtask is missing: run the unpack call first, right before this one" >&2; exit 2; }
 if [ "$device" = wgpu ]; then
   export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
@@ -39,18 +44,28 @@ runs="$bundle/runs"
 mkdir -p "$out" "$results" "$runs"
 export INSTRUCT_IPT_DATA="$bundle/data/photos"
 
-bench() { "$xtask" bench-train --device "$device" --steps "${BENCH_STEPS:-20}" "$@" | tee -a "$results/bench.jsonl"; }
-bench --config configs/tiny-6task-cpu.toml
-bench --config configs/tiny-6task-cpu.toml --set conditioning.kind=none
-bench --config "$config"
-bench --config "$config" --set conditioning.kind=none
+if [ "$mode" = bench ]; then
+  # A failing case is written down and the others still run: the archive must come back.
+  bench() { "$xtask" bench-train --device "$device" --steps "${BENCH_STEPS:-20}" "$@" 2>> "$results/bench.err" | tee -a "$results/bench.jsonl" || echo "bench-train $* failed" >> "$results/bench.err"; }
+  bench --config configs/tiny-6task-cpu.toml
+  bench --config configs/tiny-6task-cpu.toml --set conditioning.kind=none
+  bench --config "$config"
+  bench --config "$config" --set conditioning.kind=none
+  "$xtask" bench --vs-pytorch --device "$device" --python "${TWIN_PYTHON:-python3}" --presets tiny,small \
+    --sizes "${SIZES:-256,512,1024}" --skip-4k --photo-megapixels 0 --repeats 5 --rounds 1 2>&1 | tee "$results/vs-pytorch.txt" \
+    || echo "bench --vs-pytorch failed" >> "$results/bench.err"
+  tar -C "$bundle" -cf - results | split -b 15600k - "$out/bench.tar.part-"
+  exit 0
+fi
 
 if compgen -G "$bundle/data/run.tar.part-*" > /dev/null; then
   cat "$bundle"/data/run.tar.part-* | tar -x -C "$bundle" runs
 fi
-# SIGINT is training's Ctrl-C: it stops after the current step with a checkpoint.
+# SIGINT is training's Ctrl-C: it stops after the current step with a checkpoint. --foreground
+# sends it once, to training only (without it timeout signals its process group too, and a
+# second Ctrl-C aborts without a checkpoint).
 status=0
-timeout -s INT "${minutes}m" "$xtask" train --config "$config" --device "$device" --runs "$runs" --resume > "$results/train.log" 2>&1 || status=$?
+timeout --foreground -s INT "${minutes}m" "$xtask" train --config "$config" --device "$device" --runs "$runs" --resume > "$results/train.log" 2>&1 || status=$?
 echo "train exit status $status (124: stopped by the time limit, with a checkpoint)" >> "$results/train.log"
 # Only the latest checkpoint travels back.
 for latest in "$runs"/*/checkpoints/latest; do

@@ -51,6 +51,41 @@ pub struct BenchArgs {
     /// With --vs-pytorch: alternating Burn/PyTorch rounds per case.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// With --vs-pytorch: training steps as BATCHxPATCH [default: 8x64 on the CPU; 8x64,
+    /// 16x128, 64x128 on a GPU, where the twin runs on CUDA].
+    #[arg(long, value_delimiter = ',')]
+    train_shapes: Vec<TrainShape>,
+    /// With --vs-pytorch: the Python that runs the twin, when not the venv `cargo xtask parity`
+    /// makes (e.g. a machine's own python3 with PyTorch).
+    #[arg(long)]
+    python: Option<PathBuf>,
+}
+
+/// A training step's batch size and square patch side, written `8x64`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainShape {
+    batch: usize,
+    patch: usize,
+}
+
+impl std::str::FromStr for TrainShape {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parse = |part: Option<&str>| part.and_then(|value| value.trim().parse::<usize>().ok()).filter(|&value| value > 0);
+        let mut parts = text.split('x');
+        match (parse(parts.next()), parse(parts.next()), parts.next()) {
+            (Some(batch), Some(patch), None) => Ok(Self { batch, patch }),
+            _ => Err(format!("'{text}' is not BATCHxPATCH, e.g. 16x128")),
+        }
+    }
+}
+
+impl Default for TrainShape {
+    /// The step the performance issue measures on the CPU.
+    fn default() -> Self {
+        Self { batch: 8, patch: 64 }
+    }
 }
 
 /// One case, run by the child process.
@@ -69,9 +104,15 @@ pub struct CaseArgs {
     tile: usize,
     #[arg(long)]
     repeats: usize,
-    /// Time an AdamW training step (batch 8 of 64x64 patches) instead of inference.
+    /// Time an AdamW training step instead of inference.
     #[arg(long)]
     train: bool,
+    /// Patches in the training step.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Side of the training step's patches.
+    #[arg(long, default_value_t = 64)]
+    patch: usize,
     /// Restore this image file into a PNG beside it, read and write included, instead of an
     /// image in memory.
     #[arg(long)]
@@ -86,10 +127,6 @@ struct CaseResult {
     peak_memory_mib: f64,
     step: Option<StepTimes>,
 }
-
-/// Batch and patch side of the training-step case (the numbers the performance issue uses).
-const TRAIN_BATCH: usize = 8;
-const TRAIN_PATCH: usize = 64;
 
 /// Runs the requested comparison.
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -158,8 +195,8 @@ impl PhotoFile {
 }
 
 fn run_vs_pytorch(args: &BenchArgs) -> Result<()> {
-    let python = workspace_root().join("bench/pytorch/.venv/bin/python");
-    if !python.exists() {
+    let python = args.python.clone().unwrap_or_else(|| workspace_root().join("bench/pytorch/.venv/bin/python"));
+    if args.python.is_none() && !python.exists() {
         bail!("no PyTorch twin at {}: run `cargo xtask parity` first", python.display());
     }
     println!("medians over {} alternating rounds of {} repeats; speed = PyTorch ms / Burn ms (>1: Burn faster)", args.rounds, args.repeats);
@@ -177,11 +214,14 @@ fn run_vs_pytorch(args: &BenchArgs) -> Result<()> {
                 )
             })
             .collect();
-        cases.push((
-            format!("train step {TRAIN_BATCH}x{TRAIN_PATCH}x{TRAIN_PATCH}"),
-            vec!["--train".into()],
-            vec!["--kind".into(), "train".into(), "--batch".into(), TRAIN_BATCH.to_string(), "--patch".into(), TRAIN_PATCH.to_string()],
-        ));
+        for TrainShape { batch, patch } in train_shapes(args) {
+            let (batch, patch) = (batch.to_string(), patch.to_string());
+            cases.push((
+                format!("train step {batch}x{patch}x{patch}"),
+                vec!["--train".into(), "--batch".into(), batch.clone(), "--patch".into(), patch.clone()],
+                vec!["--kind".into(), "train".into(), "--batch".into(), batch, "--patch".into(), patch],
+            ));
+        }
         for (label, burn_args, torch_args) in cases {
             let (mut burn_ms, mut torch_ms, mut steps) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..args.rounds.max(1) {
@@ -189,7 +229,7 @@ fn run_vs_pytorch(args: &BenchArgs) -> Result<()> {
                 let result = burn_case(preset, args.device, &burn_args, args.repeats)?;
                 burn_ms.push(result.median_ms);
                 steps.extend(result.step);
-                torch_ms.push(torch_case(&python, preset, &torch_args, args.repeats)?);
+                torch_ms.push(torch_case(&python, preset, &torch_args, twin_device(args.device), args.repeats)?);
             }
             let (burn, torch) = (median(&mut burn_ms), median(&mut torch_ms));
             println!("{:<7} {label:<22} {burn:>10.1} {torch:>12.1} {:>7.2}", preset.name(), torch / burn);
@@ -218,14 +258,31 @@ fn burn_case(preset: Preset, device: DeviceChoice, case: &[&str], repeats: usize
     serde_json::from_slice(&output.stdout).context("the benchmark case printed no result")
 }
 
-fn torch_case(python: &std::path::Path, preset: Preset, case: &[String], repeats: usize) -> Result<f64> {
+/// The training shapes asked for, else the CPU's one or the GPU's three.
+fn train_shapes(args: &BenchArgs) -> Vec<TrainShape> {
+    match (args.train_shapes.is_empty(), twin_device(args.device)) {
+        (false, _) => args.train_shapes.clone(),
+        (true, "cuda") => ["8x64", "16x128", "64x128"].map(|shape| shape.parse().expect("the GPU shapes parse")).to_vec(),
+        (true, _) => vec![TrainShape::default()],
+    }
+}
+
+/// Where the twin runs: on CUDA when Burn runs on a GPU, else on the CPU.
+fn twin_device(device: DeviceChoice) -> &'static str {
+    match device {
+        DeviceChoice::Wgpu | DeviceChoice::Cuda => "cuda",
+        DeviceChoice::Cpu | DeviceChoice::LibTorch => "cpu",
+    }
+}
+
+fn torch_case(python: &std::path::Path, preset: Preset, case: &[String], device: &str, repeats: usize) -> Result<f64> {
     #[derive(Deserialize)]
     struct TorchResult {
         median_ms: f64,
     }
     let output = Command::new(python)
         .current_dir(workspace_root().join("bench/pytorch"))
-        .args(["bench.py", "--preset", preset.name(), "--repeats", &repeats.to_string()])
+        .args(["bench.py", "--preset", preset.name(), "--repeats", &repeats.to_string(), "--device", device])
         .args(case)
         .output()
         .context("cannot start the PyTorch twin")?;
@@ -240,8 +297,8 @@ pub fn run_case(args: CaseArgs) -> Result<()> {
     let device = select_device(args.device)?;
     let config = args.preset.config();
     if args.train {
-        let step = training_step(config.init(&device), None, TRAIN_BATCH, TRAIN_PATCH, args.repeats, &device.clone().autodiff());
-        let pixels = (TRAIN_BATCH * TRAIN_PATCH * TRAIN_PATCH) as f64;
+        let step = training_step(config.init(&device), None, args.batch, args.patch, args.repeats, &device.clone().autodiff());
+        let pixels = (args.batch * args.patch * args.patch) as f64;
         return print_result(step.total_ms, pixels, Some(step));
     }
     let restorer = Restorer::from_model(config.init(&device), WeightMetadata::new(config, Task::ALL.to_vec()), &device)

@@ -4,12 +4,13 @@
 //! The machine has no Rust, no network and no Vulkan loader (`../shared/docs/gpu.md`), and one
 //! call carries at most 64 MiB, the checkout's own files (~31 MiB) included. The binary and the
 //! photos do not fit in one call beside the checkout, so the bundle has two halves, carried by
-//! two calls in a row while the machine stays warm (ignored files a call leaves there stay for
+//! separate calls in a row while the machine stays warm (ignored files a call leaves there stay for
 //! the next): `bin/` holds the `vulkan` xtask built in release, stripped and xz-compressed
 //! (python3's `lzma` unpacks it there) and Debian's Vulkan loader packages; `data/` holds the
 //! training photos of a data spec as JPEG (quality 93 by default). The checkout's
-//! `xtask/gpu/run.sh` unpacks the first half, then runs the benchmarks, trains and leaves the
-//! results in `$OUT` (a resumable run folder split into parts of at most 15.6 MiB).
+//! `xtask/gpu/run.sh` unpacks the first half in one call, runs the benchmarks in a second and
+//! trains in a third, leaving the results in `$OUT` (a resumable run folder split into parts of
+//! at most 15.6 MiB).
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -69,7 +70,8 @@ pub fn run(args: Args) -> Result<()> {
         "photos": photos, "jpeg_quality": args.quality, "spec": args.spec.display().to_string(),
         "checkout_mib": checkout, "bin_mib": bin_mib, "data_mib": data_mib,
         "call_1": {"carry": [format!("{out}/bin")], "command": format!("bash xtask/gpu/run.sh {out} unpack")},
-        "call_2": {"carry": [format!("{out}/data")], "command": format!("bash xtask/gpu/run.sh {out} run [train minutes] [config]")},
+        "call_2": {"carry": [format!("{out}/data")], "command": format!("bash xtask/gpu/run.sh {out} bench [config]")},
+        "call_3": {"carry": [format!("{out}/data")], "command": format!("bash xtask/gpu/run.sh {out} train [minutes] [config]")},
     });
     ipt_core::write_atomically(&args.out.join("manifest.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
     println!("{manifest}");

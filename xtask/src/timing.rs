@@ -47,6 +47,7 @@ pub struct StepTimes {
 
 /// Times L1-loss AdamW steps of `model` on random `batch x 3 x patch x patch` inputs on
 /// `device` (an autodiff device): one warm-up, then the median of `repeats` steps per phase.
+/// Every phase ends by waiting for the device, so queued GPU work counts in its own phase.
 pub fn training_step(
     model: IptModel,
     tasks: Option<&TaskWeights>,
@@ -67,9 +68,10 @@ pub fn training_step(
         loss.clone().into_scalar::<f32>();
         let forward = start.elapsed();
         let grads = GradientsParams::from_grads(loss.backward(), &current);
+        device.sync().expect("the device ran the backward pass");
         let backward = start.elapsed();
         let updated = optimizer.step(1e-4, current, grads);
-        sync(updated.embedder.weight.val());
+        device.sync().expect("the device ran the update");
         let total = start.elapsed();
         model = Some(updated);
         if step > 0 {

@@ -277,5 +277,5 @@ def _reflect_pad(x, axis, multiple):
         phase = i % period
         return phase if phase < length else period - phase
 
-    indices = torch.tensor([index(i) for i in range(padded)], dtype=torch.long)
+    indices = torch.tensor([index(i) for i in range(padded)], dtype=torch.long, device=x.device)
     return x.index_select(axis, indices)
