@@ -338,3 +338,26 @@ fn print_result(median_ms: f64, pixels: f64, step: Option<StepTimes>) -> Result<
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_shapes_parse_as_batch_x_patch_and_bad_ones_say_why() {
+        assert_eq!("16x128".parse::<TrainShape>(), Ok(TrainShape { batch: 16, patch: 128 }));
+        assert_eq!(" 8 x 64".parse::<TrainShape>(), Ok(TrainShape::default()));
+        for bad in ["16", "16x", "x128", "0x64", "8x64x2", "ax64"] {
+            let error = bad.parse::<TrainShape>().expect_err(bad);
+            assert!(error.contains(bad) && error.contains("BATCHxPATCH"), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_twin_follows_burn_onto_a_gpu() {
+        assert_eq!(twin_device(DeviceChoice::Wgpu), "cuda");
+        assert_eq!(twin_device(DeviceChoice::Cuda), "cuda");
+        assert_eq!(twin_device(DeviceChoice::Cpu), "cpu");
+        assert_eq!(twin_device(DeviceChoice::LibTorch), "cpu");
+    }
+}
