@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::tensor::activation::{gelu, gelu_approximate, softmax};
 use burn::tensor::{Device, Distribution, Tensor};
 use instruct_ipt::backend::{DeviceChoice, select_device};
-use ipt_model::{ChannelNorm, ModulatedConv2d};
+use ipt_model::{ChannelNorm, ModulatedConv2d, RankPolicy, TaskBiased, TaskWeights};
 use serde::Deserialize;
 
 use crate::parity::workspace_root;
@@ -38,11 +38,24 @@ pub struct Args {
 /// One op of the comparison, built on a device.
 type Op = Box<dyn Fn(Tensor<4>) -> Tensor<4>>;
 
-/// The ops, in the order `ops.py` prints them, built on `device`.
-fn ops(channels: usize, device: &Device) -> Vec<(&'static str, Op)> {
+/// Tasks mixed in a batch by the modulated ops (the six of the all-in-one model).
+const MIXED_TASKS: usize = 6;
+
+/// The ops, in the order `ops.py` prints them, built on `device`; then the convolutions with
+/// task biases (rank 4) and `batch` samples of the six tasks mixed, as a training batch has them
+/// (Burn only).
+fn ops(channels: usize, batch: usize, device: &Device) -> Vec<(&'static str, Op)> {
     let conv = |kernel, groups| {
         let layer = ModulatedConv2d::new(channels, channels, kernel, groups, true, device).train();
         Box::new(move |x| layer.forward(x, None)) as Op
+    };
+    let modulated = |kernel, groups| {
+        let layer = ModulatedConv2d::new(channels, channels, kernel, groups, true, device)
+            .with_task_biases(MIXED_TASKS, &RankPolicy::default())
+            .train();
+        let indices: Vec<usize> = (0..batch).map(|sample| sample % MIXED_TASKS).collect();
+        let tasks = TaskWeights::one_hot(&indices, MIXED_TASKS, device);
+        Box::new(move |x| layer.forward(x, Some(&tasks))) as Op
     };
     let norm = ChannelNorm::new(channels, device).train();
     vec![
@@ -53,6 +66,9 @@ fn ops(channels: usize, device: &Device) -> Vec<(&'static str, Op)> {
         ("GELU (tanh)", Box::new(gelu_approximate)),
         ("GELU (erf)", Box::new(gelu)),
         ("attention softmax(QK^T)V", Box::new(attention)),
+        ("conv 3x3, 6 tasks mixed", modulated(3, 1)),
+        ("depthwise conv 3x3, 6 tasks mixed", modulated(3, channels)),
+        ("conv 1x1, 6 tasks mixed", modulated(1, 1)),
     ]
 }
 
@@ -72,8 +88,8 @@ pub fn run(args: Args) -> Result<()> {
     let torch = if args.vs_pytorch { pytorch(&args)? } else { Vec::new() };
     println!("input {shape:?}, flex CPU, medians of {} runs; backward = forward+backward - forward", args.repeats);
     println!("| op | Burn forward (ms) | Burn backward (ms) | PyTorch forward (ms) | PyTorch backward (ms) |\n|---|---|---|---|---|");
-    let plain = ops(args.channels, &device);
-    let tracked = ops(args.channels, &training);
+    let plain = ops(args.channels, args.batch, &device);
+    let tracked = ops(args.channels, args.batch, &training);
     for ((name, op), (_, op_grad)) in plain.iter().zip(&tracked) {
         let x = Tensor::<4>::random(shape, Distribution::Default, &device);
         let forward = median_ms(args.repeats, || sync(op(x.clone())));

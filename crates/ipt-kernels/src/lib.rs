@@ -24,6 +24,6 @@ mod simd;
 mod test_tolerance;
 
 pub use ops::{
-    channel_layer_norm, depthwise_conv2d, gated_gelu, matmul, normalized_qkv, permute_contiguous, pointwise_conv, same_conv_training,
-    same_conv_trains, softmax_last,
+    channel_layer_norm, depthwise_conv2d, gated_gelu, matmul, normalized_qkv, on_flex_tensor, permute_contiguous, pointwise_conv,
+    same_conv_training, softmax_last,
 };

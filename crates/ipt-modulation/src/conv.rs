@@ -7,7 +7,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::task_bias::{ActiveFactors, merged_weight, per_sample_weights};
 use crate::{TaskBias, TaskBiased, TaskWeights};
-use ipt_kernels::{depthwise_conv2d, pointwise_conv, same_conv_training, same_conv_trains};
+use ipt_kernels::{depthwise_conv2d, on_flex_tensor, pointwise_conv, same_conv_training};
 
 /// A stride-1 "same" convolution with weight `W_general + sum_t a_t * B1_t @ B2_t`.
 ///
@@ -99,7 +99,7 @@ impl ModulatedConv2d {
     fn forward_modulated(&self, x: Tensor<4>, tasks: &TaskWeights) -> Tensor<4> {
         let [batch, channels_in, height, width] = x.dims();
         let [out, in_per_group, kernel, _] = self.weight.dims();
-        if self.groups == 1 && kernel > 1 && batch > 1 && !same_conv_trains(&x) {
+        if self.groups == 1 && kernel > 1 && batch > 1 && !on_flex_tensor(&x) {
             return self.forward_low_rank_branch(x, tasks);
         }
         // [B, out, cols]: at least one task is active, so the batch dimension is there.
@@ -128,8 +128,10 @@ impl ModulatedConv2d {
     /// task's `B2` as one `k x k` convolution to `tasks x rank` channels, the per-sample task
     /// weights scaling those channels, and every `B1` as one 1x1 convolution back. A mixed batch
     /// then costs the backbone's convolution plus two thin ones, where per-sample weights need a
-    /// grouped convolution with one group per sample (slow on GPUs). Flex trains per-sample
-    /// weights as fast as shared ones ([`same_conv_training`]) and keeps them.
+    /// grouped convolution with one group per sample (slow on GPUs). Flex runs per-sample
+    /// weights as fast as shared ones (training: [`same_conv_training`]; inference: its grouped
+    /// convolution, where this branch measured twice the cost, `cargo xtask bench-ops`) and
+    /// keeps them.
     ///
     /// # Shapes
     /// - x: `[batch, C_in, H, W]` (groups 1)

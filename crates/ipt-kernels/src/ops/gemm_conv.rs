@@ -51,15 +51,17 @@ pub fn same_conv_training(x: &Tensor<4>, weights: &Tensor<3>, bias: Option<&Tens
     None
 }
 
-/// Whether [`same_conv_training`] runs its own kernel on `x` (a flex autodiff tensor), where
-/// per-sample weights cost no more than one weight for the batch.
-pub fn same_conv_trains(x: &Tensor<4>) -> bool {
+/// Whether `x` is a flex tensor (plain or autodiff). There per-sample weights cost no more than
+/// one weight for the batch: [`same_conv_training`]'s kernel trains them, and flex's grouped
+/// convolution runs them at inference.
+pub fn on_flex_tensor(x: &Tensor<4>) -> bool {
     #[cfg(feature = "flex")]
-    if x.is_autodiff() {
-        return crate::cpu_backend::on_flex(&flex::TrackedOn(x)).is_some();
+    return crate::cpu_backend::on_flex(&flex::OnBackend(x)).is_some();
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = x;
+        false
     }
-    let _ = x;
-    false
 }
 
 /// The convolution in generic ops (one weight for all samples, or a batched matmul for 1x1).
@@ -275,17 +277,23 @@ mod flex {
     use crate::cpu_backend::{CpuBackendOp, from_host, host_values};
     use crate::glue::record;
 
-    /// Finds whether a tensor is `B`'s autodiff tensor.
-    pub(super) struct TrackedOn<'a>(pub(super) &'a Tensor<4>);
+    /// Finds whether a tensor is `B`'s, plain or autodiff.
+    pub(super) struct OnBackend<'a>(pub(super) &'a Tensor<4>);
 
-    impl CpuBackendOp for TrackedOn<'_> {
+    impl CpuBackendOp for OnBackend<'_> {
         type Output = ();
 
         fn on<B: Backend>(&self) -> Option<()>
         where
             DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
         {
-            self.0.clone().try_into_primitive::<Autodiff<B>>().ok().map(|_| ())
+            let tensor = self.0.clone();
+            let found = if tensor.is_autodiff() {
+                tensor.try_into_primitive::<Autodiff<B>>().is_ok()
+            } else {
+                tensor.try_into_primitive::<B>().is_ok()
+            };
+            found.then_some(())
         }
     }
 

@@ -15,7 +15,7 @@ mod softmax;
 pub use channel_norm::channel_layer_norm;
 pub use depthwise::depthwise_conv2d;
 pub use gated_gelu::gated_gelu;
-pub use gemm_conv::{pointwise_conv, same_conv_training, same_conv_trains};
+pub use gemm_conv::{on_flex_tensor, pointwise_conv, same_conv_training};
 pub use matmul::matmul;
 pub use permute::permute_contiguous;
 pub use qk_norm::normalized_qkv;
