@@ -1,9 +1,10 @@
 //! `cargo xtask bench-train`: the training loop's own step, timed phase by phase.
 //!
 //! The model, optimiser, sampler and [`Stepper`] are the ones `train` builds from the same
-//! config; there is no run folder, no validation and no checkpoint. Task sampling is balanced
-//! (lagging-task shares need a validation pass; they change which tasks a batch holds, not what
-//! a step costs). The losses are read back at the config's log interval, as in training.
+//! config (its first phase); there is no run folder, no validation and no checkpoint. Task
+//! sampling is balanced (lagging-task shares need a validation pass; they change which tasks a
+//! batch holds, not what a step costs). The losses are read back at the config's log interval,
+//! as in training.
 
 use burn::module::Module;
 use burn::tensor::Device;
@@ -12,7 +13,7 @@ use ipt_data::sampler::read_photos;
 use serde::Serialize;
 
 use crate::step::{PendingLosses, Phase, PhaseClock, PhaseMillis, Stepper, Trainee};
-use crate::trainer::{batch_stream, clipping, initial_model, optimizer};
+use crate::trainer::{batch_stream, clipping, effective_phases, initial_model, optimizer};
 use crate::{TrainConfig, TrainError};
 
 /// What `bench-train` measured over the timed steps.
@@ -51,7 +52,8 @@ pub fn bench_steps(config: &TrainConfig, device: &Device, warmup: usize, steps: 
     let autodiff = device.clone().autodiff();
     let mut trainee = Trainee { model: initial.clone().fork(&autodiff).train(), ema: initial, optimizer: optimizer(config) };
     let stepper = Stepper { device: autodiff.clone(), loss: &config.loss, clipping: clipping(config) };
-    let mut batches = batch_stream(&photos, &spec, config, 0, None, 0)?;
+    let first_phase = &effective_phases(config, &spec)?[0];
+    let mut batches = batch_stream(&photos, &spec, config, (0, first_phase), None, 0)?;
     let mut pending = PendingLosses::default();
     let mut clock = PhaseClock::off();
     let mut timed = Vec::with_capacity(steps);

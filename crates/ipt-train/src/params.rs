@@ -1,23 +1,30 @@
 //! Whole-model parameter maps: the exponential moving average of the weights, and seeded,
 //! reproducible initial weights.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use std::sync::Mutex;
 
 use burn::tensor::{Device, Tensor};
 use ipt_model::IptModel;
 
-/// Every float parameter of a module, flattened, by id.
-struct Collect(HashMap<ParamId, Tensor<1>>);
-
-impl ModuleVisitor for Collect {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let value = param.val();
-        let count = value.shape().num_elements();
-        self.0.insert(param.id, value.reshape([count]));
+/// The float parameters of a module (those in `only` when given), flattened and without
+/// autodiff, by id.
+pub(crate) fn flat_values(module: &IptModel, only: Option<&HashSet<ParamId>>) -> HashMap<ParamId, Tensor<1>> {
+    struct Collect<'a>(HashMap<ParamId, Tensor<1>>, Option<&'a HashSet<ParamId>>);
+    impl ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.1.is_none_or(|only| only.contains(&param.id)) {
+                let value = param.val().inner();
+                let count = value.shape().num_elements();
+                self.0.insert(param.id, value.reshape([count]));
+            }
+        }
     }
+    let mut collect = Collect(HashMap::new(), only);
+    module.visit(&mut collect);
+    collect.0
 }
 
 /// `ema = decay * ema + (1 - decay) * current`, parameter by parameter (matched by id).
@@ -39,9 +46,7 @@ impl ModuleMapper for Average<'_> {
 
 /// Updates `ema` towards `current` (same architecture, same parameter ids).
 pub fn update_ema(ema: IptModel, current: &IptModel, decay: f32) -> IptModel {
-    let mut collect = Collect(HashMap::new());
-    current.visit(&mut collect);
-    ema.map(&mut Average { current: &collect.0, decay })
+    ema.map(&mut Average { current: &flat_values(current, None), decay })
 }
 
 /// Reads every float parameter, which forces lazily initialised ones to draw their values now.

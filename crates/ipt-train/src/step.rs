@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::config::LossConfig;
 use crate::loss::restoration_loss;
-use crate::params::update_ema;
+use crate::params::{flat_values, update_ema};
 
 /// What a step changes: the trained model, its EMA and the optimiser state.
 pub(crate) struct Trainee {
@@ -70,11 +70,11 @@ impl Stepper<'_> {
 
         let previous = model.clone();
         let model = optimizer.step(lr, model, grads);
-        let model = model.map(&mut KeepWhereSkipped { previous: values_of(&previous, Some(&updated)), skip: &skip });
+        let model = model.map(&mut KeepWhereSkipped { previous: flat_values(&previous, Some(&updated)), skip: &skip });
         clock.lap(Phase::Optimiser);
 
         let averaged = update_ema(ema.clone(), &model.valid(), ema_decay);
-        let ema = averaged.map(&mut KeepWhereSkipped { previous: values_of(&ema, None), skip: &skip });
+        let ema = averaged.map(&mut KeepWhereSkipped { previous: flat_values(&ema, None), skip: &skip });
         clock.lap(Phase::Ema);
         (Trainee { model, ema, optimizer }, loss)
     }
@@ -101,24 +101,6 @@ impl ModuleVisitor for CleanGradients<'_> {
         self.grads.register(param.id, grad);
         self.updated.insert(param.id);
     }
-}
-
-/// The plain (no autodiff) values of a module's parameters, by id; only those in `only` when
-/// given.
-fn values_of(module: &IptModel, only: Option<&HashSet<ParamId>>) -> HashMap<ParamId, Tensor<1>> {
-    struct Values<'a>(HashMap<ParamId, Tensor<1>>, Option<&'a HashSet<ParamId>>);
-    impl ModuleVisitor for Values<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if self.1.is_none_or(|only| only.contains(&param.id)) {
-                let value = param.val().inner();
-                let count = value.shape().num_elements();
-                self.0.insert(param.id, value.reshape([count]));
-            }
-        }
-    }
-    let mut values = Values(HashMap::new(), only);
-    module.visit(&mut values);
-    values.0
 }
 
 /// Puts back the previous value of every listed parameter where the step is skipped, keeping

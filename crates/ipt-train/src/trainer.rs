@@ -10,14 +10,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-use image::RgbImage;
 use std::time::Instant;
 
 use burn::grad_clipping::{GradientClipping, GradientClippingConfig};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::tensor::Device;
+use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use ipt_data::random::mix;
 use ipt_data::sampler::{BatchStream, read_photos, validation_samples};
@@ -140,8 +139,9 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
         let phase = &phases[phase_index];
         trainee.model = set_trainable(trainee.model, phase)?;
         let phase_end = (phase_start + phase.steps).min(end);
-        let stream_from =
-            |state: &TrainState| batch_stream(&photos, &spec, config, phase_index, state.task_shares.as_ref(), state.step - phase_start);
+        let stream_from = |state: &TrainState| {
+            batch_stream(&photos, &spec, config, (phase_index, phase), state.task_shares.as_ref(), state.step - phase_start)
+        };
         let mut batches = stream_from(&state)?;
         while state.step < phase_end && !stop.load(Ordering::Relaxed) {
             let started = Instant::now();
@@ -250,17 +250,16 @@ pub(crate) fn initial_model(config: &TrainConfig, spec: &DatasetSpec, device: &D
     Ok(initial)
 }
 
-/// The batches of phase `phase_index` from its step `from` on, drawn with `shares` of the
-/// phase's tasks when given (lagging-task sampling), else task-balanced.
+/// The batches of a phase (its index and itself) from its step `from` on, drawn with `shares`
+/// of the phase's tasks when given (lagging-task sampling), else task-balanced.
 pub(crate) fn batch_stream(
     photos: &[RgbImage],
     spec: &DatasetSpec,
     config: &TrainConfig,
-    phase_index: usize,
+    (phase_index, phase): (usize, &Phase),
     shares: Option<&BTreeMap<Task, f64>>,
     from: usize,
 ) -> Result<BatchStream, TrainError> {
-    let phase = &effective_phases(config, spec)?[phase_index];
     let sampler = PatchSampler::new(photos.to_vec(), &phase_tasks(spec, phase), sampler_config(config, phase_index))?;
     let sampler = match shares {
         Some(shares) => sampler.with_task_shares(
@@ -308,7 +307,7 @@ fn refresh_plot(run_dir: &Path, config: &TrainConfig, bar: &ProgressBar) {
 }
 
 /// The phases to run: the config's, or one synchronous phase over every task of the spec.
-fn effective_phases(config: &TrainConfig, spec: &DatasetSpec) -> Result<Vec<Phase>, TrainError> {
+pub(crate) fn effective_phases(config: &TrainConfig, spec: &DatasetSpec) -> Result<Vec<Phase>, TrainError> {
     if config.schedule.phases.is_empty() {
         return Ok(vec![Phase { steps: config.schedule.steps, tasks: spec.task_list(), trainable: Trainable::Synchronous }]);
     }
