@@ -12,8 +12,9 @@ use ipt_data::DatasetSpec;
 use ipt_data::sampler::read_photos;
 use serde::Serialize;
 
+use crate::flat::FlatLayout;
 use crate::step::{PendingLosses, Phase, PhaseClock, PhaseMillis, Stepper, Trainee};
-use crate::trainer::{batch_stream, clipping, effective_phases, initial_model, optimizer};
+use crate::trainer::{batch_stream, effective_phases, initial_model, max_norm, optimizer};
 use crate::{TrainConfig, TrainError};
 
 /// What `bench-train` measured over the timed steps.
@@ -50,8 +51,9 @@ pub fn bench_steps(config: &TrainConfig, device: &Device, warmup: usize, steps: 
     let photos = read_photos(&training, 2)?;
     let initial = initial_model(config, &spec, device)?;
     let autodiff = device.clone().autodiff();
-    let mut trainee = Trainee { model: initial.clone().fork(&autodiff).train(), ema: initial, optimizer: optimizer(config) };
-    let stepper = Stepper { device: autodiff.clone(), loss: &config.loss, clipping: clipping(config) };
+    let layout = FlatLayout::of(&initial, device);
+    let mut trainee = Trainee::new(initial.clone().fork(&autodiff).train(), &initial, optimizer(config, &layout, device), layout);
+    let stepper = Stepper { device: autodiff.clone(), loss: &config.loss, max_norm: max_norm(config) };
     let first_phase = &effective_phases(config, &spec)?[0];
     let mut batches = batch_stream(&photos, &spec, config, (0, first_phase), None, 0)?;
     let mut pending = PendingLosses::default();

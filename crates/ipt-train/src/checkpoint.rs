@@ -8,11 +8,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::optim::ModuleOptimizer;
 use ipt_model::{IptModel, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::adamw::FlatAdamW;
+use crate::flat::FlatLayout;
+
+/// The optimiser state's file in a checkpoint folder.
+const OPTIMIZER: &str = "adamw.bpk";
 
 /// Checkpoints kept on disk (older ones are deleted).
 const KEEP: usize = 2;
@@ -37,13 +41,13 @@ pub struct TrainState {
 }
 
 /// The trained state at one step.
-pub struct Checkpoint {
+pub(crate) struct Checkpoint {
     /// Weights being trained.
     pub model: IptModel,
     /// Their moving average.
     pub ema: IptModel,
     /// AdamW moments.
-    pub optimizer: ModuleOptimizer,
+    pub optimizer: FlatAdamW,
     /// Step, best score, time.
     pub state: TrainState,
 }
@@ -58,13 +62,13 @@ fn record(path: &Path) -> impl FnOnce(burn::store::RecordError) -> TrainError + 
 
 /// Writes a checkpoint of `model`, `ema`, `optimizer`, `state` under `dir` and points
 /// `dir/latest` at it.
-pub fn save(dir: &Path, model: &IptModel, ema: &IptModel, optimizer: &ModuleOptimizer, state: &TrainState) -> Result<(), TrainError> {
+pub(crate) fn save(dir: &Path, model: &IptModel, ema: &IptModel, optimizer: &FlatAdamW, state: &TrainState) -> Result<(), TrainError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = format!("step-{:07}", state.step);
     let temp = ipt_core::staging_folder(dir, &name).map_err(io(dir))?;
     model.clone().save_file(temp.path().join("model.bpk")).map_err(record(temp.path()))?;
     ema.clone().save_file(temp.path().join("ema.bpk")).map_err(record(temp.path()))?;
-    optimizer.save(temp.path().join("optimizer.bpk")).map_err(record(temp.path()))?;
+    optimizer.save(&temp.path().join(OPTIMIZER)).map_err(record(temp.path()))?;
     let state_text = serde_json::to_string_pretty(state).expect("train state serialises");
     std::fs::write(temp.path().join("state.json"), state_text).map_err(io(temp.path()))?;
     let final_dir = dir.join(&name);
@@ -103,7 +107,13 @@ fn step_folders(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
 /// unreadable (a damaged disk, a file truncated by hand), the next older one, with a warning on
 /// standard error naming what was skipped. `None` if there is no checkpoint; the first error if
 /// none can be read.
-pub fn load_latest(dir: &Path, model: IptModel, ema: IptModel, optimizer: ModuleOptimizer) -> Result<Option<Checkpoint>, TrainError> {
+pub(crate) fn load_latest(
+    dir: &Path,
+    model: IptModel,
+    ema: IptModel,
+    optimizer: FlatAdamW,
+    layout: &FlatLayout,
+) -> Result<Option<Checkpoint>, TrainError> {
     let pointer = dir.join("latest");
     if !pointer.is_file() {
         return Ok(None);
@@ -113,7 +123,7 @@ pub fn load_latest(dir: &Path, model: IptModel, ema: IptModel, optimizer: Module
     let older = step_folders(dir)?.into_iter().rev().filter(|path| path.extension().is_none_or(|e| e != "tmp") && *path < latest);
     let mut first_error = None;
     for step_dir in std::iter::once(latest.clone()).chain(older) {
-        match load(&step_dir, model.clone(), ema.clone(), optimizer.clone()) {
+        match load(&step_dir, model.clone(), ema.clone(), optimizer.clone(), layout) {
             Ok(checkpoint) => return Ok(Some(checkpoint)),
             Err(error) => {
                 eprintln!("warning: {error}; resuming from the checkpoint before it");
@@ -125,12 +135,21 @@ pub fn load_latest(dir: &Path, model: IptModel, ema: IptModel, optimizer: Module
 }
 
 /// Loads the checkpoint in `step_dir`.
-fn load(step_dir: &Path, model: IptModel, ema: IptModel, optimizer: ModuleOptimizer) -> Result<Checkpoint, TrainError> {
+fn load(step_dir: &Path, model: IptModel, ema: IptModel, optimizer: FlatAdamW, layout: &FlatLayout) -> Result<Checkpoint, TrainError> {
     let state_path = step_dir.join("state.json");
     let state: TrainState = serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(io(&state_path))?)
         .map_err(|error| TrainError::Checkpoint { path: state_path.clone(), message: error.to_string() })?;
     let ema = ema.try_load_file(step_dir.join("ema.bpk")).map_err(record(step_dir))?;
     let model = model.try_load_file(step_dir.join("model.bpk")).map_err(record(step_dir))?;
-    let optimizer = optimizer.load(step_dir.join("optimizer.bpk")).map_err(record(step_dir))?;
+    let path = step_dir.join(OPTIMIZER);
+    if !path.is_file() && step_dir.join("optimizer.bpk").is_file() {
+        return Err(TrainError::Checkpoint {
+            path,
+            message: "missing: this checkpoint holds Burn's per-tensor AdamW state (optimizer.bpk), written before the \
+                      flat optimiser; start the run again (e.g. from its best weights with `init_weights`)"
+                .into(),
+        });
+    }
+    let optimizer = optimizer.load(layout, &path).map_err(record(step_dir))?;
     Ok(Checkpoint { model, ema, optimizer, state })
 }

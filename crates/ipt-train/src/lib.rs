@@ -4,9 +4,11 @@
 //! cosine decay, gradient clipping, an EMA of the weights, validation PSNR per task, atomic
 //! checkpoints and exact resume.
 
+mod adamw;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+mod flat;
 pub mod loss;
 pub mod metrics;
 pub mod params;

@@ -1,53 +1,10 @@
-//! Whole-model parameter maps: the exponential moving average of the weights, and seeded,
-//! reproducible initial weights.
+//! Seeded, reproducible initial weights.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use ipt_model::IptModel;
-
-/// The float parameters of a module (those in `only` when given), flattened and without
-/// autodiff, by id.
-pub(crate) fn flat_values(module: &IptModel, only: Option<&HashSet<ParamId>>) -> HashMap<ParamId, Tensor<1>> {
-    struct Collect<'a>(HashMap<ParamId, Tensor<1>>, Option<&'a HashSet<ParamId>>);
-    impl ModuleVisitor for Collect<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if self.1.is_none_or(|only| only.contains(&param.id)) {
-                let value = param.val().inner();
-                let count = value.shape().num_elements();
-                self.0.insert(param.id, value.reshape([count]));
-            }
-        }
-    }
-    let mut collect = Collect(HashMap::new(), only);
-    module.visit(&mut collect);
-    collect.0
-}
-
-/// `ema = decay * ema + (1 - decay) * current`, parameter by parameter (matched by id).
-struct Average<'a> {
-    current: &'a HashMap<ParamId, Tensor<1>>,
-    decay: f32,
-}
-
-impl ModuleMapper for Average<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(current) = self.current.get(&param.id) else { return param };
-        let decay = self.decay;
-        param.map(|ema| {
-            let shape = ema.shape();
-            ema.clone().mul_scalar(decay) + current.clone().to_device(&ema.device()).reshape(shape).mul_scalar(1.0 - decay)
-        })
-    }
-}
-
-/// Updates `ema` towards `current` (same architecture, same parameter ids).
-pub fn update_ema(ema: IptModel, current: &IptModel, decay: f32) -> IptModel {
-    ema.map(&mut Average { current: &flat_values(current, None), decay })
-}
 
 /// Reads every float parameter, which forces lazily initialised ones to draw their values now.
 struct Touch;

@@ -1,36 +1,53 @@
-//! One optimisation step, kept on the device: forward, backward, gradient clean-up and clipping,
-//! the AdamW update and the EMA, with nothing read back to the host.
+//! One optimisation step, kept on the device: forward, backward, clipping, the AdamW update and
+//! the EMA, with nothing read back to the host. Everything after the backward pass runs on the
+//! flat parameter buffer ([`FlatLayout`]): a few large operations instead of a few per
+//! parameter tensor.
 //!
-//! A non-finite loss skips the update on the device: its gradients are zeroed before clipping
-//! and the optimiser (so the moments stay finite), and the parameters and the EMA keep their
-//! values bit for bit. The loop reads the losses back in one go at its log intervals
-//! ([`PendingLosses`]), which is when it learns that steps were skipped. With a [`PhaseClock`]
-//! that times, each phase ends with a device synchronisation, so queued work is charged to the
-//! phase that queued it (`cargo xtask bench-train`).
+//! A non-finite loss skips the update on the device: no parameter takes part in the optimiser
+//! step, so the parameters, the moments and the EMA keep their values bit for bit. The loop
+//! reads the losses back in one go at its log intervals ([`PendingLosses`]), which is when it
+//! learns that steps were skipped. With a [`PhaseClock`] that times, each phase ends with a
+//! device synchronisation, so queued work is charged to the phase that queued it
+//! (`cargo xtask bench-train`).
 
-use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use burn::grad_clipping::GradientClipping;
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bool, Device, Tensor, TensorData};
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
 use ipt_data::sampler::Batch;
 use ipt_model::IptModel;
 use serde::Serialize;
 
+use crate::adamw::FlatAdamW;
 use crate::config::LossConfig;
+use crate::flat::FlatLayout;
 use crate::loss::restoration_loss;
-use crate::params::{flat_values, update_ema};
 
 /// What a step changes: the trained model, its EMA and the optimiser state.
 pub(crate) struct Trainee {
     /// The model being trained, on the autodiff device.
     pub model: IptModel,
-    /// The exponential moving average of its weights, on the plain device.
-    pub ema: IptModel,
-    /// AdamW's state (built without clipping: [`Stepper`] clips).
-    pub optimizer: ModuleOptimizer,
+    /// The exponential moving average of its weights, flat in `layout`'s order, on the plain
+    /// device ([`Trainee::ema_model`] is the model).
+    pub ema: Tensor<1>,
+    /// AdamW's state.
+    pub optimizer: FlatAdamW,
+    /// Where each parameter sits in the flat buffers.
+    pub layout: FlatLayout,
+}
+
+impl Trainee {
+    /// Training `model` (on the autodiff device, gradients on) with `optimizer`, its EMA
+    /// starting at `ema`'s weights.
+    pub fn new(model: IptModel, ema: &IptModel, optimizer: FlatAdamW, layout: FlatLayout) -> Self {
+        Self { ema: layout.values(ema), model, optimizer, layout }
+    }
+
+    /// The EMA weights as a model on the plain device.
+    pub fn ema_model(&self) -> IptModel {
+        self.layout.write(self.model.valid(), &self.ema)
+    }
 }
 
 /// Runs training steps with one loss and one clipping rule.
@@ -39,15 +56,16 @@ pub(crate) struct Stepper<'a> {
     pub device: Device,
     /// The loss terms.
     pub loss: &'a LossConfig,
-    /// Per-parameter gradient clipping (Burn's), `None` for none.
-    pub clipping: Option<GradientClipping>,
+    /// The largest L2 norm of each parameter's gradient (Burn's per-parameter norm clipping),
+    /// `None` for no clipping.
+    pub max_norm: Option<f32>,
 }
 
 impl Stepper<'_> {
     /// One step on `batch` at learning rate `lr` and EMA decay `ema_decay`; returns the updated
     /// state and the loss, still on the device (detached).
     pub fn step(&self, trainee: Trainee, batch: Batch, lr: f64, ema_decay: f32, clock: &mut PhaseClock) -> (Trainee, Tensor<1>) {
-        let Trainee { model, ema, mut optimizer } = trainee;
+        let Trainee { model, ema, mut optimizer, layout } = trainee;
         let size = batch.patch_size;
         let shape = [batch.tasks.len(), 3, size, size];
         let input = Tensor::<4>::from_data(TensorData::new(batch.degraded, shape), &self.device);
@@ -62,71 +80,31 @@ impl Stepper<'_> {
         clock.lap(Phase::Backward);
 
         let loss = loss.inner();
+        let device = loss.device();
         let skip = loss.clone().is_finite().bool_not();
-        let mut clean = CleanGradients { grads: &mut grads, skip: &skip, clipping: self.clipping.as_ref(), updated: HashSet::new() };
-        model.visit(&mut clean);
-        let updated = clean.updated;
+        let (grads, present) = layout.gradients(&model, &mut grads, &device);
+        let grad_scale = match self.max_norm {
+            Some(max_norm) => clipping_scales(&layout, grads.clone(), max_norm),
+            None => Tensor::ones([layout.params()], &device),
+        };
+        let update = layout.mask(&present, &device).bool_and(skip.clone().expand([layout.params()]).bool_not());
         clock.lap(Phase::Clipping);
 
-        let previous = model.clone();
-        let model = optimizer.step(lr, model, grads);
-        let model = model.map(&mut KeepWhereSkipped { previous: flat_values(&previous, Some(&updated)), skip: &skip });
+        let params = optimizer.step(&layout, lr, [layout.values(&model), grads], grad_scale, update);
+        let model = layout.write(model, &params);
         clock.lap(Phase::Optimiser);
 
-        let averaged = update_ema(ema.clone(), &model.valid(), ema_decay);
-        let ema = averaged.map(&mut KeepWhereSkipped { previous: flat_values(&ema, None), skip: &skip });
+        let averaged = ema.clone().mul_scalar(ema_decay) + params.mul_scalar(1.0 - ema_decay);
+        let ema = averaged.mask_where(skip.expand([layout.elements()]), ema);
         clock.lap(Phase::Ema);
-        (Trainee { model, ema, optimizer }, loss)
+        (Trainee { model, ema, optimizer, layout }, loss)
     }
 }
 
-/// Zeroes every gradient when the step is skipped, then clips it; records which parameters
-/// have a gradient (the ones the optimiser updates).
-struct CleanGradients<'a> {
-    grads: &'a mut GradientsParams,
-    skip: &'a Tensor<1, Bool>,
-    clipping: Option<&'a GradientClipping>,
-    updated: HashSet<ParamId>,
-}
-
-impl ModuleVisitor for CleanGradients<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let Some(grad) = self.grads.remove::<D>(param.id) else { return };
-        let mask = self.skip.clone().reshape([1; D]).expand(grad.shape());
-        let grad = grad.mask_fill(mask, 0.0);
-        let grad = match self.clipping {
-            Some(clipping) => clipping.clip_gradient(grad),
-            None => grad,
-        };
-        self.grads.register(param.id, grad);
-        self.updated.insert(param.id);
-    }
-}
-
-/// Puts back the previous value of every listed parameter where the step is skipped, keeping
-/// whether it requires a gradient.
-struct KeepWhereSkipped<'a> {
-    previous: HashMap<ParamId, Tensor<1>>,
-    skip: &'a Tensor<1, Bool>,
-}
-
-impl ModuleMapper for KeepWhereSkipped<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(previous) = self.previous.remove(&param.id) else { return param };
-        let skip = self.skip;
-        param.map(|value| {
-            let tracked = value.is_autodiff();
-            let required = value.is_require_grad();
-            let shape = value.shape();
-            let mask = skip.clone().reshape([1; D]).expand(shape.clone());
-            let kept = value.inner().mask_where(mask, previous.reshape(shape));
-            match (tracked, required) {
-                (true, true) => kept.autodiff().require_grad(),
-                (true, false) => kept.autodiff(),
-                (false, _) => kept,
-            }
-        })
-    }
+/// The factor that brings each parameter's gradient to an L2 norm of at most `max_norm`
+/// (Burn's `GradientClipping::Norm`, parameter by parameter), `[params]`.
+fn clipping_scales(layout: &FlatLayout, grads: Tensor<1>, max_norm: f32) -> Tensor<1> {
+    layout.norms(grads).add_scalar(f32::MIN_POSITIVE).recip().mul_scalar(max_norm).clamp_max(1.0)
 }
 
 /// The phases of a training step, in order.
@@ -138,9 +116,9 @@ pub(crate) enum Phase {
     Forward,
     /// The backward pass.
     Backward,
-    /// Zeroing skipped steps' gradients and clipping.
+    /// Gathering the gradients into the flat buffer, and clipping them.
     Clipping,
-    /// The AdamW update (and keeping skipped steps' parameters).
+    /// The AdamW update, and writing the parameters back into the model.
     Optimiser,
     /// The EMA update.
     Ema,
@@ -157,7 +135,7 @@ pub struct PhaseMillis {
     pub forward: f64,
     /// The backward pass.
     pub backward: f64,
-    /// Zeroing skipped steps' gradients and clipping.
+    /// Gathering the gradients into the flat buffer, and clipping them.
     pub clipping: f64,
     /// The AdamW update.
     pub optimiser: f64,
@@ -246,17 +224,19 @@ impl PendingLosses {
 
 #[cfg(test)]
 mod tests {
-    use burn::grad_clipping::GradientClippingConfig;
-    use burn::optim::AdamWConfig;
+    use burn::module::{ModuleVisitor, Param};
     use ipt_model::{ModulationConfig, Preset, Task};
 
     use super::*;
+    use crate::adamw::AdamWSettings;
 
     const TASKS: [Task; 2] = [Task::Denoise, Task::Derain];
 
     fn trainee(device: &Device) -> Trainee {
         let model = Preset::Tiny.config().init_modulated(&ModulationConfig::new(TASKS.to_vec()), device);
-        Trainee { model: model.clone().fork(&device.clone().autodiff()).train(), ema: model, optimizer: AdamWConfig::new().init() }
+        let layout = FlatLayout::of(&model, device);
+        let optimizer = FlatAdamW::new(AdamWSettings { beta_1: 0.9, beta_2: 0.999, weight_decay: 1e-4 }, &layout, device);
+        Trainee::new(model.clone().fork(&device.clone().autodiff()).train(), &model, optimizer, layout)
     }
 
     fn batch(seed: u64, poison: bool) -> Batch {
@@ -287,16 +267,16 @@ mod tests {
     fn a_non_finite_batch_leaves_weights_and_ema_bit_identical_and_training_goes_on() {
         let device = Device::flex();
         let loss = LossConfig::default();
-        let stepper = Stepper { device: device.clone().autodiff(), loss: &loss, clipping: Some(GradientClippingConfig::Norm(1.0).init()) };
+        let stepper = Stepper { device: device.clone().autodiff(), loss: &loss, max_norm: Some(1.0) };
         let mut clock = PhaseClock::off();
         let (trainee, first) = stepper.step(trainee(&device), batch(1, false), 1e-3, 0.9, &mut clock);
         assert!(first.into_scalar::<f32>().is_finite());
-        let (model, ema) = (bits(&trainee.model), bits(&trainee.ema));
+        let (model, ema) = (bits(&trainee.model), bits(&trainee.ema_model()));
 
         let (trainee, skipped) = stepper.step(trainee, batch(2, true), 1e-3, 0.9, &mut clock);
         assert!(skipped.into_scalar::<f32>().is_nan());
         assert!(bits(&trainee.model) == model, "a skipped step changed the weights");
-        assert!(bits(&trainee.ema) == ema, "a skipped step changed the EMA");
+        assert!(bits(&trainee.ema_model()) == ema, "a skipped step changed the EMA");
 
         let (trainee, next) = stepper.step(trainee, batch(3, false), 1e-3, 0.9, &mut clock);
         assert!(next.into_scalar::<f32>().is_finite());

@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::grad_clipping::{GradientClipping, GradientClippingConfig};
 use burn::module::Module;
-use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::tensor::Device;
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -25,8 +23,10 @@ use ipt_model::{FeatureConditioning, IptModel, ModulationConfig, Task, Trainable
 use serde_json::json;
 
 use crate::TrainError;
+use crate::adamw::{AdamWSettings, FlatAdamW};
 use crate::checkpoint::{self, TrainState};
 use crate::config::{Conditioning, Phase, TaskSampling, TrainConfig, Trainable};
+use crate::flat::FlatLayout;
 use crate::metrics::MetricsLog;
 use crate::params::seeded_init;
 use crate::plot;
@@ -87,18 +87,25 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     let initial = initial_model(config, &spec, device)?;
     let autodiff = device.clone().autodiff();
     let fresh = TrainState { step: 0, best_psnr: None, wall_seconds: 0.0, rng: RNG_NOTE.into(), task_shares: None };
+    let layout = FlatLayout::of(&initial, device);
     let resumed = if options.resume {
-        checkpoint::load_latest(&checkpoints, initial.clone().fork(&autodiff), initial.clone(), optimizer(config))?
+        checkpoint::load_latest(
+            &checkpoints,
+            initial.clone().fork(&autodiff),
+            initial.clone(),
+            optimizer(config, &layout, device),
+            &layout,
+        )?
     } else {
         None
     };
     let started_fresh = resumed.is_none();
     let (model, ema, optimizer, mut state) = match resumed {
         Some(loaded) => (loaded.model, loaded.ema, loaded.optimizer, loaded.state),
-        None => (initial.clone().fork(&autodiff), initial, optimizer(config), fresh),
+        None => (initial.clone().fork(&autodiff), initial, optimizer(config, &layout, device), fresh),
     };
     // Forking onto the autodiff device keeps the validation state; `train` turns gradients on.
-    let mut trainee = Trainee { model: model.train(), ema, optimizer };
+    let mut trainee = Trainee::new(model.train(), &ema, optimizer, layout);
     // A fresh start (also `--resume` before the first checkpoint) redoes every logged step.
     let metrics_path = run_dir.join("metrics.jsonl");
     let mut metrics = if started_fresh { MetricsLog::create(&metrics_path)? } else { MetricsLog::resume(&metrics_path, state.step)? };
@@ -107,7 +114,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
         // What every curve is read against: the degraded inputs scored as they are, and the
         // starting weights (which matter when they come from `init_weights`).
         metrics.write(json!({"step": 0, "input_psnr": per_task(&inputs)}))?;
-        let scores = validation_psnr(&trainee.ema, &validation, device);
+        let scores = validation_psnr(&trainee.ema_model(), &validation, device);
         metrics.write(json!({"step": 0, "validation_psnr": per_task(&scores), "mean_psnr": mean_of(&scores), "wall_s": 0.0}))?;
         if config.data.task_sampling == TaskSampling::Lagging {
             state.task_shares = Some(lagging_shares(&scores, &inputs));
@@ -131,7 +138,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     let mut pending = PendingLosses::default();
     let mut interval = LossInterval::new();
     let mut nonfinite_in_a_row = 0;
-    let stepper = Stepper { device: autodiff.clone(), loss: &config.loss, clipping: clipping(config) };
+    let stepper = Stepper { device: autodiff.clone(), loss: &config.loss, max_norm: max_norm(config) };
     let mut clock = PhaseClock::off();
 
     while state.step < end && !stop.load(Ordering::Relaxed) {
@@ -184,7 +191,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
                 refresh_plot(&run_dir, config, &bar);
             }
             if on_validation {
-                let scores = validation_psnr(&trainee.ema, &validation, device);
+                let scores = validation_psnr(&trainee.ema_model(), &validation, device);
                 let mean = mean_of(&scores);
                 let wall = wall_before + session.elapsed().as_secs_f64();
                 metrics.write(json!({"step": state.step, "validation_psnr": per_task(&scores), "mean_psnr": mean, "wall_s": wall}))?;
@@ -200,14 +207,14 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
                 bar.println(format!("step {}: validation PSNR {mean:.2} dB ({})", state.step, describe(&scores)));
                 if state.best_psnr.is_none_or(|best| mean > best) {
                     state.best_psnr = Some(mean);
-                    export(&trainee.ema, config, &spec, &state, &run_dir.join("best.safetensors"), &scores)?;
+                    export(&trainee.ema_model(), config, &spec, &state, &run_dir.join("best.safetensors"), &scores)?;
                 }
                 summary.validations.push((state.step, scores));
                 refresh_plot(&run_dir, config, &bar);
             }
             if on_checkpoint {
                 state.wall_seconds = wall_before + session.elapsed().as_secs_f64();
-                checkpoint::save(&checkpoints, &trainee.model, &trainee.ema, &trainee.optimizer, &state)?;
+                checkpoint::save(&checkpoints, &trainee.model, &trainee.ema_model(), &trainee.optimizer, &state)?;
             }
         }
     }
@@ -216,7 +223,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     if state.step == config.schedule.steps {
         let scores = summary.validations.last().map(|(_, scores)| scores.clone()).unwrap_or_default();
         let path = run_dir.join("final.safetensors");
-        export(&trainee.ema, config, &spec, &state, &path, &scores)?;
+        export(&trainee.ema_model(), config, &spec, &state, &path, &scores)?;
         summary.weights = Some(path);
     }
     step_times.sort_by(f64::total_cmp);
@@ -386,16 +393,16 @@ fn whole_weights_for(fresh: &IptModel, path: &Path, device: &Device) -> Result<I
     Ok(loaded)
 }
 
-/// AdamW as the config sets it, without clipping: [`Stepper`] clips the gradients itself, so
-/// that a skipped step's zeroed gradients and the clipping stay on the device.
-pub(crate) fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+/// A fresh AdamW as the config sets it, for `layout`'s parameters on `device` ([`Stepper`]
+/// clips the gradients itself).
+pub(crate) fn optimizer(config: &TrainConfig, layout: &FlatLayout, device: &Device) -> FlatAdamW {
     let optim = &config.optim;
-    AdamWConfig::new().with_beta_1(optim.beta1).with_beta_2(optim.beta2).with_weight_decay(optim.weight_decay).init()
+    FlatAdamW::new(AdamWSettings { beta_1: optim.beta1, beta_2: optim.beta2, weight_decay: optim.weight_decay }, layout, device)
 }
 
-/// Per-parameter gradient-norm clipping (Burn's), `None` when `optim.grad_clip` is 0.
-pub(crate) fn clipping(config: &TrainConfig) -> Option<GradientClipping> {
-    (config.optim.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(config.optim.grad_clip).init())
+/// The per-parameter gradient-norm limit, `None` when `optim.grad_clip` is 0.
+pub(crate) fn max_norm(config: &TrainConfig) -> Option<f32> {
+    (config.optim.grad_clip > 0.0).then_some(config.optim.grad_clip)
 }
 
 fn set_trainable(model: IptModel, phase: &Phase) -> Result<IptModel, TrainError> {

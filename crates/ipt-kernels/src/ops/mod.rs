@@ -3,6 +3,7 @@
 //! these kernels made the tiny training step slower, 399-403 -> 454-489 ms, as its own ops are
 //! fast and the kernels copy to the host). Each kernel is tested against the generic one.
 
+mod adamw;
 mod channel_norm;
 mod depthwise;
 mod gated_gelu;
@@ -12,6 +13,7 @@ mod permute;
 mod qk_norm;
 mod softmax;
 
+pub use adamw::{AdamWHyper, FlatAdamWInputs, flat_adamw, sums_of_squares};
 pub use channel_norm::channel_layer_norm;
 pub use depthwise::depthwise_conv2d;
 pub use gated_gelu::gated_gelu;
