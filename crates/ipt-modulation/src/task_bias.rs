@@ -61,15 +61,11 @@ impl ActiveFactors {
             tasks.tasks(),
             biases.len()
         );
-        let batch = tasks.batch();
-        let active: Vec<(usize, &TaskBias)> = tasks.active().iter().map(|&task| (task, &biases[task])).collect();
+        let active: Vec<&TaskBias> = tasks.active().iter().map(|&task| &biases[task]).collect();
         Self {
-            up: Tensor::cat(active.iter().map(|(_, bias)| bias.b1.val()).collect(), 1),
-            down: Tensor::cat(active.iter().map(|(_, bias)| bias.b2.val()).collect(), 0),
-            scale: Tensor::cat(
-                active.iter().map(|(task, bias)| tasks.column(*task).reshape([batch, 1]).expand([batch, bias.b2.dims()[0]])).collect(),
-                1,
-            ),
+            up: Tensor::cat(active.iter().map(|bias| bias.b1.val()).collect(), 1),
+            down: Tensor::cat(active.iter().map(|bias| bias.b2.val()).collect(), 0),
+            scale: tasks.repeated_active(&active.iter().map(|bias| bias.b2.dims()[0]).collect::<Vec<_>>()),
         }
     }
 

@@ -1,5 +1,7 @@
 //! Per-sample task weights, with the set of tasks active anywhere in the batch.
 
+use std::sync::{Arc, Mutex};
+
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// `[batch, tasks]` weights of each task's bias for each sample, plus the tasks whose column is
@@ -8,6 +10,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 pub struct TaskWeights {
     weights: Tensor<2>,
     active: Vec<usize>,
+    /// [`TaskWeights::repeated_active`] by rank list, shared by the clones of one batch's weights.
+    repeated: Arc<Mutex<Vec<(Vec<usize>, Tensor<2>)>>>,
 }
 
 impl TaskWeights {
@@ -17,7 +21,7 @@ impl TaskWeights {
         let [_, tasks] = weights.dims();
         let column_mass: Vec<f32> = weights.clone().detach().abs().sum_dim(0).into_data().try_into_vec().expect("task weights are f32");
         let active = (0..tasks).filter(|&task| column_mass[task] > 0.0).collect();
-        Self { weights, active }
+        Self { weights, active, repeated: Arc::default() }
     }
 
     /// One-hot weights: sample `b` uses task `indices[b]` of `tasks`. Built on the host, so the
@@ -29,7 +33,7 @@ impl TaskWeights {
             values[sample * tasks + task] = 1.0;
         }
         let active = (0..tasks).filter(|task| indices.contains(task)).collect();
-        Self { weights: Tensor::from_data(TensorData::new(values, [indices.len(), tasks]), device), active }
+        Self { weights: Tensor::from_data(TensorData::new(values, [indices.len(), tasks]), device), active, repeated: Arc::default() }
     }
 
     /// The `[batch, tasks]` weights.
@@ -57,6 +61,22 @@ impl TaskWeights {
         let [batch, _] = self.weights.dims();
         self.weights.clone().slice([0..batch, task..task + 1]).reshape([batch])
     }
+
+    /// Each sample's weight of the `i`-th active task repeated `ranks[i]` times, side by side:
+    /// `[batch, sum of ranks]`. Built once per rank list and batch: every modulated layer of a
+    /// constant-rank model asks for the same one.
+    pub fn repeated_active(&self, ranks: &[usize]) -> Tensor<2> {
+        assert_eq!(ranks.len(), self.active.len(), "one rank per active task");
+        let mut cache = self.repeated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, repeated)) = cache.iter().find(|(known, _)| known == ranks) {
+            return repeated.clone();
+        }
+        let batch = self.batch();
+        let columns = self.active.iter().zip(ranks).map(|(&task, &rank)| self.column(task).reshape([batch, 1]).expand([batch, rank]));
+        let repeated = Tensor::cat(columns.collect(), 1);
+        cache.push((ranks.to_vec(), repeated.clone()));
+        repeated
+    }
 }
 
 #[cfg(test)]
@@ -72,5 +92,17 @@ mod tests {
             assert_eq!(hot.active(), read.active(), "tasks {indices:?}");
         }
         assert_eq!(TaskWeights::one_hot(&[2, 0, 2], 4, &device).active(), &[0, 2]);
+    }
+
+    #[test]
+    fn repeated_active_repeats_each_active_column_by_its_rank_and_is_shared_by_clones() {
+        let device = Device::flex();
+        let weights = TaskWeights::new(Tensor::from_data(TensorData::new(vec![0.25f32, 0.0, 0.75, 1.0, 0.0, 0.0], [2, 3]), &device));
+        let clone = weights.clone();
+        let repeated: Vec<f32> = weights.repeated_active(&[2, 1]).into_data().to_vec().unwrap();
+        assert_eq!(repeated, [0.25, 0.25, 0.75, 1.0, 1.0, 0.0]);
+        assert_eq!(clone.repeated.lock().unwrap().len(), 1, "a clone sees the cached entry");
+        let other: Vec<f32> = clone.repeated_active(&[1, 3]).into_data().to_vec().unwrap();
+        assert_eq!(other, [0.25, 0.75, 0.75, 0.75, 1.0, 0.0, 0.0, 0.0]);
     }
 }
