@@ -136,10 +136,12 @@ impl FlatLayout {
         }
     }
 
-    /// [`FlatLayout::norms`] as a scatter-add of the squares (GPUs).
+    /// [`FlatLayout::norms`] as a scatter-add of the squares (GPUs: burn-cubecl adds them with
+    /// one atomic add per value where the device has float atomics; `select_assign` would walk
+    /// the whole buffer in one thread).
     fn norms_in_tensor_ops(&self, values: Tensor<1>) -> Tensor<1> {
         let zeros = Tensor::zeros([self.params()], &values.device());
-        zeros.select_assign(0, self.owner.clone(), values.square(), IndexingUpdateOp::Add).sqrt()
+        zeros.scatter(0, self.owner.clone(), values.square(), IndexingUpdateOp::Add).sqrt()
     }
 
     /// One value per parameter (`[params]`) repeated over its elements, `[elements]`.

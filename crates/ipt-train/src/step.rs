@@ -26,8 +26,11 @@ use crate::loss::restoration_loss;
 
 /// What a step changes: the trained model, its EMA and the optimiser state.
 pub(crate) struct Trainee {
-    /// The model being trained, on the autodiff device.
+    /// The model being trained, on the autodiff device; its parameters are views of `params`.
     pub model: IptModel,
+    /// The model's parameter values, flat in `layout`'s order, on the plain device (the
+    /// optimiser's input; only [`Stepper::step`] changes the model's values).
+    params: Tensor<1>,
     /// The exponential moving average of its weights, flat in `layout`'s order, on the plain
     /// device ([`Trainee::ema_model`] is the model).
     pub ema: Tensor<1>,
@@ -41,7 +44,8 @@ impl Trainee {
     /// Training `model` (on the autodiff device, gradients on) with `optimizer`, its EMA
     /// starting at `ema`'s weights.
     pub fn new(model: IptModel, ema: &IptModel, optimizer: FlatAdamW, layout: FlatLayout) -> Self {
-        Self { ema: layout.values(ema), model, optimizer, layout }
+        let (params, ema) = (layout.values(&model), layout.values(ema));
+        Self { model: layout.write(model, &params), params, ema, optimizer, layout }
     }
 
     /// The EMA weights as a model on the plain device.
@@ -65,7 +69,7 @@ impl Stepper<'_> {
     /// One step on `batch` at learning rate `lr` and EMA decay `ema_decay`; returns the updated
     /// state and the loss, still on the device (detached).
     pub fn step(&self, trainee: Trainee, batch: Batch, lr: f64, ema_decay: f32, clock: &mut PhaseClock) -> (Trainee, Tensor<1>) {
-        let Trainee { model, ema, mut optimizer, layout } = trainee;
+        let Trainee { model, params, ema, mut optimizer, layout } = trainee;
         let size = batch.patch_size;
         let shape = [batch.tasks.len(), 3, size, size];
         let input = Tensor::<4>::from_data(TensorData::new(batch.degraded, shape), &self.device);
@@ -90,14 +94,14 @@ impl Stepper<'_> {
         let update = layout.mask(&present, &device).bool_and(skip.clone().expand([layout.params()]).bool_not());
         clock.lap(Phase::Clipping);
 
-        let params = optimizer.step(&layout, lr, [layout.values(&model), grads], grad_scale, update);
+        let params = optimizer.step(&layout, lr, [params, grads], grad_scale, update);
         let model = layout.write(model, &params);
         clock.lap(Phase::Optimiser);
 
-        let averaged = ema.clone().mul_scalar(ema_decay) + params.mul_scalar(1.0 - ema_decay);
+        let averaged = ema.clone().mul_scalar(ema_decay) + params.clone().mul_scalar(1.0 - ema_decay);
         let ema = averaged.mask_where(skip.expand([layout.elements()]), ema);
         clock.lap(Phase::Ema);
-        (Trainee { model, ema, optimizer, layout }, loss)
+        (Trainee { model, params, ema, optimizer, layout }, loss)
     }
 }
 
