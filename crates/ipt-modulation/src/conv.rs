@@ -113,15 +113,17 @@ impl ModulatedConv2d {
         {
             return y;
         }
-        // Per-sample weights as one grouped conv: sample b's channels form groups of their own.
+        // Per-sample weights as one grouped conv: sample b's channels form groups of their own,
+        // each with its channel's bias.
         let x = x.reshape([1, batch * channels_in, height, width]);
         let weights = weights.reshape([batch * out, in_per_group, kernel, kernel]);
+        let bias = self.bias.as_ref().map(|bias| bias.val().reshape([1, out]).expand([batch, out]).reshape([batch * out]));
         let y = if self.is_depthwise() {
-            depthwise_conv2d(x, weights, None)
+            depthwise_conv2d(x, weights, bias)
         } else {
-            conv2d(x, weights, None, self.options(batch * self.groups))
+            conv2d(x, weights, bias, self.options(batch * self.groups))
         };
-        self.add_bias(y.reshape([batch, out, height, width]))
+        y.reshape([batch, out, height, width])
     }
 
     /// `W * x + sum_t a_t B1_t (B2_t * x)` with convolutions shared by the batch: every active
@@ -150,16 +152,6 @@ impl ModulatedConv2d {
     fn is_depthwise(&self) -> bool {
         let [out, in_per_group, _, _] = self.weight.dims();
         in_per_group == 1 && self.groups == out
-    }
-
-    fn add_bias(&self, y: Tensor<4>) -> Tensor<4> {
-        match &self.bias {
-            Some(bias) => {
-                let [_, out, _, _] = y.dims();
-                y + bias.val().reshape([1, out, 1, 1])
-            }
-            None => y,
-        }
     }
 
     fn options(&self, groups: usize) -> ConvOptions<2> {
