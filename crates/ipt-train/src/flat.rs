@@ -9,14 +9,21 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, IndexingUpdateOp, Int, Shape, Tensor, TensorData};
 use ipt_model::IptModel;
 
-/// Where each float parameter of a model sits in the flat buffer.
+/// Values each parameter's run starts on a multiple of: 256 bytes, so that its slice of the
+/// buffer is a view on burn-cubecl (GPUs), which copies a slice at an unaligned offset.
+const ALIGNMENT: usize = 64;
+
+/// Where each float parameter of a model sits in the flat buffer: parameter `i` takes
+/// `runs[i]` values from `offsets[i]`, its own values first, then zeros up to the next run.
 #[derive(Clone, Debug)]
 pub(crate) struct FlatLayout {
-    /// Each parameter's shape, in module order; its values follow the previous one's.
+    /// Each parameter's shape, in module order.
     shapes: Vec<Shape>,
-    /// Each parameter's number of values, in module order.
-    lengths: Vec<usize>,
-    /// The index of the parameter each element belongs to, `[elements]`.
+    /// Where each parameter's run starts (a multiple of [`ALIGNMENT`]).
+    offsets: Vec<usize>,
+    /// Each parameter's run: its values and the zeros that pad it.
+    runs: Vec<usize>,
+    /// The index of the parameter whose run each value belongs to, `[elements]`.
     owner: Tensor<1, Int>,
 }
 
@@ -31,11 +38,18 @@ impl FlatLayout {
         }
         let mut shapes = Shapes(Vec::new());
         model.visit(&mut shapes);
-        let owner: Vec<i64> =
-            shapes.0.iter().enumerate().flat_map(|(index, shape)| std::iter::repeat_n(index as i64, shape.num_elements())).collect();
+        let runs: Vec<usize> = shapes.0.iter().map(|shape| shape.num_elements().div_ceil(ALIGNMENT) * ALIGNMENT).collect();
+        let offsets = runs
+            .iter()
+            .scan(0, |next, run| {
+                let offset = *next;
+                *next += run;
+                Some(offset)
+            })
+            .collect();
+        let owner: Vec<i64> = runs.iter().enumerate().flat_map(|(index, &run)| std::iter::repeat_n(index as i64, run)).collect();
         let elements = owner.len();
-        let lengths = shapes.0.iter().map(Shape::num_elements).collect();
-        Self { shapes: shapes.0, lengths, owner: Tensor::from_data(TensorData::new(owner, [elements]), device) }
+        Self { shapes: shapes.0, offsets, runs, owner: Tensor::from_data(TensorData::new(owner, [elements]), device) }
     }
 
     /// Number of parameter tensors.
@@ -43,17 +57,17 @@ impl FlatLayout {
         self.shapes.len()
     }
 
-    /// Each parameter's number of values, in module order.
-    pub fn lengths(&self) -> &[usize] {
-        &self.lengths
+    /// Each parameter's run of values (its own, then padding zeros), in module order.
+    pub fn runs(&self) -> &[usize] {
+        &self.runs
     }
 
-    /// Number of values in all parameters together.
+    /// Number of values in the buffer.
     pub fn elements(&self) -> usize {
         self.owner.dims()[0]
     }
 
-    /// `model`'s parameter values end to end, without autodiff, `[elements]`.
+    /// `model`'s parameter values in a buffer of this layout, without autodiff, `[elements]`.
     pub fn values(&self, model: &IptModel) -> Tensor<1> {
         struct Values(Vec<Tensor<1>>);
         impl ModuleVisitor for Values {
@@ -66,34 +80,40 @@ impl FlatLayout {
         let mut values = Values(Vec::new());
         model.visit(&mut values);
         self.check(values.0.len());
-        Tensor::cat(values.0, 0)
+        let device = values.0.first().map_or_else(Device::default, Tensor::device);
+        self.assemble(values.0.into_iter().map(Some), &device)
     }
 
-    /// `model`'s gradients end to end (zeros for parameters without one), `[elements]`, and which
-    /// parameters have one. Takes them out of `grads`.
+    /// `model`'s gradients in a buffer of this layout (zeros for parameters without one),
+    /// `[elements]`, and which parameters have one. Takes them out of `grads`.
     pub fn gradients(&self, model: &IptModel, grads: &mut GradientsParams, device: &Device) -> (Tensor<1>, Vec<bool>) {
         struct Gradients<'a> {
             grads: &'a mut GradientsParams,
-            parts: Vec<Tensor<1>>,
-            present: Vec<bool>,
-            zeros: Tensor<1>,
+            parts: Vec<Option<Tensor<1>>>,
         }
         impl ModuleVisitor for Gradients<'_> {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
                 let count = param.shape().num_elements();
-                let grad = self.grads.remove::<D>(param.id);
-                self.present.push(grad.is_some());
-                self.parts.push(match grad {
-                    Some(grad) => grad.reshape([count]),
-                    None => self.zeros.clone().slice([0..count]),
-                });
+                self.parts.push(self.grads.remove::<D>(param.id).map(|grad| grad.reshape([count])));
             }
         }
-        let largest = self.lengths.iter().copied().max().unwrap_or(0);
-        let mut gradients = Gradients { grads, parts: Vec::new(), present: Vec::new(), zeros: Tensor::zeros([largest.max(1)], device) };
+        let mut gradients = Gradients { grads, parts: Vec::new() };
         model.visit(&mut gradients);
         self.check(gradients.parts.len());
-        (Tensor::cat(gradients.parts, 0), gradients.present)
+        let present = gradients.parts.iter().map(Option::is_some).collect();
+        (self.assemble(gradients.parts, device), present)
+    }
+
+    /// A zero buffer with each given part written at its parameter's offset, in place.
+    fn assemble(&self, parts: impl IntoIterator<Item = Option<Tensor<1>>>, device: &Device) -> Tensor<1> {
+        let buffer = Tensor::zeros([self.elements()], device);
+        parts.into_iter().zip(&self.offsets).fold(buffer, |buffer, (part, &offset)| match part {
+            Some(part) => {
+                let count = part.dims()[0];
+                buffer.slice_assign([offset..offset + count], part)
+            }
+            None => buffer,
+        })
     }
 
     /// `model` with every parameter's value read from `flat` (`[elements]`), each parameter
@@ -101,15 +121,14 @@ impl FlatLayout {
     pub fn write(&self, model: IptModel, flat: &Tensor<1>) -> IptModel {
         struct Write<'a> {
             flat: &'a Tensor<1>,
-            offset: usize,
+            offsets: std::slice::Iter<'a, usize>,
             count: usize,
         }
         impl ModuleMapper for Write<'_> {
             fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
                 let shape = param.shape();
-                let count = shape.num_elements();
-                let values = self.flat.clone().slice([self.offset..self.offset + count]).reshape(shape);
-                self.offset += count;
+                let offset = *self.offsets.next().expect("the layout has a run for every parameter");
+                let values = self.flat.clone().slice([offset..offset + shape.num_elements()]).reshape(shape);
                 self.count += 1;
                 param.map(|old| {
                     let tracked = old.is_autodiff();
@@ -122,15 +141,15 @@ impl FlatLayout {
                 })
             }
         }
-        let mut write = Write { flat, offset: 0, count: 0 };
+        let mut write = Write { flat, offsets: self.offsets.iter(), count: 0 };
         let model = model.map(&mut write);
         self.check(write.count);
         model
     }
 
-    /// The L2 norm of each parameter's values in `values` (`[elements]`), `[params]`.
+    /// The L2 norm of each parameter's run in `values` (`[elements]`), `[params]`.
     pub fn norms(&self, values: Tensor<1>) -> Tensor<1> {
-        match ipt_kernels::sums_of_squares(&values, &self.lengths) {
+        match ipt_kernels::sums_of_squares(&values, &self.runs) {
             Some(sums) => sums.sqrt(),
             None => self.norms_in_tensor_ops(values),
         }
@@ -168,27 +187,34 @@ mod tests {
         Preset::Tiny.config().init_modulated(&ModulationConfig::new(vec![Task::Denoise, Task::Derain]), device)
     }
 
+    fn floats(tensor: Tensor<1>) -> Vec<f32> {
+        tensor.into_data().to_vec().unwrap()
+    }
+
     #[test]
-    fn values_written_back_round_trip_and_sums_add_up_each_parameter() {
+    fn runs_are_aligned_padded_with_zeros_and_round_trip_through_the_model() {
         let device = Device::flex();
         let model = model(&device);
         let layout = FlatLayout::of(&model, &device);
+        assert!(layout.offsets.iter().all(|offset| offset % ALIGNMENT == 0));
         let flat = layout.values(&model);
         assert_eq!(flat.dims(), [layout.elements()]);
-        let doubled = layout.write(model.clone(), &flat.clone().mul_scalar(2.0));
-        let again: Vec<f32> = layout.values(&doubled).into_data().to_vec().unwrap();
-        let original: Vec<f32> = flat.clone().into_data().to_vec().unwrap();
-        assert!(again.iter().zip(&original).all(|(a, b)| *a == 2.0 * b));
+        let values = floats(flat.clone());
+        for ((offset, run), shape) in layout.offsets.iter().zip(&layout.runs).zip(&layout.shapes) {
+            assert!(values[offset + shape.num_elements()..offset + run].iter().all(|&pad| pad == 0.0), "padding holds zeros");
+        }
+        let doubled = layout.write(model.clone(), &flat.mul_scalar(2.0));
+        let again = floats(layout.values(&doubled));
+        assert!(again.iter().zip(&values).all(|(a, b)| *a == 2.0 * b));
 
         let twos = Tensor::full([layout.elements()], 2.0, &device);
-        let counts: Vec<f32> = layout.lengths.iter().map(|&length| length as f32).collect();
         for norms in [layout.norms(twos.clone()), layout.norms_in_tensor_ops(twos)] {
-            let norms: Vec<f32> = norms.into_data().to_vec().unwrap();
-            assert!(norms.iter().zip(&counts).all(|(norm, count)| (norm - 2.0 * count.sqrt()).abs() < 1e-3 * norm));
+            let norms = floats(norms);
+            assert!(norms.iter().zip(&layout.runs).all(|(norm, &run)| (norm - 2.0 * (run as f32).sqrt()).abs() < 1e-3 * norm));
         }
-        let spread: Vec<f32> =
-            layout.spread(Tensor::<1>::from_data(TensorData::new(counts.clone(), [counts.len()]), &device)).into_data().to_vec().unwrap();
+        let runs: Vec<f32> = layout.runs.iter().map(|&run| run as f32).collect();
+        let spread = floats(layout.spread(Tensor::<1>::from_data(TensorData::new(runs.clone(), [runs.len()]), &device)));
         assert_eq!(spread.len(), layout.elements());
-        assert_eq!((spread[0], *spread.last().unwrap()), (counts[0], *counts.last().unwrap()));
+        assert_eq!((spread[0], *spread.last().unwrap()), (runs[0], *runs.last().unwrap()));
     }
 }
