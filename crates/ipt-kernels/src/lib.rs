@@ -24,6 +24,6 @@ mod simd;
 mod test_tolerance;
 
 pub use ops::{
-    AdamWHyper, FlatAdamWInputs, channel_layer_norm, depthwise_conv2d, flat_adamw, gated_gelu, matmul, normalized_qkv, on_flex_tensor,
-    permute_contiguous, pointwise_conv, same_conv_training, softmax_last, sums_of_squares,
+    AdamWHyper, FlatAdamWInputs, channel_layer_norm, depthwise_conv2d, flat_adamw, gated_gelu, matmul, mixed_weights, normalized_qkv,
+    on_flex_tensor, permute_contiguous, pointwise_conv, same_conv_training, softmax_last, sums_of_squares,
 };

@@ -79,11 +79,8 @@ impl ActiveFactors {
 /// product of the active tasks' factors; only the tasks active in the batch take part, so the
 /// others get no gradient.
 pub(crate) fn per_sample_weights(general: Tensor<2>, biases: &[TaskBias], tasks: &TaskWeights) -> Tensor<3> {
-    let [rows, columns] = general.dims();
     let factors = ActiveFactors::of(biases, tasks);
-    let (batch, rank) = (tasks.batch(), factors.rank());
-    let up = factors.up.reshape([1, rows, rank]) * factors.scale.reshape([batch, 1, rank]);
-    general.reshape([1, rows, columns]) + up.matmul(factors.down.reshape([1, rank, columns]))
+    ipt_kernels::mixed_weights(general, factors.up, factors.down, factors.scale)
 }
 
 /// `general + sum_t mix[t] B_t`, detached: the weight of a merged layer.
