@@ -197,6 +197,21 @@ fn a_damaged_checkpoint_is_skipped_for_the_one_before_it() {
     assert_eq!(largest_difference(&final_weights(whole.path()), &final_weights(split.path())), 0.0);
 }
 
+#[test]
+fn a_checkpoint_of_burns_per_tensor_optimiser_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (device, stop) = (Device::default(), AtomicBool::new(false));
+    let overrides = ["intervals.checkpoint=2".to_string()];
+    let config = TrainConfig::load(&write_config(dir.path(), MICRO, 10, ""), &overrides).unwrap();
+    train(&config, &options(dir.path(), false, Some(4)), &device, &stop).unwrap();
+    for step in ["step-0000002", "step-0000004"] {
+        let folder = dir.path().join("runs/run/checkpoints").join(step);
+        std::fs::rename(folder.join("adamw.bpk"), folder.join("optimizer.bpk")).unwrap();
+    }
+    let error = train(&config, &options(dir.path(), true, None), &device, &stop).unwrap_err().to_string();
+    assert!(error.contains("step-0000004") && error.contains("adamw.bpk") && error.contains("optimizer.bpk"), "{error}");
+}
+
 /// Set to a folder, this test binary is the trainer child of the SIGKILL test: it resumes (or
 /// starts) the run of the config in that folder.
 const SIGKILL_CHILD: &str = "IPT_SIGKILL_CHILD_DIR";
