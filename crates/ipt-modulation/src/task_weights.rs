@@ -11,8 +11,11 @@ pub struct TaskWeights {
     weights: Tensor<2>,
     active: Vec<usize>,
     /// [`TaskWeights::repeated_active`] by rank list, shared by the clones of one batch's weights.
-    repeated: Arc<Mutex<Vec<(Vec<usize>, Tensor<2>)>>>,
+    repeated: Arc<Mutex<Vec<RepeatedActive>>>,
 }
+
+/// A rank list and the repeated task weights built for it.
+type RepeatedActive = (Vec<usize>, Tensor<2>);
 
 impl TaskWeights {
     /// Wraps `[batch, tasks]` weights (soft rows for instructions). The active tasks are read
@@ -99,10 +102,10 @@ mod tests {
         let device = Device::flex();
         let weights = TaskWeights::new(Tensor::from_data(TensorData::new(vec![0.25f32, 0.0, 0.75, 1.0, 0.0, 0.0], [2, 3]), &device));
         let clone = weights.clone();
-        let repeated: Vec<f32> = weights.repeated_active(&[2, 1]).into_data().to_vec().unwrap();
+        let repeated: Vec<f32> = weights.repeated_active(&[2, 1]).into_data().try_to_vec().unwrap();
         assert_eq!(repeated, [0.25, 0.25, 0.75, 1.0, 1.0, 0.0]);
         assert_eq!(clone.repeated.lock().unwrap().len(), 1, "a clone sees the cached entry");
-        let other: Vec<f32> = clone.repeated_active(&[1, 3]).into_data().to_vec().unwrap();
+        let other: Vec<f32> = clone.repeated_active(&[1, 3]).into_data().try_to_vec().unwrap();
         assert_eq!(other, [0.25, 0.75, 0.75, 0.75, 1.0, 0.0, 0.0, 0.0]);
     }
 }

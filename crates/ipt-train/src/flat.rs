@@ -6,7 +6,7 @@
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, IndexingUpdateOp, Int, Shape, Tensor, TensorData};
+use burn::tensor::{Device, IndexingUpdateOp, Int, Shape, Tensor, TensorData, s};
 use ipt_model::IptModel;
 
 /// Values each parameter's run starts on a multiple of: 256 bytes, so that its slice of the
@@ -110,7 +110,7 @@ impl FlatLayout {
         parts.into_iter().zip(&self.offsets).fold(buffer, |buffer, (part, &offset)| match part {
             Some(part) => {
                 let count = part.dims()[0];
-                buffer.slice_assign([offset..offset + count], part)
+                buffer.slice_assign(s![offset..offset + count], part)
             }
             None => buffer,
         })
@@ -128,7 +128,7 @@ impl FlatLayout {
             fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
                 let shape = param.shape();
                 let offset = *self.offsets.next().expect("the layout has a run for every parameter");
-                let values = self.flat.clone().slice([offset..offset + shape.num_elements()]).reshape(shape);
+                let values = self.flat.clone().narrow(0, offset, shape.num_elements()).reshape(shape);
                 self.count += 1;
                 param.map(|old| {
                     let tracked = old.is_autodiff();
@@ -188,7 +188,7 @@ mod tests {
     }
 
     fn floats(tensor: Tensor<1>) -> Vec<f32> {
-        tensor.into_data().to_vec().unwrap()
+        tensor.into_data().try_to_vec::<f32>().unwrap()
     }
 
     #[test]

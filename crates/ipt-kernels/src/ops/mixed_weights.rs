@@ -188,7 +188,7 @@ mod cpu {
         let ([rows, columns], [up_rows, rank], [down_rank, down_columns]) =
             (general.shape().dims::<2>(), up.shape().dims::<2>(), down.shape().dims::<2>());
         assert!(
-            up_rows == rows && down_rank == rank && down_columns == columns && scale_values % rank.max(1) == 0,
+            up_rows == rows && down_rank == rank && down_columns == columns && scale_values.is_multiple_of(rank.max(1)),
             "mixed weights: general {rows}x{columns}, up {up_rows}x{rank}, down {down_rank}x{down_columns}, {scale_values} task weights"
         );
         Dims { batch: scale_values / rank.max(1), rows, columns, rank }
