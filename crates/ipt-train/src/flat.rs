@@ -181,10 +181,12 @@ impl FlatLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::seeded_init;
     use ipt_model::{ModulationConfig, Preset, Task};
 
     fn model(device: &Device) -> IptModel {
-        Preset::Tiny.config().init_modulated(&ModulationConfig::new(vec![Task::Denoise, Task::Derain]), device)
+        let tasks = ModulationConfig::new(vec![Task::Denoise, Task::Derain]);
+        seeded_init(|| Preset::Tiny.config().init_modulated(&tasks, device), device, 2)
     }
 
     fn floats(tensor: Tensor<1>) -> Vec<f32> {

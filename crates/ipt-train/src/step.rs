@@ -228,6 +228,7 @@ impl PendingLosses {
 
 #[cfg(test)]
 mod tests {
+    use crate::params::seeded_init;
     use burn::module::{ModuleVisitor, Param};
     use ipt_model::{ModulationConfig, Preset, Task};
 
@@ -237,7 +238,7 @@ mod tests {
     const TASKS: [Task; 2] = [Task::Denoise, Task::Derain];
 
     fn trainee(device: &Device) -> Trainee {
-        let model = Preset::Tiny.config().init_modulated(&ModulationConfig::new(TASKS.to_vec()), device);
+        let model = seeded_init(|| Preset::Tiny.config().init_modulated(&ModulationConfig::new(TASKS.to_vec()), device), device, 1);
         let layout = FlatLayout::of(&model, device);
         let optimizer = FlatAdamW::new(AdamWSettings { beta_1: 0.9, beta_2: 0.999, weight_decay: 1e-4 }, &layout, device);
         Trainee::new(model.clone().fork(&device.clone().autodiff()).train(), &model, optimizer, layout)
