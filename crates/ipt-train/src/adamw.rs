@@ -82,7 +82,8 @@ impl FlatAdamW {
         grad_scale: Tensor<1>,
         update: Tensor<1, Bool>,
     ) -> Tensor<1> {
-        let steps = self.state.steps.val() + update.clone().float();
+        let flags = update.clone().float();
+        let steps = self.state.steps.val() + flags.clone();
         let AdamWSettings { beta_1, beta_2, weight_decay } = self.settings;
         let hyper = AdamWHyper { lr: lr as f32, beta_1, beta_2, epsilon: EPSILON, weight_decay };
         let (moment_1, moment_2) = (self.state.moment_1.val(), self.state.moment_2.val());
@@ -93,7 +94,7 @@ impl FlatAdamW {
             moment_2: &moment_2,
             grad_scale: &grad_scale,
             steps: &steps,
-            update: &update.clone().float(),
+            update: &flags,
             lengths: layout.runs(),
         };
         let [params, moment_1, moment_2] = kernel(&inputs, hyper).unwrap_or_else(|| in_tensor_ops(layout, &inputs, hyper, update));

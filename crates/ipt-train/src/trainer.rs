@@ -190,8 +190,10 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
                 }))?;
                 refresh_plot(&run_dir, config, &bar);
             }
-            if on_validation {
-                let scores = validation_psnr(&trainee.ema_model(), &validation, device);
+            // The EMA weights as a model, once for this step's validation, export and checkpoint.
+            let ema = (on_validation || on_checkpoint).then(|| trainee.ema_model());
+            if let Some(ema) = ema.as_ref().filter(|_| on_validation) {
+                let scores = validation_psnr(ema, &validation, device);
                 let mean = mean_of(&scores);
                 let wall = wall_before + session.elapsed().as_secs_f64();
                 metrics.write(json!({"step": state.step, "validation_psnr": per_task(&scores), "mean_psnr": mean, "wall_s": wall}))?;
@@ -207,14 +209,14 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
                 bar.println(format!("step {}: validation PSNR {mean:.2} dB ({})", state.step, describe(&scores)));
                 if state.best_psnr.is_none_or(|best| mean > best) {
                     state.best_psnr = Some(mean);
-                    export(&trainee.ema_model(), config, &spec, &state, &run_dir.join("best.safetensors"), &scores)?;
+                    export(ema, config, &spec, &state, &run_dir.join("best.safetensors"), &scores)?;
                 }
                 summary.validations.push((state.step, scores));
                 refresh_plot(&run_dir, config, &bar);
             }
-            if on_checkpoint {
+            if let Some(ema) = ema.as_ref().filter(|_| on_checkpoint) {
                 state.wall_seconds = wall_before + session.elapsed().as_secs_f64();
-                checkpoint::save(&checkpoints, &trainee.model, &trainee.ema_model(), &trainee.optimizer, &state)?;
+                checkpoint::save(&checkpoints, &trainee.model, ema, &trainee.optimizer, &state)?;
             }
         }
     }
