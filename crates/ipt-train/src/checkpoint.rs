@@ -139,8 +139,9 @@ fn load(step_dir: &Path, model: IptModel, ema: IptModel, optimizer: FlatAdamW, l
     let state_path = step_dir.join("state.json");
     let state: TrainState = serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(io(&state_path))?)
         .map_err(|error| TrainError::Checkpoint { path: state_path.clone(), message: error.to_string() })?;
-    let ema = ema.try_load_file(step_dir.join("ema.bpk")).map_err(record(step_dir))?;
-    let model = model.try_load_file(step_dir.join("model.bpk")).map_err(record(step_dir))?;
+    let (ema_path, model_path) = (step_dir.join("ema.bpk"), step_dir.join("model.bpk"));
+    let ema = ema.try_load_file(&ema_path).map_err(record(&ema_path))?;
+    let model = model.try_load_file(&model_path).map_err(record(&model_path))?;
     let path = step_dir.join(OPTIMIZER);
     if !path.is_file() && step_dir.join("optimizer.bpk").is_file() {
         return Err(TrainError::Checkpoint {
@@ -150,6 +151,6 @@ fn load(step_dir: &Path, model: IptModel, ema: IptModel, optimizer: FlatAdamW, l
                 .into(),
         });
     }
-    let optimizer = optimizer.load(layout, &path).map_err(record(step_dir))?;
+    let optimizer = optimizer.load(layout, &path).map_err(record(&path))?;
     Ok(Checkpoint { model, ema, optimizer, state })
 }
