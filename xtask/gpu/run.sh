@@ -3,10 +3,12 @@
 # run from the checkout's root in calls one after another while the machine stays warm (what a
 # call leaves in ignored folders stays for the next; one call carries at most 64 MiB and runs at
 # most 10 minutes):
-#   carrying <bundle>/bin:   bash xtask/gpu/run.sh <bundle> unpack
+#   carrying <bundle>/bin-1: bash xtask/gpu/run.sh <bundle> unpack
+#   carrying <bundle>/bin-2: bash xtask/gpu/run.sh <bundle> unpack     (one call per bin-N)
 #   carrying <bundle>/data:  bash xtask/gpu/run.sh <bundle> bench [config] [device]
 #   carrying <bundle>/data:  bash xtask/gpu/run.sh <bundle> train [minutes] [config] [device]
-# `unpack` installs Debian's Vulkan loader and unpacks the xtask. `bench` times the real training
+# `unpack` says which parts of the xz-compressed xtask are there; once all are, it installs
+# Debian's Vulkan loader and unpacks the xtask. `bench` times the real training
 # step (bench-train) of the tiny config and of the given one, modulated and plain, then Burn
 # against the PyTorch twin on CUDA (`bench --vs-pytorch`). `train` trains the given config for
 # the given minutes (resuming the run the bundle brought back, if any). Each leaves in $OUT one
@@ -21,9 +23,18 @@ mode=${2:?$usage}
 xtask="$bundle/xtask"
 
 if [ "$mode" = unpack ]; then
-  for deb in "$bundle"/bin/debs/*.deb; do dpkg -x "$deb" /; done
+  compgen -G "$bundle/bin-*/parts" > /dev/null || { echo "no $bundle/bin-N folder here: carry bin-1" >&2; exit 2; }
+  total=$(cat "$bundle"/bin-*/parts | sort -u)
+  [ "$(echo "$total" | wc -l)" -eq 1 ] || { echo "bin-N folders of different bundles: $total" >&2; exit 2; }
+  here=$(find "$bundle" -path "$bundle/bin-*/xtask.xz.part-*" | wc -l)
+  if [ "$here" -lt "$total" ]; then
+    echo "unpack: $here of $total parts here; carry the next bin-N and run unpack again"
+    exit 0
+  fi
+  for deb in "$bundle"/bin-1/debs/*.deb; do dpkg -x "$deb" /; done
   ldconfig
-  python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" "$bundle/bin/xtask.xz" "$xtask"
+  find "$bundle" -path "$bundle/bin-*/xtask.xz.part-*" -printf '%f %p\n' | sort | cut -d' ' -f2- | xargs cat \
+    | python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.stdin.buffer), open(sys.argv[1], 'wb'))" "$xtask"
   chmod +x "$xtask"
   "$xtask" --help > /dev/null
   echo "unpacked: $xtask"

@@ -3,14 +3,15 @@
 //!
 //! The machine has no Rust, no network and no Vulkan loader (`../shared/docs/gpu.md`), and one
 //! call carries at most 64 MiB, the checkout's own files (~31 MiB) included. The binary and the
-//! photos do not fit in one call beside the checkout, so the bundle has two halves, carried by
+//! photos do not fit in one call beside the checkout, so the bundle is cut into folders carried by
 //! separate calls in a row while the machine stays warm (ignored files a call leaves there stay for
-//! the next): `bin/` holds the `vulkan` xtask built in release, stripped and xz-compressed
-//! (python3's `lzma` unpacks it there) and Debian's Vulkan loader packages; `data/` holds the
-//! training photos of a data spec as JPEG (quality 93 by default). The checkout's
-//! `xtask/gpu/run.sh` unpacks the first half in one call, runs the benchmarks in a second and
-//! trains in a third, leaving the results in `$OUT` (a resumable run folder split into parts of
-//! at most 15.6 MiB).
+//! the next): `bin-1/`, `bin-2/`, ... hold the `vulkan` xtask built in release, stripped and
+//! xz-compressed (python3's `lzma` unpacks it there), cut into as many equal parts as the room
+//! beside the checkout asks for, and Debian's Vulkan loader packages (in `bin-1/`); `data/` holds
+//! the training photos of a data spec as JPEG (quality 93 by default). The checkout's
+//! `xtask/gpu/run.sh` gathers the parts in one `unpack` call each, runs the benchmarks in the next
+//! call and trains in the one after, leaving the results in `$OUT` (a resumable run folder split
+//! into parts of at most 15.6 MiB).
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -39,11 +40,15 @@ pub struct Args {
     /// JPEG quality of the photos.
     #[arg(long, default_value_t = 93)]
     quality: u8,
-    /// The most one call may carry, MiB: the checkout's files and one half of the bundle (a call
+    /// The most one call may carry, MiB: the checkout's files and one folder of the bundle (a call
     /// carries 64).
     #[arg(long, default_value_t = 63)]
     max_mib: u64,
 }
+
+/// What each call leaves free beside the checkout and its part of the bundle, MiB, so that a few
+/// commits between building the bundle and the calls still fit.
+const HEADROOM_MIB: f64 = 2.0;
 
 /// Debian packages of the Vulkan loader the GPU machine lacks.
 const LOADER_PACKAGES: [&str; 3] = ["libvulkan1", "libglvnd0", "libegl1"];
@@ -56,29 +61,37 @@ pub fn run(args: Args) -> Result<()> {
         Some(binary) => binary.clone(),
         None => build_vulkan_xtask()?,
     };
-    let (bin, data) = (args.out.join("bin"), args.out.join("data"));
-    compress(&binary, &bin.join("xtask.xz"))?;
-    fetch_loader(&bin.join("debs"))?;
-    let photos = export_photos(&args.spec, &data.join("photos"), args.quality)?;
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let checkout = mib(checkout_bytes()?);
-    let (bin_mib, data_mib) = (mib(folder_bytes(&bin)?), mib(folder_bytes(&data)?));
+    let room = args.max_mib as f64 - checkout - HEADROOM_MIB;
+    ensure!(room > 1.0, "the checkout's files ({checkout:.1} MiB) leave no room under --max-mib {}", args.max_mib);
+    let archive = args.out.join("xtask.xz");
+    compress(&binary, &archive)?;
+    let parts = split_archive(&archive, &args.out, (room * 1024.0 * 1024.0) as u64)?;
+    fetch_loader(&parts[0].join("debs"))?;
+    let data = args.out.join("data");
+    let photos = export_photos(&args.spec, &data.join("photos"), args.quality)?;
+    let mut carried = parts.clone();
+    carried.push(data);
+    let weights = carried.iter().map(|folder| Ok((folder.display().to_string(), mib(folder_bytes(folder)?)))).collect::<Result<Vec<_>>>()?;
     let out = args.out.display();
+    let mut calls: Vec<_> =
+        parts.iter().map(|part| json!({"carry": [part.display().to_string()], "command": format!("bash xtask/gpu/run.sh {out} unpack")})).collect();
+    calls.push(json!({"carry": [format!("{out}/data")], "command": format!("bash xtask/gpu/run.sh {out} bench [config]")}));
+    calls.push(json!({"carry": [format!("{out}/data")], "command": format!("bash xtask/gpu/run.sh {out} train [minutes] [config]")}));
     let manifest = json!({
         "commit": git(&["rev-parse", "HEAD"])?.trim(),
         "binary": binary.display().to_string(),
         "photos": photos, "jpeg_quality": args.quality, "spec": args.spec.display().to_string(),
-        "checkout_mib": checkout, "bin_mib": bin_mib, "data_mib": data_mib,
-        "call_1": {"carry": [format!("{out}/bin")], "command": format!("bash xtask/gpu/run.sh {out} unpack")},
-        "call_2": {"carry": [format!("{out}/data")], "command": format!("bash xtask/gpu/run.sh {out} bench [config]")},
-        "call_3": {"carry": [format!("{out}/data")], "command": format!("bash xtask/gpu/run.sh {out} train [minutes] [config]")},
+        "checkout_mib": checkout, "carried_mib": weights.iter().map(|(folder, weight)| (folder.clone(), json!(weight))).collect::<serde_json::Map<_, _>>(),
+        "calls": calls,
     });
     ipt_core::write_atomically(&args.out.join("manifest.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
     println!("{manifest}");
-    for (half, weight) in [("bin", bin_mib), ("data", data_mib)] {
+    for (folder, weight) in weights {
         ensure!(
             checkout + weight <= args.max_mib as f64,
-            "the checkout's files ({checkout:.1} MiB) and {out}/{half} ({weight:.1} MiB) weigh {:.1} MiB, over --max-mib {}",
+            "the checkout's files ({checkout:.1} MiB) and {folder} ({weight:.1} MiB) weigh {:.1} MiB, over --max-mib {}",
             checkout + weight,
             args.max_mib
         );
@@ -118,6 +131,32 @@ fn compress(source: &Path, target: &Path) -> Result<()> {
         encoder.finish()?.flush()
     })
     .with_context(|| format!("{}: writing", target.display()))
+}
+
+/// `archive` cut into the fewest equal parts of at most `room` bytes, written as
+/// `<out>/bin-<i>/xtask.xz.part-<i>` (two digits) beside a `parts` file holding their count (so the
+/// machine knows when it has them all); folders of an earlier cut are removed. Returns the folders.
+fn split_archive(archive: &Path, out: &Path, room: u64) -> Result<Vec<PathBuf>> {
+    let bytes = fs::read(archive).with_context(|| format!("{}: cannot read", archive.display()))?;
+    let fewest = bytes.len().div_ceil(room as usize).max(1);
+    ensure!(fewest < 100, "{}: {fewest} parts of {room} bytes; raise --max-mib", archive.display());
+    let chunks: Vec<&[u8]> = bytes.chunks(bytes.len().div_ceil(fewest).max(1)).collect();
+    for entry in fs::read_dir(out)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        if path.is_dir() && (name == "bin" || name.starts_with("bin-")) {
+            fs::remove_dir_all(&path).with_context(|| format!("{}: removing an earlier cut", path.display()))?;
+        }
+    }
+    let mut folders = Vec::new();
+    for (index, chunk) in chunks.iter().enumerate() {
+        let folder = out.join(format!("bin-{}", index + 1));
+        fs::create_dir_all(&folder)?;
+        ipt_core::write_atomically(&folder.join(format!("xtask.xz.part-{:02}", index + 1)), chunk)?;
+        ipt_core::write_atomically(&folder.join("parts"), format!("{}\n", chunks.len()).as_bytes())?;
+        folders.push(folder);
+    }
+    Ok(folders)
 }
 
 /// Every training photo of `spec` re-encoded as JPEG under `target`, at the same path relative
