@@ -73,10 +73,13 @@ pub fn run(args: Args) -> Result<()> {
     let photos = export_photos(&args.spec, &data.join("photos"), args.quality)?;
     let mut carried = parts.clone();
     carried.push(data);
-    let weights = carried.iter().map(|folder| Ok((folder.display().to_string(), mib(folder_bytes(folder)?)))).collect::<Result<Vec<_>>>()?;
+    let weights =
+        carried.iter().map(|folder| Ok((folder.display().to_string(), mib(folder_bytes(folder)?)))).collect::<Result<Vec<_>>>()?;
     let out = args.out.display();
-    let mut calls: Vec<_> =
-        parts.iter().map(|part| json!({"carry": [part.display().to_string()], "command": format!("bash xtask/gpu/run.sh {out} unpack")})).collect();
+    let mut calls: Vec<_> = parts
+        .iter()
+        .map(|part| json!({"carry": [part.display().to_string()], "command": format!("bash xtask/gpu/run.sh {out} unpack")}))
+        .collect();
     calls.push(json!({"carry": [format!("{out}/data")], "command": format!("bash xtask/gpu/run.sh {out} bench [config]")}));
     calls.push(json!({"carry": [format!("{out}/data")], "command": format!("bash xtask/gpu/run.sh {out} train [minutes] [config]")}));
     let manifest = json!({
