@@ -151,6 +151,22 @@ fn kill_and_resume_gives_the_weights_of_an_uninterrupted_run() {
 }
 
 #[test]
+fn kill_and_resume_is_exact_in_half_precision_with_the_loss_scale_checkpointed() {
+    for precision in ["bf16", "f16"] {
+        assert_resume_is_exact(&[format!("precision=\"{precision}\"")]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig::load(&write_config(dir.path(), MICRO, 8, ""), &["precision=\"f16\"".into()]).unwrap();
+    train_fresh(&config, dir.path()).unwrap();
+    let run = dir.path().join("runs/run");
+    assert!(run.join("checkpoints/step-0000008/loss_scale.bpk").is_file(), "f16 checkpoints hold the loss scale");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"loss_scale\""), "f16 log lines report the loss scale");
+    let weights = parameters(&run.join("final.safetensors"));
+    assert!(weights.iter().flatten().all(|value| value.is_finite()), "exported f32 weights");
+}
+
+#[test]
 fn kill_and_resume_is_exact_when_task_shares_follow_validation() {
     // Shares change at every validation (steps 3, 6, 9); the stop at step 6 falls on one.
     let overrides = ["data.task_sampling=\"lagging\"".to_string(), "intervals.validation=3".into()];

@@ -9,7 +9,8 @@
 #   carrying <bundle>/data:  bash xtask/gpu/run.sh <bundle> train [minutes] [config] [device]
 # `unpack` says which parts of the xz-compressed xtask are there; once all are, it installs
 # Debian's Vulkan loader and unpacks the xtask. `bench` times the real training
-# step (bench-train) of the tiny config and of the given one, modulated and plain, then Burn
+# step (bench-train) of the tiny config and of the given one, modulated and plain, and the
+# given one in f16 and bf16 mixed precision, then Burn
 # against the PyTorch twin on CUDA (`bench --vs-pytorch`). `train` trains the given config for
 # the given minutes (resuming the run the bundle brought back, if any). Each leaves in $OUT one
 # tar archive split into parts of 15.6 MiB (a call brings back at most 8 files of 16 MiB) of
@@ -56,16 +57,25 @@ mkdir -p "$out" "$results" "$runs"
 export INSTRUCT_IPT_DATA="$bundle/data/photos"
 
 if [ "$mode" = bench ]; then
-  # A failing case is written down and the others still run: the archive must come back.
-  bench() { "$xtask" bench-train --device "$device" --steps "${BENCH_STEPS:-20}" "$@" 2>> "$results/bench.err" | tee -a "$results/bench.jsonl" || echo "bench-train $* failed" >> "$results/bench.err"; }
+  # A failing case is written down and the others still run, and the archive is rewritten
+  # after each case: what finished comes back even if the call runs out of time.
+  pack() { rm -f "$out"/bench.tar.part-*; tar -C "$bundle" -cf - results | split -b 15600k - "$out/bench.tar.part-"; }
+  bench() {
+    "$xtask" bench-train --device "$device" --steps "${BENCH_STEPS:-20}" "$@" 2>> "$results/bench.err" | tee -a "$results/bench.jsonl" \
+      || echo "bench-train $* failed" >> "$results/bench.err"
+    pack
+  }
   bench --config configs/tiny-6task-cpu.toml
   bench --config configs/tiny-6task-cpu.toml --set conditioning.kind=none
   bench --config "$config"
   bench --config "$config" --set conditioning.kind=none
+  # Mixed precision (f32 master weights): f16 with loss scaling; bf16 where the device computes in it.
+  bench --config "$config" --set 'precision="f16"'
+  bench --config "$config" --set 'precision="bf16"'
   "$xtask" bench --vs-pytorch --device "$device" --python "${TWIN_PYTHON:-python3}" --presets tiny,small \
     --sizes "${SIZES:-256,512,1024}" --skip-4k --photo-megapixels 0 --repeats 5 --rounds 1 2>&1 | tee "$results/vs-pytorch.txt" \
     || echo "bench --vs-pytorch failed" >> "$results/bench.err"
-  tar -C "$bundle" -cf - results | split -b 15600k - "$out/bench.tar.part-"
+  pack
   exit 0
 fi
 
@@ -76,7 +86,10 @@ fi
 # sends it once, to training only (without it timeout signals its process group too, and a
 # second Ctrl-C aborts without a checkpoint).
 status=0
-timeout --foreground -s INT "${minutes}m" "$xtask" train --config "$config" --device "$device" --runs "$runs" --resume > "$results/train.log" 2>&1 || status=$?
+# TRAIN_SET='a.b=c ...' passes overrides (e.g. TRAIN_SET='precision="f16" name="small-f16"').
+sets=()
+for assignment in ${TRAIN_SET:-}; do sets+=(--set "$assignment"); done
+timeout --foreground -s INT "${minutes}m" "$xtask" train --config "$config" --device "$device" --runs "$runs" --resume "${sets[@]}" > "$results/train.log" 2>&1 || status=$?
 echo "train exit status $status (124: stopped by the time limit, with a checkpoint)" >> "$results/train.log"
 # Only the latest checkpoint travels back.
 for latest in "$runs"/*/checkpoints/latest; do

@@ -10,14 +10,16 @@ use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor};
 use std::any::Any;
 use std::borrow::Cow;
 
-#[cfg(feature = "flex")]
-use burn::tensor::DType;
-use burn::tensor::{Shape, TensorData, read_sync};
+use burn::tensor::{DType, Shape, TensorData, read_sync};
 
 /// An op that can run on a concrete CPU backend `B`, on its plain or its autodiff tensors.
 pub trait CpuBackendOp {
     /// What the op returns.
     type Output;
+
+    /// The float type of the op's tensors (its first input's): the kernels read and write
+    /// `f32`, so other types (half-precision training) take the generic formulation.
+    fn dtype(&self) -> DType;
 
     /// The op on `B`, or `None` when its tensors are not `B`'s.
     fn on<B: Backend>(&self) -> Option<Self::Output>
@@ -25,8 +27,12 @@ pub trait CpuBackendOp {
         DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>;
 }
 
-/// Runs `op` on the first CPU backend built in that holds its tensors; `None` when none does.
+/// Runs `op` on the first CPU backend built in that holds its tensors; `None` when none does
+/// or they are not `f32`.
 pub fn on_cpu_backend<O: CpuBackendOp>(op: &O) -> Option<O::Output> {
+    if op.dtype() != DType::F32 {
+        return None;
+    }
     #[cfg(feature = "flex")]
     if let Some(output) = on_flex(op) {
         return Some(output);
@@ -40,10 +46,13 @@ pub fn on_cpu_backend<O: CpuBackendOp>(op: &O) -> Option<O::Output> {
     None
 }
 
-/// Runs `op` when its tensors are flex's; `None` otherwise. For kernels that beat flex's own ops
+/// Runs `op` when its tensors are flex's `f32` ones; `None` otherwise. For kernels that beat flex's own ops
 /// but not libtorch's (README, Benchmarks).
 #[cfg(feature = "flex")]
 pub fn on_flex<O: CpuBackendOp>(op: &O) -> Option<O::Output> {
+    if op.dtype() != DType::F32 {
+        return None;
+    }
     op.on::<burn::backend::Flex>()
 }
 

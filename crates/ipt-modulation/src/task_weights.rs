@@ -22,7 +22,8 @@ impl TaskWeights {
     /// back from the device once; [`TaskWeights::one_hot`] knows them without a read-back.
     pub fn new(weights: Tensor<2>) -> Self {
         let [_, tasks] = weights.dims();
-        let column_mass: Vec<f32> = weights.clone().detach().abs().sum_dim(0).into_data().try_into_vec().expect("task weights are f32");
+        let column_mass: Vec<f32> =
+            weights.clone().detach().abs().sum_dim(0).into_data().convert::<f32>().try_into_vec().expect("task weights are floats");
         let active = (0..tasks).filter(|&task| column_mass[task] > 0.0).collect();
         Self { weights, active, repeated: Arc::default() }
     }

@@ -47,12 +47,14 @@ pub fn bench_steps(config: &TrainConfig, device: &Device, warmup: usize, steps: 
     if !config.data.photos.is_empty() {
         spec = spec.with_clean_folders(&config.data.photos);
     }
+    config.precision.check(device)?;
     let (training, _) = spec.split()?;
     let photos = read_photos(&training, 2)?;
     let initial = initial_model(config, &spec, device)?;
     let autodiff = device.clone().autodiff();
     let layout = FlatLayout::of(&initial, device);
-    let mut trainee = Trainee::new(initial.clone().fork(&autodiff).train(), &initial, optimizer(config, &layout, device), layout);
+    let mut trainee =
+        Trainee::new(initial.clone().fork(&autodiff).train(), &initial, optimizer(config, &layout, device), layout, config.precision, None);
     let stepper = Stepper { device: autodiff.clone(), loss: &config.loss, max_norm: max_norm(config) };
     let first_phase = &effective_phases(config, &spec)?[0];
     let mut batches = batch_stream(&photos, &spec, config, (0, first_phase), None, 0)?;

@@ -1,5 +1,5 @@
-//! Checkpoints: `checkpoints/step-NNNNNNN/` holds the model, the EMA, the optimiser state and
-//! `state.json`; it is written under a temporary name and renamed, then `checkpoints/latest`
+//! Checkpoints: `checkpoints/step-NNNNNNN/` holds the model, the EMA, the optimiser state, the
+//! loss scale of `f16` training and `state.json`; it is written under a temporary name and renamed, then `checkpoints/latest`
 //! (a one-line pointer, itself replaced atomically) is moved to it. A killed run therefore
 //! always finds a complete checkpoint, and a checkpoint damaged later is skipped for the one
 //! before it.
@@ -14,9 +14,13 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::adamw::FlatAdamW;
 use crate::flat::FlatLayout;
+use crate::precision::LossScale;
 
 /// The optimiser state's file in a checkpoint folder.
 const OPTIMIZER: &str = "adamw.bpk";
+
+/// The loss scale's file in a checkpoint folder (`f16` training only).
+const LOSS_SCALE: &str = "loss_scale.bpk";
 
 /// Checkpoints kept on disk (older ones are deleted).
 const KEEP: usize = 2;
@@ -48,6 +52,8 @@ pub(crate) struct Checkpoint {
     pub ema: IptModel,
     /// AdamW moments.
     pub optimizer: FlatAdamW,
+    /// The loss scale, when the run trained in `f16`.
+    pub loss_scale: Option<LossScale>,
     /// Step, best score, time.
     pub state: TrainState,
 }
@@ -60,15 +66,25 @@ fn record(path: &Path) -> impl FnOnce(burn::store::RecordError) -> TrainError + 
     move |error| TrainError::Checkpoint { path: path.into(), message: format!("{error:?}") }
 }
 
-/// Writes a checkpoint of `model`, `ema`, `optimizer`, `state` under `dir` and points
-/// `dir/latest` at it.
-pub(crate) fn save(dir: &Path, model: &IptModel, ema: &IptModel, optimizer: &FlatAdamW, state: &TrainState) -> Result<(), TrainError> {
+/// Writes a checkpoint of `model`, `ema`, `optimizer`, `loss_scale`, `state` under `dir` and
+/// points `dir/latest` at it.
+pub(crate) fn save(
+    dir: &Path,
+    model: &IptModel,
+    ema: &IptModel,
+    optimizer: &FlatAdamW,
+    loss_scale: Option<&LossScale>,
+    state: &TrainState,
+) -> Result<(), TrainError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = format!("step-{:07}", state.step);
     let temp = ipt_core::staging_folder(dir, &name).map_err(io(dir))?;
     model.clone().save_file(temp.path().join("model.bpk")).map_err(record(temp.path()))?;
     ema.clone().save_file(temp.path().join("ema.bpk")).map_err(record(temp.path()))?;
     optimizer.save(&temp.path().join(OPTIMIZER)).map_err(record(temp.path()))?;
+    if let Some(scale) = loss_scale {
+        scale.clone().save_file(temp.path().join(LOSS_SCALE)).map_err(record(temp.path()))?;
+    }
     let state_text = serde_json::to_string_pretty(state).expect("train state serialises");
     std::fs::write(temp.path().join("state.json"), state_text).map_err(io(temp.path()))?;
     let final_dir = dir.join(&name);
@@ -152,5 +168,10 @@ fn load(step_dir: &Path, model: IptModel, ema: IptModel, optimizer: FlatAdamW, l
         });
     }
     let optimizer = optimizer.load(layout, &path).map_err(record(&path))?;
-    Ok(Checkpoint { model, ema, optimizer, state })
+    let scale_path = step_dir.join(LOSS_SCALE);
+    let loss_scale = match scale_path.is_file() {
+        true => Some(LossScale::new(&ema.devices()[0]).try_load_file(&scale_path).map_err(record(&scale_path))?),
+        false => None,
+    };
+    Ok(Checkpoint { model, ema, optimizer, loss_scale, state })
 }

@@ -7,6 +7,7 @@ use ipt_model::{FeatureMethod, IptConfig, LayerGroup, ModulationConfig, Preset, 
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::precision::Precision;
 
 /// Everything a training run needs.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -34,6 +35,10 @@ pub struct TrainConfig {
     pub ema: EmaConfig,
     /// Checkpoints, validation and logging intervals.
     pub intervals: Intervals,
+    /// The float type of the forward and backward passes (`"f32"`, `"bf16"`, `"f16"`); the
+    /// parameters, optimiser state and EMA stay `f32` ([`crate::precision`]).
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
     /// Non-finite losses tolerated in a row before training stops.
     #[serde(default = "default_nonfinite")]
     pub max_consecutive_nonfinite: usize,

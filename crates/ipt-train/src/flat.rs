@@ -6,7 +6,7 @@
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, IndexingUpdateOp, Int, Shape, Tensor, TensorData, s};
+use burn::tensor::{Device, FloatDType, IndexingUpdateOp, Int, Shape, Tensor, TensorData, s};
 use ipt_model::IptModel;
 
 /// Values each parameter's run starts on a multiple of: 256 bytes, so that its slice of the
@@ -81,11 +81,11 @@ impl FlatLayout {
         model.visit(&mut values);
         self.check(values.0.len());
         let device = values.0.first().map_or_else(Device::default, Tensor::device);
-        self.assemble(values.0.into_iter().map(Some), &device)
+        self.assemble(values.0.into_iter().map(Some).collect(), &device)
     }
 
-    /// `model`'s gradients in a buffer of this layout (zeros for parameters without one),
-    /// `[elements]`, and which parameters have one. Takes them out of `grads`.
+    /// `model`'s gradients in an `f32` buffer of this layout (zeros for parameters without
+    /// one), `[elements]`, and which parameters have one. Takes them out of `grads`.
     pub fn gradients(&self, model: &IptModel, grads: &mut GradientsParams, device: &Device) -> (Tensor<1>, Vec<bool>) {
         struct Gradients<'a> {
             grads: &'a mut GradientsParams,
@@ -104,16 +104,19 @@ impl FlatLayout {
         (self.assemble(gradients.parts, device), present)
     }
 
-    /// A zero buffer with each given part written at its parameter's offset, in place.
-    fn assemble(&self, parts: impl IntoIterator<Item = Option<Tensor<1>>>, device: &Device) -> Tensor<1> {
-        let buffer = Tensor::zeros([self.elements()], device);
-        parts.into_iter().zip(&self.offsets).fold(buffer, |buffer, (part, &offset)| match part {
+    /// A zero `f32` buffer with each given part written at its parameter's offset, in place:
+    /// parts in half precision are gathered in their type and the buffer cast once.
+    fn assemble(&self, parts: Vec<Option<Tensor<1>>>, device: &Device) -> Tensor<1> {
+        let dtype = parts.iter().flatten().next().map_or(FloatDType::F32.into(), Tensor::dtype);
+        let buffer = Tensor::zeros([self.elements()], (device, dtype));
+        let buffer = parts.into_iter().zip(&self.offsets).fold(buffer, |buffer, (part, &offset)| match part {
             Some(part) => {
                 let count = part.dims()[0];
                 buffer.slice_assign(s![offset..offset + count], part)
             }
             None => buffer,
-        })
+        });
+        buffer.cast(FloatDType::F32)
     }
 
     /// `model` with every parameter's value read from `flat` (`[elements]`), each parameter

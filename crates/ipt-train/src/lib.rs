@@ -13,6 +13,7 @@ pub mod loss;
 pub mod metrics;
 pub mod params;
 pub mod plot;
+pub mod precision;
 pub mod runs;
 mod step;
 pub mod task_shares;
@@ -21,6 +22,7 @@ pub mod validate;
 
 pub use bench::{StepBenchmark, bench_steps};
 pub use config::TrainConfig;
+pub use precision::Precision;
 pub use runs::{RUNS_VARIABLE, runs_home};
 pub use step::PhaseMillis;
 pub use trainer::{RunOptions, RunSummary, train};

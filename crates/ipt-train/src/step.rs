@@ -9,12 +9,16 @@
 //! learns that steps were skipped. With a [`PhaseClock`] that times, each phase ends with a
 //! device synchronisation, so queued work is charged to the phase that queued it
 //! (`cargo xtask bench-train`).
+//!
+//! In half precision ([`Precision`]) the model computes in the half type while `params` and
+//! the EMA stay `f32`; in `f16` the loss is scaled ([`LossScale`]) and a step whose gradients
+//! overflow is skipped on the device like a non-finite loss.
 
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use ipt_data::sampler::Batch;
 use ipt_model::IptModel;
 use serde::Serialize;
@@ -23,10 +27,12 @@ use crate::adamw::FlatAdamW;
 use crate::config::LossConfig;
 use crate::flat::FlatLayout;
 use crate::loss::restoration_loss;
+use crate::precision::{LossScale, Precision};
 
 /// What a step changes: the trained model, its EMA and the optimiser state.
 pub(crate) struct Trainee {
-    /// The model being trained, on the autodiff device; its parameters are views of `params`.
+    /// The model being trained, on the autodiff device; its parameters are views of `params`
+    /// (of `params` cast to the half type in half precision).
     pub model: IptModel,
     /// The model's parameter values, flat in `layout`'s order, on the plain device (the
     /// optimiser's input; only [`Stepper::step`] changes the model's values).
@@ -38,19 +44,39 @@ pub(crate) struct Trainee {
     pub optimizer: FlatAdamW,
     /// Where each parameter sits in the flat buffers.
     pub layout: FlatLayout,
+    /// The float type of the passes.
+    pub precision: Precision,
+    /// The loss scale, in `f16`.
+    pub loss_scale: Option<LossScale>,
 }
 
 impl Trainee {
-    /// Training `model` (on the autodiff device, gradients on) with `optimizer`, its EMA
-    /// starting at `ema`'s weights.
-    pub fn new(model: IptModel, ema: &IptModel, optimizer: FlatAdamW, layout: FlatLayout) -> Self {
+    /// Training `model` (`f32`, on the autodiff device, gradients on) in `precision` with
+    /// `optimizer`, its EMA starting at `ema`'s weights, the loss scale (in `f16`) at
+    /// `loss_scale` or else at its initial value.
+    pub fn new(
+        model: IptModel,
+        ema: &IptModel,
+        optimizer: FlatAdamW,
+        layout: FlatLayout,
+        precision: Precision,
+        loss_scale: Option<LossScale>,
+    ) -> Self {
         let (params, ema) = (layout.values(&model), layout.values(ema));
-        Self { model: layout.write(model, &params), params, ema, optimizer, layout }
+        let device = params.device();
+        let loss_scale = precision.scales_loss().then(|| loss_scale.unwrap_or_else(|| LossScale::new(&device)));
+        Self { model: layout.write(model, &params.clone().cast(precision.dtype())), params, ema, optimizer, layout, precision, loss_scale }
     }
 
-    /// The EMA weights as a model on the plain device.
+    /// The EMA weights as an `f32` model on the plain device.
     pub fn ema_model(&self) -> IptModel {
         self.layout.write(self.model.valid(), &self.ema)
+    }
+
+    /// The trained weights in `f32` (the model itself holds half-precision copies in half
+    /// precision), on the autodiff device: what checkpoints save.
+    pub fn master_model(&self) -> IptModel {
+        self.layout.write(self.model.clone(), &self.params)
     }
 }
 
@@ -69,24 +95,38 @@ impl Stepper<'_> {
     /// One step on `batch` at learning rate `lr` and EMA decay `ema_decay`; returns the updated
     /// state and the loss, still on the device (detached).
     pub fn step(&self, trainee: Trainee, batch: Batch, lr: f64, ema_decay: f32, clock: &mut PhaseClock) -> (Trainee, Tensor<1>) {
-        let Trainee { model, params, ema, mut optimizer, layout } = trainee;
+        let Trainee { model, params, ema, mut optimizer, layout, precision, loss_scale } = trainee;
+        let dtype = precision.dtype();
         let size = batch.patch_size;
         let shape = [batch.tasks.len(), 3, size, size];
-        let input = Tensor::<4>::from_data(TensorData::new(batch.degraded, shape), &self.device);
+        let input = Tensor::<4>::from_data(TensorData::new(batch.degraded, shape), &self.device).cast(dtype);
         let target = Tensor::<4>::from_data(TensorData::new(batch.clean, shape), &self.device);
-        let weights = (!model.tasks().is_empty())
-            .then(|| model.task_weights(&batch.tasks, &self.device).expect("sampled tasks are the model's tasks"));
+        let weights = (!model.tasks().is_empty()).then(|| {
+            let weights = model.task_weights(&batch.tasks, &self.device).expect("sampled tasks are the model's tasks");
+            if precision.is_f32() { weights } else { ipt_model::TaskWeights::new(weights.weights().clone().cast(dtype)) }
+        });
         clock.lap(Phase::Data);
 
-        let loss = restoration_loss(model.forward(input, weights.as_ref()), target, self.loss);
+        let output = model.forward(input, weights.as_ref()).cast(FloatDType::F32);
+        let loss = restoration_loss(output, target, self.loss);
         clock.lap(Phase::Forward);
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let scaled = match &loss_scale {
+            Some(scale) => loss.clone() * scale.value().autodiff(),
+            None => loss.clone(),
+        };
+        let mut grads = GradientsParams::from_grads(scaled.backward(), &model);
         clock.lap(Phase::Backward);
 
         let loss = loss.inner();
         let device = loss.device();
-        let skip = loss.clone().is_finite().bool_not();
-        let (grads, present) = layout.gradients(&model, &mut grads, &device);
+        let (mut grads, present) = layout.gradients(&model, &mut grads, &device);
+        let mut skip = loss.clone().is_finite().bool_not();
+        let loss_scale = loss_scale.map(|scale| {
+            grads = grads.clone() / scale.value().expand([layout.elements()]);
+            let overflow = grads.clone().is_finite().bool_not().any();
+            skip = skip.clone().bool_or(overflow.clone());
+            scale.update(overflow)
+        });
         let grad_scale = match self.max_norm {
             Some(max_norm) => clipping_scales(&layout, grads.clone(), max_norm),
             None => Tensor::ones([layout.params()], &device),
@@ -95,13 +135,13 @@ impl Stepper<'_> {
         clock.lap(Phase::Clipping);
 
         let params = optimizer.step(&layout, lr, [params, grads], grad_scale, update);
-        let model = layout.write(model, &params);
+        let model = layout.write(model, &params.clone().cast(dtype));
         clock.lap(Phase::Optimiser);
 
         let averaged = ema.clone().mul_scalar(ema_decay) + params.clone().mul_scalar(1.0 - ema_decay);
         let ema = averaged.mask_where(skip.expand([layout.elements()]), ema);
         clock.lap(Phase::Ema);
-        (Trainee { model, params, ema, optimizer, layout }, loss)
+        (Trainee { model, params, ema, optimizer, layout, precision, loss_scale }, loss)
     }
 }
 
@@ -237,11 +277,11 @@ mod tests {
 
     const TASKS: [Task; 2] = [Task::Denoise, Task::Derain];
 
-    fn trainee(device: &Device) -> Trainee {
+    fn trainee(device: &Device, precision: Precision) -> Trainee {
         let model = seeded_init(|| Preset::Tiny.config().init_modulated(&ModulationConfig::new(TASKS.to_vec()), device), device, 1);
         let layout = FlatLayout::of(&model, device);
         let optimizer = FlatAdamW::new(AdamWSettings { beta_1: 0.9, beta_2: 0.999, weight_decay: 1e-4 }, &layout, device);
-        Trainee::new(model.clone().fork(&device.clone().autodiff()).train(), &model, optimizer, layout)
+        Trainee::new(model.clone().fork(&device.clone().autodiff()).train(), &model, optimizer, layout, precision, None)
     }
 
     fn batch(seed: u64, poison: bool) -> Batch {
@@ -274,7 +314,7 @@ mod tests {
         let loss = LossConfig::default();
         let stepper = Stepper { device: device.clone().autodiff(), loss: &loss, max_norm: Some(1.0) };
         let mut clock = PhaseClock::off();
-        let (trainee, first) = stepper.step(trainee(&device), batch(1, false), 1e-3, 0.9, &mut clock);
+        let (trainee, first) = stepper.step(trainee(&device, Precision::F32), batch(1, false), 1e-3, 0.9, &mut clock);
         assert!(first.into_scalar::<f32>().is_finite());
         let (model, ema) = (bits(&trainee.model), bits(&trainee.ema_model()));
 
@@ -288,6 +328,64 @@ mod tests {
         let after = bits(&trainee.model);
         assert!(after != model, "the next finite step updates the weights (they still require gradients)");
         assert!(after.iter().all(|&b| f32::from_bits(b).is_finite()), "the optimiser's moments stayed finite");
+    }
+
+    /// The float types of a module's parameters.
+    fn dtypes(module: &IptModel) -> std::collections::BTreeSet<String> {
+        struct Types(std::collections::BTreeSet<String>);
+        impl ModuleVisitor for Types {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.insert(format!("{:?}", param.val().dtype()));
+            }
+        }
+        let mut types = Types(Default::default());
+        module.visit(&mut types);
+        types.0
+    }
+
+    /// In half precision the model computes in the half type while the master weights, their
+    /// update and the EMA stay `f32`; the first step's loss agrees with `f32`'s to the half
+    /// type's precision, and training moves the weights.
+    #[test]
+    fn half_precision_trains_f32_master_weights_with_the_passes_in_the_half_type() {
+        let device = Device::flex();
+        let loss = LossConfig::default();
+        let stepper = Stepper { device: device.clone().autodiff(), loss: &loss, max_norm: Some(1.0) };
+        let mut clock = PhaseClock::off();
+        let (_, reference) = stepper.step(trainee(&device, Precision::F32), batch(1, false), 1e-3, 0.9, &mut clock);
+        let reference = reference.into_scalar::<f32>();
+        for (precision, name, tolerance) in [(Precision::Bf16, "BF16", 2e-2), (Precision::F16, "F16", 5e-3)] {
+            let start = trainee(&device, precision);
+            let master = bits(&start.master_model());
+            assert_eq!(dtypes(&start.model), [name.to_string()].into(), "the model computes in {name}");
+            let (trainee, first) = stepper.step(start, batch(1, false), 1e-3, 0.9, &mut clock);
+            let first = first.into_scalar::<f32>();
+            assert!((first - reference).abs() < tolerance * reference, "{name}: loss {first} against f32's {reference}");
+            for model in [trainee.master_model(), trainee.ema_model()] {
+                assert_eq!(dtypes(&model), ["F32".to_string()].into(), "master weights and EMA stay f32");
+            }
+            assert!(bits(&trainee.master_model()) != master, "{name}: the step updated the master weights");
+            assert_eq!(trainee.loss_scale.is_some(), precision == Precision::F16, "only f16 scales the loss");
+        }
+    }
+
+    /// An `f16` step whose scaled gradients overflow is skipped on the device: master weights
+    /// and EMA bit-identical, the scale halved; the next step trains.
+    #[test]
+    fn an_f16_gradient_overflow_skips_the_step_and_halves_the_loss_scale() {
+        let device = Device::flex();
+        let loss = LossConfig::default();
+        let stepper = Stepper { device: device.clone().autodiff(), loss: &loss, max_norm: Some(1.0) };
+        let mut clock = PhaseClock::off();
+        let mut trainee = trainee(&device, Precision::F16);
+        let huge = 1e30;
+        trainee.loss_scale.as_mut().unwrap().scale = Param::from_tensor(Tensor::full([1], huge, &device)).set_require_grad(false);
+        let (master, ema) = (bits(&trainee.master_model()), bits(&trainee.ema_model()));
+        let (trainee, loss) = stepper.step(trainee, batch(1, false), 1e-3, 0.9, &mut clock);
+        assert!(loss.into_scalar::<f32>().is_finite(), "the loss itself is finite");
+        assert!(bits(&trainee.master_model()) == master, "an overflowing step changed the weights");
+        assert!(bits(&trainee.ema_model()) == ema, "an overflowing step changed the EMA");
+        assert_eq!(trainee.loss_scale.as_ref().unwrap().value().into_scalar::<f32>(), huge / 2.0);
     }
 
     #[test]

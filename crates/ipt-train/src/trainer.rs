@@ -76,6 +76,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
         spec = spec.with_clean_folders(&config.data.photos);
     }
     let phases = effective_phases(config, &spec)?;
+    config.precision.check(device)?;
     let run_dir = options.runs_dir.join(&config.name);
     let checkpoints = run_dir.join("checkpoints");
     prepare_run_dir(&run_dir, config, options.resume)?;
@@ -100,12 +101,12 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
         None
     };
     let started_fresh = resumed.is_none();
-    let (model, ema, optimizer, mut state) = match resumed {
-        Some(loaded) => (loaded.model, loaded.ema, loaded.optimizer, loaded.state),
-        None => (initial.clone().fork(&autodiff), initial, optimizer(config, &layout, device), fresh),
+    let (model, ema, optimizer, loss_scale, mut state) = match resumed {
+        Some(loaded) => (loaded.model, loaded.ema, loaded.optimizer, loaded.loss_scale, loaded.state),
+        None => (initial.clone().fork(&autodiff), initial, optimizer(config, &layout, device), None, fresh),
     };
     // Forking onto the autodiff device keeps the validation state; `train` turns gradients on.
-    let mut trainee = Trainee::new(model.train(), &ema, optimizer, layout);
+    let mut trainee = Trainee::new(model.train(), &ema, optimizer, layout, config.precision, loss_scale);
     // A fresh start (also `--resume` before the first checkpoint) redoes every logged step.
     let metrics_path = run_dir.join("metrics.jsonl");
     let mut metrics = if started_fresh { MetricsLog::create(&metrics_path)? } else { MetricsLog::resume(&metrics_path, state.step)? };
@@ -184,10 +185,14 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
                 }
             }
             if on_log && let Some((loss, steps_per_second)) = interval.take(config.intervals.log) {
-                metrics.write(json!({
+                let mut line = json!({
                     "step": state.step, "phase": phase_index, "loss": loss, "lr": lr,
                     "steps_per_s": steps_per_second, "patches_per_s": steps_per_second * config.data.batch_size as f64,
-                }))?;
+                });
+                if let Some(scale) = &trainee.loss_scale {
+                    line["loss_scale"] = json!(scale.value().into_scalar::<f32>());
+                }
+                metrics.write(line)?;
                 refresh_plot(&run_dir, config, &bar);
             }
             // The EMA weights as a model, once for this step's validation, export and checkpoint.
@@ -216,7 +221,8 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
             }
             if let Some(ema) = ema.as_ref().filter(|_| on_checkpoint) {
                 state.wall_seconds = wall_before + session.elapsed().as_secs_f64();
-                checkpoint::save(&checkpoints, &trainee.model, ema, &trainee.optimizer, &state)?;
+                let model = trainee.master_model();
+                checkpoint::save(&checkpoints, &model, ema, &trainee.optimizer, trainee.loss_scale.as_ref(), &state)?;
             }
         }
     }

@@ -178,6 +178,10 @@ mod cpu {
     impl CpuBackendOp for Step<'_> {
         type Output = [Tensor<1>; 3];
 
+        fn dtype(&self) -> burn::tensor::DType {
+            self.inputs.params.dtype()
+        }
+
         fn on<B: Backend>(&self) -> Option<[Tensor<1>; 3]>
         where
             DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
@@ -204,6 +208,10 @@ mod cpu {
 
     impl CpuBackendOp for SumsOfSquares<'_> {
         type Output = Tensor<1>;
+
+        fn dtype(&self) -> burn::tensor::DType {
+            self.values.dtype()
+        }
 
         fn on<B: Backend>(&self) -> Option<Tensor<1>>
         where

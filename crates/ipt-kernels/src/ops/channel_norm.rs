@@ -236,6 +236,10 @@ mod cpu {
     impl CpuBackendOp for ChannelNorm<'_> {
         type Output = Tensor<4>;
 
+        fn dtype(&self) -> burn::tensor::DType {
+            self.x.dtype()
+        }
+
         /// On `B`'s autodiff tensors the tracked op; on its plain tensors the forward kernel.
         fn on<B: Backend>(&self) -> Option<Tensor<4>>
         where

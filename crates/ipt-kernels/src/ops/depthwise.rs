@@ -59,6 +59,10 @@ mod custom {
     impl CpuBackendOp for Depthwise<'_> {
         type Output = Tensor<4>;
 
+        fn dtype(&self) -> burn::tensor::DType {
+            self.x.dtype()
+        }
+
         fn on<B: Backend>(&self) -> Option<Tensor<4>>
         where
             DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,

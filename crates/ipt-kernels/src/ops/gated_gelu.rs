@@ -141,6 +141,10 @@ mod cpu {
     impl CpuBackendOp for GatedGelu<'_> {
         type Output = Tensor<4>;
 
+        fn dtype(&self) -> burn::tensor::DType {
+            self.x.dtype()
+        }
+
         /// On `B`'s autodiff tensors the tracked op; on its plain tensors the forward kernel.
         fn on<B: Backend>(&self) -> Option<Tensor<4>>
         where

@@ -283,6 +283,10 @@ mod flex {
     impl CpuBackendOp for OnBackend<'_> {
         type Output = ();
 
+        fn dtype(&self) -> burn::tensor::DType {
+            self.0.dtype()
+        }
+
         fn on<B: Backend>(&self) -> Option<()>
         where
             DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B>>,
@@ -307,6 +311,10 @@ mod flex {
 
     impl CpuBackendOp for GemmConv<'_> {
         type Output = Tensor<4>;
+
+        fn dtype(&self) -> burn::tensor::DType {
+            self.x.dtype()
+        }
 
         /// On `B`'s autodiff tensors the tracked op (all inputs there); on its plain tensors the
         /// forward kernel of a 1x1 convolution (`None` for larger kernels: see the module doc).

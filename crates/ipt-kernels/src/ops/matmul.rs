@@ -81,6 +81,10 @@ mod cpu {
     impl<const D: usize> CpuBackendOp for Matmul<'_, D> {
         type Output = Tensor<D>;
 
+        fn dtype(&self) -> burn::tensor::DType {
+            self.lhs.dtype()
+        }
+
         /// On `B`'s autodiff tensors the tracked op; on its plain tensors the forward kernel;
         /// `None` for operands of different batch shapes or that flex does not hold as f32.
         fn on<B: Backend>(&self) -> Option<Tensor<D>>

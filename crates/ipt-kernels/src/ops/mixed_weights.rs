@@ -157,6 +157,10 @@ mod cpu {
     impl CpuBackendOp for Mixed<'_> {
         type Output = Tensor<3>;
 
+        fn dtype(&self) -> burn::tensor::DType {
+            self.general.dtype()
+        }
+
         /// On `B`'s autodiff tensors the tracked op; on its plain tensors the forward kernel.
         fn on<B: Backend>(&self) -> Option<Tensor<3>>
         where

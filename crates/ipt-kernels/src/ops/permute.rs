@@ -88,6 +88,10 @@ mod cpu {
     impl<const D: usize> CpuBackendOp for Permute<'_, D> {
         type Output = Tensor<D>;
 
+        fn dtype(&self) -> burn::tensor::DType {
+            self.x.dtype()
+        }
+
         /// On `B`'s autodiff tensors the tracked op; on its plain tensors the forward kernel.
         fn on<B: Backend>(&self) -> Option<Tensor<D>>
         where

@@ -142,6 +142,10 @@ mod cpu {
     impl CpuBackendOp for QkNorm<'_> {
         type Output = Tensor<5>;
 
+        fn dtype(&self) -> burn::tensor::DType {
+            self.windows.dtype()
+        }
+
         /// On `B`'s autodiff tensors the tracked op; on its plain tensors the forward kernel.
         fn on<B: Backend>(&self) -> Option<Tensor<5>>
         where

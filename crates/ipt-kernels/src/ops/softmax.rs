@@ -111,6 +111,10 @@ mod cpu {
     impl<const D: usize> CpuBackendOp for Softmax<'_, D> {
         type Output = Tensor<D>;
 
+        fn dtype(&self) -> burn::tensor::DType {
+            self.x.dtype()
+        }
+
         /// On `B`'s autodiff tensors the tracked op; on its plain tensors the forward kernel.
         fn on<B: Backend>(&self) -> Option<Tensor<D>>
         where
@@ -158,6 +162,19 @@ mod tests {
     /// cancellation when `y` differs by a few ulp.
     fn close<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>) {
         ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), Tolerance::rel_abs(1e-5, 1e-5));
+    }
+
+    /// The kernels read and write `f32`: half-precision tensors (mixed-precision training)
+    /// take Burn's op and keep their type.
+    #[test]
+    fn half_precision_tensors_take_the_generic_op() {
+        for dtype in [burn::tensor::FloatDType::F16, burn::tensor::FloatDType::BF16] {
+            let x = Tensor::<3>::random([2, 3, 9], Distribution::Normal(0.0, 2.0), &Device::flex()).cast(dtype);
+            assert!(crate::cpu_backend::on_flex(&cpu::Softmax { x: &x }).is_none(), "{dtype:?} skips the kernel");
+            let y = softmax_last(x.clone());
+            assert_eq!(y.dtype(), x.dtype());
+            assert_eq!(y.into_data(), softmax(x, 2).into_data());
+        }
     }
 
     /// Plain and autodiff flex tensors take the kernel; its output and gradient equal Burn's
