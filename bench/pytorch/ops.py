@@ -1,9 +1,10 @@
 """Times single layers for `cargo xtask bench-ops`; prints one JSON line per op.
 
-usage: python ops.py --batch 8 --channels 128 --size 64 --repeats 5
+usage: python ops.py --batch 8 --channels 128 --size 64 --repeats 5 [--device cuda]
 
 Each op runs on a [batch, channels, size, size] input: forward alone, then forward + backward
-of the sum of the output (parameters and input require gradients), as the Burn side does.
+of the sum of the output (parameters and input require gradients), as the Burn side does. On
+CUDA every timed run ends with torch.cuda.synchronize() (bench.py's median_ms).
 """
 
 import argparse
@@ -46,18 +47,22 @@ def main():
     parser.add_argument("--channels", type=int, default=128)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
     torch.manual_seed(0)
+    device = torch.device(args.device)
     for name, op in ops(args.channels).items():
-        x = torch.rand(args.batch, args.channels, args.size, args.size)
+        if isinstance(op, torch.nn.Module):
+            op = op.to(device)
+        x = torch.rand(args.batch, args.channels, args.size, args.size, device=device)
         with torch.no_grad():
-            forward = median_ms(args.repeats, lambda: op(x))
+            forward = median_ms(args.repeats, lambda: op(x), device)
         x.requires_grad_(True)
 
         def step():
             op(x).sum().backward()
 
-        both = median_ms(args.repeats, step)
+        both = median_ms(args.repeats, step, device)
         print(json.dumps({"op": name, "forward_ms": forward, "backward_ms": both - forward}))
 
 

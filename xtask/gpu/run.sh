@@ -10,11 +10,11 @@
 # `unpack` says which parts of the xz-compressed xtask are there; once all are, it installs
 # Debian's Vulkan loader and unpacks the xtask. `bench` times the real training
 # step (bench-train) of the tiny config and of the given one, modulated and plain, and the
-# given one in f16 and bf16 mixed precision, then Burn
-# against the PyTorch twin on CUDA (`bench --vs-pytorch`). `train` trains the given config for
+# given one in f16 and bf16 mixed precision, then Burn against the PyTorch twin on CUDA
+# (`bench --vs-pytorch`, and op by op at 1024x1024 inference's shapes: `bench-ops`). `train` trains the given config for
 # the given minutes (resuming the run the bundle brought back, if any). Each leaves in $OUT one
 # tar archive split into parts of 15.6 MiB (a call brings back at most 8 files of 16 MiB) of
-# results/ (bench.jsonl, vs-pytorch.txt, train.log) and, after `train`, runs/<run> with its
+# results/ (bench.jsonl, vs-pytorch.txt, ops.txt, train.log) and, after `train`, runs/<run> with its
 # latest checkpoint only. Here, `cat run.tar.part-* | tar -x -C <folder>` unpacks it; put the
 # parts in <bundle>/data for the next call and the run resumes there.
 set -euo pipefail
@@ -76,6 +76,14 @@ if [ "$mode" = bench ]; then
     --sizes "${SIZES:-256,512,1024}" --skip-4k --photo-megapixels 0 --repeats 5 --rounds 1 2>&1 | tee "$results/vs-pytorch.txt" \
     || echo "bench --vs-pytorch failed" >> "$results/bench.err"
   pack
+  # Op by op at the shapes of tiny's 1024x1024 inference: its first level (16 channels at full
+  # size) and its deepest (128 channels at an eighth), against the twin's ops on CUDA.
+  for shape in "16 1024" "128 128"; do
+    set -- $shape
+    "$xtask" bench-ops --device "$device" --vs-pytorch --python "${TWIN_PYTHON:-python3}" --batch 1 --channels "$1" --size "$2" \
+      2>&1 | tee -a "$results/ops.txt" || echo "bench-ops $shape failed" >> "$results/bench.err"
+    pack
+  done
   exit 0
 fi
 

@@ -268,7 +268,7 @@ fn train_shapes(args: &BenchArgs) -> Vec<TrainShape> {
 }
 
 /// Where the twin runs: on CUDA when Burn runs on a GPU, else on the CPU.
-fn twin_device(device: DeviceChoice) -> &'static str {
+pub(crate) fn twin_device(device: DeviceChoice) -> &'static str {
     match device {
         DeviceChoice::Wgpu | DeviceChoice::Cuda => "cuda",
         DeviceChoice::Cpu | DeviceChoice::LibTorch => "cpu",

@@ -1,7 +1,9 @@
-//! `cargo xtask bench-ops [--vs-pytorch]`: single layers of the backbone, forward and backward,
-//! in Burn (the modules the model runs) and optionally in PyTorch (`bench/pytorch/ops.py`), on
-//! one `[batch, channels, size, size]` input: where a training step's time goes, op by op.
+//! `cargo xtask bench-ops [--device wgpu] [--vs-pytorch]`: single layers of the backbone, forward
+//! and backward, in Burn (the modules the model runs) and optionally in PyTorch
+//! (`bench/pytorch/ops.py`, on CUDA when Burn runs on a GPU), on one `[batch, channels, size,
+//! size]` input: where a training step's or a large inference's time goes, op by op.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -12,6 +14,7 @@ use instruct_ipt::backend::{DeviceChoice, select_device};
 use ipt_model::{ChannelNorm, ModulatedConv2d, RankPolicy, TaskBiased, TaskWeights};
 use serde::Deserialize;
 
+use crate::bench::twin_device;
 use crate::parity::workspace_root;
 use crate::timing::{median_ms, sync};
 
@@ -33,6 +36,13 @@ pub struct Args {
     /// Also time the same ops in PyTorch (`cargo xtask parity` installs the twin's venv).
     #[arg(long)]
     vs_pytorch: bool,
+    /// Device: cpu, or a GPU backend compiled in (wgpu / cuda); the twin then runs on CUDA.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+    /// With --vs-pytorch: the Python that runs the twin, when not the venv `cargo xtask parity`
+    /// makes (e.g. a machine's own python3 with PyTorch).
+    #[arg(long)]
+    python: Option<PathBuf>,
 }
 
 /// One op of the comparison, built on a device.
@@ -82,11 +92,15 @@ fn attention(x: Tensor<4>) -> Tensor<4> {
 
 /// Times every op and prints the table.
 pub fn run(args: Args) -> Result<()> {
-    let device = select_device(DeviceChoice::Cpu)?;
+    let device = select_device(args.device)?;
     let training = device.clone().autodiff();
     let shape = [args.batch, args.channels, args.size, args.size];
     let torch = if args.vs_pytorch { pytorch(&args)? } else { Vec::new() };
-    println!("input {shape:?}, flex CPU, medians of {} runs; backward = forward+backward - forward", args.repeats);
+    println!(
+        "input {shape:?}, {device:?} (PyTorch on {}), medians of {} runs; backward = forward+backward - forward",
+        twin_device(args.device),
+        args.repeats
+    );
     println!("| op | Burn forward (ms) | Burn backward (ms) | PyTorch forward (ms) | PyTorch backward (ms) |\n|---|---|---|---|---|");
     let plain = ops(args.channels, args.batch, &device);
     let tracked = ops(args.channels, args.batch, &training);
@@ -121,14 +135,15 @@ struct TorchOp {
 }
 
 fn pytorch(args: &Args) -> Result<Vec<TorchOp>> {
-    let python = workspace_root().join("bench/pytorch/.venv/bin/python");
-    if !python.exists() {
+    let python = args.python.clone().unwrap_or_else(|| workspace_root().join("bench/pytorch/.venv/bin/python"));
+    if args.python.is_none() && !python.exists() {
         bail!("no PyTorch twin at {}: run `cargo xtask parity` first", python.display());
     }
     let output = Command::new(python)
         .current_dir(workspace_root().join("bench/pytorch"))
         .args(["ops.py", "--batch", &args.batch.to_string(), "--channels", &args.channels.to_string()])
         .args(["--size", &args.size.to_string(), "--repeats", &args.repeats.to_string()])
+        .args(["--device", twin_device(args.device)])
         .output()
         .context("cannot start the PyTorch twin")?;
     if !output.status.success() {
