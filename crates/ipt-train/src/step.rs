@@ -295,24 +295,42 @@ mod tests {
         Batch { index: seed, patch_size: size, degraded, clean: values(13), tasks: TASKS.to_vec() }
     }
 
-    /// Every parameter of a module, in module order, as bits.
-    fn bits(module: &IptModel) -> Vec<u32> {
-        struct Bits(Vec<u32>);
-        impl ModuleVisitor for Bits {
+    /// Every parameter of a module, in module order, flattened.
+    fn parameters(module: &IptModel) -> Vec<Tensor<1>> {
+        struct Flat(Vec<Tensor<1>>);
+        impl ModuleVisitor for Flat {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                self.0.extend(param.val().into_data().iter::<f32>().map(f32::to_bits));
+                let count = param.shape().num_elements();
+                self.0.push(param.val().reshape([count]));
             }
         }
-        let mut all = Bits(Vec::new());
+        let mut all = Flat(Vec::new());
         module.visit(&mut all);
         all.0
+    }
+
+    /// Every parameter of a module, in module order, as bits.
+    fn bits(module: &IptModel) -> Vec<u32> {
+        parameters(module).into_iter().flat_map(|values| values.into_data().iter::<f32>().map(f32::to_bits).collect::<Vec<_>>()).collect()
+    }
+
+    /// The float types of a module's parameters.
+    fn dtypes(module: &IptModel) -> std::collections::BTreeSet<String> {
+        parameters(module).iter().map(|values| format!("{:?}", values.dtype())).collect()
+    }
+
+    /// The default loss, for [`stepper`].
+    static LOSS: LossConfig = LossConfig { l1: 1.0, charbonnier: 0.0, psnr: 0.0, fft: 0.0 };
+
+    /// A stepper of the default loss with clipping on `device`'s autodiff twin.
+    fn stepper(device: &Device) -> Stepper<'static> {
+        Stepper { device: device.clone().autodiff(), loss: &LOSS, max_norm: Some(1.0) }
     }
 
     #[test]
     fn a_non_finite_batch_leaves_weights_and_ema_bit_identical_and_training_goes_on() {
         let device = Device::flex();
-        let loss = LossConfig::default();
-        let stepper = Stepper { device: device.clone().autodiff(), loss: &loss, max_norm: Some(1.0) };
+        let stepper = stepper(&device);
         let mut clock = PhaseClock::off();
         let (trainee, first) = stepper.step(trainee(&device, Precision::F32), batch(1, false), 1e-3, 0.9, &mut clock);
         assert!(first.into_scalar::<f32>().is_finite());
@@ -330,27 +348,13 @@ mod tests {
         assert!(after.iter().all(|&b| f32::from_bits(b).is_finite()), "the optimiser's moments stayed finite");
     }
 
-    /// The float types of a module's parameters.
-    fn dtypes(module: &IptModel) -> std::collections::BTreeSet<String> {
-        struct Types(std::collections::BTreeSet<String>);
-        impl ModuleVisitor for Types {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                self.0.insert(format!("{:?}", param.val().dtype()));
-            }
-        }
-        let mut types = Types(Default::default());
-        module.visit(&mut types);
-        types.0
-    }
-
     /// In half precision the model computes in the half type while the master weights, their
     /// update and the EMA stay `f32`; the first step's loss agrees with `f32`'s to the half
     /// type's precision, and training moves the weights.
     #[test]
     fn half_precision_trains_f32_master_weights_with_the_passes_in_the_half_type() {
         let device = Device::flex();
-        let loss = LossConfig::default();
-        let stepper = Stepper { device: device.clone().autodiff(), loss: &loss, max_norm: Some(1.0) };
+        let stepper = stepper(&device);
         let mut clock = PhaseClock::off();
         let (_, reference) = stepper.step(trainee(&device, Precision::F32), batch(1, false), 1e-3, 0.9, &mut clock);
         let reference = reference.into_scalar::<f32>();
@@ -374,8 +378,7 @@ mod tests {
     #[test]
     fn an_f16_gradient_overflow_skips_the_step_and_halves_the_loss_scale() {
         let device = Device::flex();
-        let loss = LossConfig::default();
-        let stepper = Stepper { device: device.clone().autodiff(), loss: &loss, max_norm: Some(1.0) };
+        let stepper = stepper(&device);
         let mut clock = PhaseClock::off();
         let mut trainee = trainee(&device, Precision::F16);
         let huge = 1e30;
