@@ -57,6 +57,20 @@ fn the_bundled_weights_restore_a_bundled_sample_from_an_instruction() {
 }
 
 #[test]
+fn the_self_ensemble_restores_a_sample_better_than_one_pass() {
+    let folder = tempfile::tempdir().unwrap();
+    let (input, target) = sample("denoise", "chelsea.png");
+    let mut scores = Vec::new();
+    for extra in [&[][..], &["--ensemble"][..]] {
+        let output = folder.path().join(format!("restored{}.png", extra.len()));
+        let result = instruct_ipt(&[&["restore", path_str(&input), "-o", path_str(&output), "--task", "denoise"][..], extra].concat());
+        assert!(result.status.success(), "{}", stderr(&result));
+        scores.push(psnr(&output, &target));
+    }
+    assert!(scores[1] > scores[0], "one pass {:.3} dB, eight averaged {:.3} dB", scores[0], scores[1]);
+}
+
+#[test]
 fn info_without_a_file_describes_the_bundled_weights() {
     let result = instruct_ipt(&["info"]);
     assert!(result.status.success(), "{}", stderr(&result));

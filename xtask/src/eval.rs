@@ -42,6 +42,10 @@ pub struct Args {
     /// Tile side for restoring (0 = whole images).
     #[arg(long, default_value_t = instruct_ipt::DEFAULT_TILE)]
     tile: usize,
+    /// Also score every weight file with the self-ensemble (eight flips and transposes
+    /// averaged; rows marked "× 8").
+    #[arg(long)]
+    ensemble: bool,
 }
 
 /// Evaluates, writes the reports and grids, and prints the Markdown table.
@@ -49,7 +53,13 @@ pub fn run(args: Args) -> Result<()> {
     let suite = Suite::load(&args.suite)?;
     let device = select_device(args.device)?;
     let tile = (args.tile > 0).then_some(args.tile);
-    let loaded = args.weights.iter().map(|path| Candidate::load(path, &device, tile)).collect::<Result<Vec<_>, _>>()?;
+    let mut loaded = args.weights.iter().map(|path| Candidate::load(path, &device, tile)).collect::<Result<Vec<_>, _>>()?;
+    if args.ensemble {
+        for path in &args.weights {
+            let restorer = instruct_ipt::Restorer::load(path, &device)?.with_tile(tile).with_self_ensemble(true);
+            loaded.push(Candidate::from_restorer(format!("{} × 8", path.display()), Some(path.clone()), restorer));
+        }
+    }
     let mut routings = Vec::new();
     for name in &args.routing {
         routings.push(match name.as_str() {

@@ -85,6 +85,10 @@ struct RestoreArgs {
     /// Tile side in pixels for large images; 0 restores the whole image at once.
     #[arg(long, default_value_t = instruct_ipt::DEFAULT_TILE)]
     tile: usize,
+    /// Restore each tile in its eight flips and transposes and average the results: eight times
+    /// slower, a little better on every task.
+    #[arg(long)]
+    ensemble: bool,
     /// Where to run: cpu, libtorch, cuda or wgpu (all but cpu need a build with their feature).
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,

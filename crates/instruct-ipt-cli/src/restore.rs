@@ -56,7 +56,9 @@ pub fn run(args: RestoreArgs) -> Result<()> {
     };
     let device = select_device(args.device)?;
     let tile = (args.tile > 0).then_some(args.tile);
-    let load = || -> Result<Restorer> { Ok(Restorer::load_or_bundled(args.weights.as_deref(), &device)?.with_tile(tile)) };
+    let load = || -> Result<Restorer> {
+        Ok(Restorer::load_or_bundled(args.weights.as_deref(), &device)?.with_tile(tile).with_self_ensemble(args.ensemble))
+    };
     if args.input.is_dir() {
         let (restorer, recogniser) = (load()?, args.recogniser.load()?);
         let job = Job { restorer: &restorer, recogniser: &recogniser, request: &request, strict: args.strict };

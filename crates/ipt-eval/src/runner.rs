@@ -25,6 +25,8 @@ pub const IDENTITY: &str = "identity (input)";
 #[derive(Clone)]
 pub struct Candidate {
     label: String,
+    /// The label without the routing.
+    name: String,
     weights: Option<PathBuf>,
     restorer: Option<Arc<Restorer>>,
     routing: Routing,
@@ -33,7 +35,7 @@ pub struct Candidate {
 impl Candidate {
     /// The degraded input, unchanged: the floor every checkpoint must beat.
     pub fn identity() -> Self {
-        Self { label: IDENTITY.into(), weights: None, restorer: None, routing: Routing::Oracle }
+        Self { label: IDENTITY.into(), name: IDENTITY.into(), weights: None, restorer: None, routing: Routing::Oracle }
     }
 
     /// Loads the weight file at `path` onto `device`, restoring in tiles of `tile` pixels
@@ -45,15 +47,15 @@ impl Candidate {
 
     /// Wraps a restorer already in memory (a model just trained, a test's model).
     pub fn from_restorer(label: String, weights: Option<PathBuf>, restorer: Restorer) -> Self {
-        Self { label, weights, restorer: Some(Arc::new(restorer)), routing: Routing::Oracle }
+        Self { name: label.clone(), label, weights, restorer: Some(Arc::new(restorer)), routing: Routing::Oracle }
     }
 
     /// The same checkpoint with another routing (sharing the loaded model); the label names
     /// the routing unless it is the oracle.
     pub fn routed(&self, routing: Routing) -> Self {
-        let base = self.weights.as_ref().map_or_else(|| self.label.clone(), |path| path.display().to_string());
-        let label = if matches!(routing, Routing::Oracle) { base } else { format!("{base} · {routing}") };
-        Self { label, weights: self.weights.clone(), restorer: self.restorer.clone(), routing }
+        let name = &self.name;
+        let label = if matches!(routing, Routing::Oracle) { name.clone() } else { format!("{name} · {routing}") };
+        Self { label, name: name.clone(), weights: self.weights.clone(), restorer: self.restorer.clone(), routing }
     }
 
     /// The row's label.
