@@ -29,7 +29,12 @@ pub struct EvalSetSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<PathBuf>,
     /// Folders of clean photos, relative to the root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<PathBuf>,
+    /// Instead of `sources`: the validation split of this dataset spec (relative to this file),
+    /// for sets that judge training choices on held-out training photos, never on eval/.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_of: Option<PathBuf>,
     /// Base seed.
     pub seed: u64,
     /// The degradation per task.
@@ -74,13 +79,22 @@ impl EvalSetSpec {
     /// Reads and checks a spec; errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
         let mut spec: Self = read_spec(path)?;
-        check_tasks(&spec.tasks).map_err(|error| DataError::Spec { path: path.into(), message: error.to_string() })?;
+        let invalid = |message: String| DataError::Spec { path: path.into(), message };
+        check_tasks(&spec.tasks).map_err(|error| invalid(error.to_string()))?;
+        if spec.sources.is_empty() == spec.validation_of.is_none() {
+            return Err(invalid("give either `sources` (photo folders) or `validation_of` (a dataset spec), not both or neither".into()));
+        }
         anchor_root(&mut spec.root, path);
+        anchor_root(&mut spec.validation_of, path);
         Ok(spec)
     }
 
-    /// The clean source photos, sorted by folder then name.
+    /// The clean source photos, sorted by folder then name (or the dataset spec's validation
+    /// photos, sorted).
     pub fn photos(&self) -> Result<Vec<PathBuf>> {
+        if let Some(dataset) = &self.validation_of {
+            return Ok(crate::DatasetSpec::load(dataset)?.split()?.1);
+        }
         let root = self.data_root()?;
         let mut photos = Vec::new();
         for folder in &self.sources {
@@ -206,6 +220,19 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_validation_specs_load_and_cut_from_the_all_in_one_split() {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/validation");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let spec = EvalSetSpec::load(&entry.unwrap().path()).unwrap();
+            assert!(spec.validation_of.as_ref().unwrap().ends_with("all-in-one.toml") && spec.sources.is_empty());
+            names.push(spec.name);
+        }
+        names.sort();
+        assert_eq!(names.len(), 4, "{names:?}");
+    }
+
+    #[test]
     fn sets_are_written_once_with_a_manifest_and_rebuilt_when_a_file_changes() {
         let data = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(data.path().join("clean")).unwrap();
@@ -217,6 +244,7 @@ mod tests {
             name: "synthetic".into(),
             root: Some(data.path().into()),
             sources: vec!["clean".into()],
+            validation_of: None,
             seed: 5,
             tasks: [Task::Deblur, Task::Dehaze].into_iter().map(|task| (task, Degradation::default_for(task))).collect(),
         };
@@ -236,5 +264,37 @@ mod tests {
         let rebuilt = spec.build(out.path()).unwrap();
         assert_eq!(rebuilt, first, "a damaged file is rewritten identically");
         assert_eq!(sha256_file(&dir.join("input/a.png")).unwrap(), manifest.images[0].input_sha256);
+    }
+
+    /// A spec over a dataset's validation split degrades exactly the photos training holds out;
+    /// a spec naming both sources and a dataset, or neither, is refused with its file's name.
+    #[test]
+    fn a_set_can_be_cut_from_a_datasets_validation_split() {
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(data.path().join("photos")).unwrap();
+        for index in 0..6u8 {
+            let image = image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 9, y as u8 * 9, index * 40]));
+            image.save(data.path().join("photos").join(format!("{index}.png"))).unwrap();
+        }
+        let root = data.path().display();
+        std::fs::write(
+            data.path().join("dataset.toml"),
+            format!("name = \"d\"\nroot = \"{root}\"\nclean = [\"photos\"]\n[validation]\nimages = 2\nseed = 1\ncrop = 16\n[tasks.deblur]\nkind = \"defocus_blur\"\nradius = {{ min = 1.0, max = 2.0 }}\n"),
+        )
+        .unwrap();
+        let tasks = "[tasks.deblur]\nkind = \"defocus_blur\"\nradius = { min = 1.0, max = 2.0 }\n";
+        let write = |name: &str, head: &str| {
+            let path = data.path().join(name);
+            std::fs::write(&path, format!("name = \"v\"\nseed = 3\n{head}\n{tasks}")).unwrap();
+            path
+        };
+        let spec = EvalSetSpec::load(&write("held-out.toml", "validation_of = \"dataset.toml\"")).unwrap();
+        let (_, validation) = crate::DatasetSpec::load(&data.path().join("dataset.toml")).unwrap().split().unwrap();
+        assert_eq!(validation.len(), 2);
+        assert_eq!(spec.photos().unwrap(), validation);
+        for (name, head) in [("both.toml", "validation_of = \"dataset.toml\"\nsources = [\"photos\"]"), ("neither.toml", "")] {
+            let error = EvalSetSpec::load(&write(name, head)).unwrap_err().to_string();
+            assert!(error.contains(name) && error.contains("validation_of"), "{error}");
+        }
     }
 }

@@ -28,15 +28,15 @@
 //! to 35 px on 64-px patches, and the budget; the long run uses 128-px patches.
 //!
 //! A second round (December 2026) says capacity more than budget. The shipped six-task `tiny`
-//! scores, on the 24 validation photos whole (`cargo xtask eval` with suites of our own over
-//! them; gains over the blurred inputs): defocus disks +1.83 dB, anisotropic Gaussians +1.79,
-//! straight motion +0.37, camera trajectories +0.20 (7-15 px +0.41, 15-25 px +0.10, 25-35 px
-//! +0.03). It learnt the isotropic, optical blurs and not the directional ones, whose inverse
+//! scores, on the 24 validation photos whole (`cargo xtask eval --suite
+//! configs/eval/validation-deblur.toml`; gains over the blurred inputs): defocus disks +1.83 dB,
+//! anisotropic Gaussians +1.79, straight motion +0.37, camera trajectories +0.21 (with the
+//! trajectory spec's `size` narrowed: 7-15 px +0.41, 15-25 px +0.10, 25-35 px +0.03). It learnt the isotropic, optical blurs and not the directional ones, whose inverse
 //! depends on a direction the network must first read off the photo. Trained on trajectories
 //! alone from its backbone at 4 x 128x128 (`configs/probes/deblur-focused.toml`, 1,200 steps,
 //! validation crops 20.46 dB blurred), it climbed +0.17 dB in 400 steps, +0.25 in 800 and
 //! +0.28 in 1,200: the slope fell to a few hundredths per 100 steps, far from the +1.5 dB the
-//! issue asks for. Tile size does not matter (tiles of 128 and 512 px within 0.02 dB).
+//! issue asks for. Tile size does not matter (`--tile 128` and the default 512 within 0.02 dB).
 //!
 //! # Families
 //!

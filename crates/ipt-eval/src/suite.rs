@@ -199,7 +199,7 @@ mod tests {
             names.push(suite.name);
         }
         names.sort();
-        assert_eq!(names, ["blind", "default", "denoise-deblur"]);
+        assert_eq!(names, ["blind", "default", "denoise-deblur", "validation-deblur"]);
     }
 
     #[test]
