@@ -476,3 +476,52 @@ fn a_run_can_start_from_a_trained_backbone() {
     let error = TrainConfig::load(&dir.path().join("train.toml"), &[format!("init_backbone={}", empty.display())]).unwrap_err().to_string();
     assert!(error.contains("init_backbone") && error.contains("empty.safetensors"), "{error}");
 }
+
+#[test]
+fn a_run_can_grow_a_trained_model_deeper_and_starts_where_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let config = TrainConfig::load(&write_config(dir.path(), MICRO, 6, ""), &[]).unwrap();
+    let trained = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap().weights.unwrap();
+    let deeper = MICRO
+        .replace("encoder_blocks = [1, 1, 1, 1]", "encoder_blocks = [1, 1, 1, 3]")
+        .replace("refinement_blocks = 1", "refinement_blocks = 2");
+    let overrides = [
+        format!("init_weights={}", trained.display()),
+        "name=deeper".into(),
+        format!("model={deeper}"),
+        "optim.lr=0".into(),
+        "schedule.steps=1".into(),
+    ];
+    let config = TrainConfig::load(&dir.path().join("train.toml"), &overrides).unwrap();
+    let grown = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap().weights.unwrap();
+    let (before, _) = load_weights(&trained, &Device::default()).unwrap();
+    let (after, _) = load_weights(&grown, &Device::default()).unwrap();
+    assert_eq!((after.encoder[3].blocks.len(), after.refinement.blocks.len()), (3, 2));
+    assert_eq!(after.tasks(), before.tasks(), "the task biases came along");
+    let device = Device::default();
+    let x = burn::tensor::Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+    let tasks = before.task_weights(&[before.tasks()[0], before.tasks()[1]], &device).unwrap();
+    let difference = (before.forward(x.clone(), Some(&tasks)) - after.forward(x, Some(&tasks))).abs().max().into_scalar::<f32>();
+    assert!(difference < 1e-5, "the grown model starts at the trained one: {difference}");
+
+    let shallower = MICRO.replace("refinement_blocks = 1", "refinement_blocks = 0");
+    let overrides = [format!("init_weights={}", grown.display()), "name=shallower".into(), format!("model={shallower}")];
+    let config = TrainConfig::load(&dir.path().join("train.toml"), &overrides).unwrap();
+    let error = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap_err().to_string();
+    assert!(error.contains("architecture differs"), "a model is never cut down: {error}");
+}
+
+#[test]
+fn a_child_configs_model_replaces_the_bases_whole_and_a_mixed_model_table_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), r#"{ preset = "tiny" }"#, 10, "");
+    let child = dir.path().join("child.toml");
+    std::fs::write(&child, format!("extends = \"train.toml\"\nname = \"child\"\nmodel = {MICRO}\n")).unwrap();
+    let config = TrainConfig::load(&child, &[]).unwrap();
+    assert_eq!(config.model.config().width, 4, "the child's architecture, not the base's preset");
+
+    write_config(dir.path(), r#"{ preset = "tiny", width = 20 }"#, 10, "");
+    let error = TrainConfig::load(&dir.path().join("train.toml"), &[]).unwrap_err().to_string();
+    assert!(error.contains("model"), "a preset with architecture fields is refused, naming the key: {error}");
+}

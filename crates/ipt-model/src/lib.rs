@@ -39,6 +39,7 @@ mod config;
 mod error;
 mod ffn;
 mod groups;
+mod grow;
 mod layers;
 mod model;
 mod modulation;

@@ -44,12 +44,15 @@ pub struct TrainConfig {
     pub max_consecutive_nonfinite: usize,
     /// Start from the backbone of this weight file (relative to the config file, or to the
     /// working folder when given with `--set`) instead of
-    /// random weights; task biases or conditioning layers keep their fresh initialisation.
+    /// random weights; task biases or conditioning layers keep their fresh initialisation. A
+    /// file of a shallower architecture (fewer blocks per stage, nothing else changed) is grown
+    /// to the config's, its new blocks starting as identities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_backbone: Option<PathBuf>,
     /// Start from every tensor of this weight file, backbone and task biases or conditioning
     /// layers (relative like `init_backbone`): a new run that continues from shipped or earlier
-    /// weights. The file must have this config's architecture, conditioning and tasks.
+    /// weights. The file must have this config's conditioning and tasks, and its architecture
+    /// or a shallower one that grows into it (see `init_backbone`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_weights: Option<PathBuf>,
 }
@@ -63,19 +66,25 @@ fn default_nonfinite() -> usize {
 #[serde(untagged)]
 pub enum ModelChoice {
     /// `model = { preset = "tiny" }`.
-    Preset {
-        /// The preset.
-        preset: Preset,
-    },
+    Preset(PresetChoice),
     /// Every architecture field written out.
     Custom(IptConfig),
+}
+
+/// `model = { preset = "..." }`; any other field is refused rather than ignored (a table
+/// mixing a preset with architecture fields would otherwise silently mean the preset).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PresetChoice {
+    /// The preset.
+    pub preset: Preset,
 }
 
 impl ModelChoice {
     /// The architecture.
     pub fn config(&self) -> IptConfig {
         match self {
-            Self::Preset { preset } => preset.config(),
+            Self::Preset(choice) => choice.preset.config(),
             Self::Custom(config) => config.clone(),
         }
     }
@@ -460,14 +469,14 @@ fn read_tree(path: &Path, depth: usize) -> Result<toml::Value, TrainError> {
 
 /// Writes `over` into `base`: tables merge key by key, anything else replaces, and so does a
 /// table naming a `kind` (another variant: `conditioning = { kind = "pip" }` drops the base's
-/// weight-modulation rank).
+/// weight-modulation rank) and the `model` table (one architecture: a preset or every field).
 fn merge(base: &mut toml::Value, over: toml::Value) {
     match (base, over) {
         (toml::Value::Table(base), toml::Value::Table(over)) if !over.contains_key("kind") => {
             for (key, value) in over {
                 match base.get_mut(&key) {
-                    Some(existing) => merge(existing, value),
-                    None => {
+                    Some(existing) if key != "model" => merge(existing, value),
+                    _ => {
                         base.insert(key, value);
                     }
                 }

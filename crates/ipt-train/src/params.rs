@@ -1,5 +1,6 @@
 //! Seeded, reproducible initial weights.
 
+use std::convert::Infallible;
 use std::sync::Mutex;
 
 use burn::module::{Module, ModuleVisitor, Param};
@@ -22,11 +23,16 @@ static INIT_LOCK: Mutex<()> = Mutex::new(());
 /// the model built and every parameter initialised in module order while no other seeded
 /// initialisation can draw from the same generator.
 pub fn seeded_init(build: impl FnOnce() -> IptModel, device: &Device, seed: u64) -> IptModel {
+    seeded_try_init(|| Ok::<_, Infallible>(build()), device, seed).unwrap_or_else(|never| match never {})
+}
+
+/// [`seeded_init`] for a build that can fail.
+pub fn seeded_try_init<E>(build: impl FnOnce() -> Result<IptModel, E>, device: &Device, seed: u64) -> Result<IptModel, E> {
     let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     device.seed(seed);
-    let model = build();
+    let model = build()?;
     model.visit(&mut Touch);
-    model
+    Ok(model)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ipt_data::random::mix;
 use ipt_data::sampler::{BatchStream, read_photos, validation_samples};
 use ipt_data::{DatasetSpec, PatchSampler, SamplerConfig};
-use ipt_model::{FeatureConditioning, IptModel, ModulationConfig, Task, TrainableSet, WeightMetadata, save_weights};
+use ipt_model::{FeatureConditioning, IptConfig, IptModel, ModulationConfig, Task, TrainableSet, WeightMetadata, save_weights};
 use serde_json::json;
 
 use crate::TrainError;
@@ -28,7 +28,7 @@ use crate::checkpoint::{self, TrainState};
 use crate::config::{Conditioning, Phase, TaskSampling, TrainConfig, Trainable};
 use crate::flat::FlatLayout;
 use crate::metrics::MetricsLog;
-use crate::params::seeded_init;
+use crate::params::{seeded_init, seeded_try_init};
 use crate::plot;
 use crate::step::{PendingLosses, PhaseClock, Stepper, Trainee};
 use crate::task_shares::lagging_shares;
@@ -252,15 +252,25 @@ fn mean_of(scores: &BTreeMap<Task, f64>) -> f64 {
 }
 
 /// The model a run starts from: seeded fresh weights, then the config's backbone or whole
-/// weight file, if any.
+/// weight file, if any. A file whose architecture the config's deepens (more blocks per stage,
+/// nothing else changed) is loaded as it is and then grown, its new blocks starting as
+/// identities ([`IptModel::grown_to`]), so the run starts where the file's model was.
 pub(crate) fn initial_model(config: &TrainConfig, spec: &DatasetSpec, device: &Device) -> Result<IptModel, TrainError> {
     let tasks = spec.task_list();
-    let mut initial = seeded_init(|| build_model(config, &tasks, device), device, config.seed);
+    let architecture = config.model.config();
+    let start = match config.init_backbone.as_ref().or(config.init_weights.as_ref()) {
+        Some(file) => Some(ipt_model::read_metadata(file)?.config).filter(|own| *own != architecture && own.grows_into(&architecture)),
+        None => None,
+    };
+    let mut initial = seeded_init(|| build_model(config, start.as_ref().unwrap_or(&architecture), &tasks, device), device, config.seed);
     if let Some(weights) = &config.init_backbone {
         initial = ipt_model::load_backbone_into(initial, weights)?;
     }
     if let Some(weights) = &config.init_weights {
         initial = whole_weights_for(&initial, weights, device)?;
+    }
+    if start.is_some() {
+        initial = seeded_try_init(|| initial.grown_to(&architecture), device, config.seed)?;
     }
     Ok(initial)
 }
@@ -367,9 +377,8 @@ fn sampler_config(config: &TrainConfig, phase_index: usize) -> SamplerConfig {
     }
 }
 
-/// The backbone, conditioned on every task as the config asks.
-fn build_model(config: &TrainConfig, tasks: &[Task], device: &Device) -> IptModel {
-    let architecture = config.model.config();
+/// The backbone of `architecture`, conditioned on every task as the config asks.
+fn build_model(config: &TrainConfig, architecture: &IptConfig, tasks: &[Task], device: &Device) -> IptModel {
     match &config.conditioning {
         Conditioning::None => architecture.init(device),
         Conditioning::WeightModulation(choice) => {
