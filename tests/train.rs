@@ -446,25 +446,32 @@ fn a_config_extends_another_key_by_key_and_a_cycle_is_refused() {
     assert!(cycle.contains("extends") && cycle.contains("cycle"), "{cycle}");
 }
 
+/// Trains the micro model for 6 steps, then one step at learning rate 0 of a run configured by
+/// `overrides` that starts from it; the two runs' exported models, trained first, and the
+/// continued run's weight file.
+fn trained_and_continued(dir: &Path, overrides: &[String]) -> (IptModel, IptModel, PathBuf) {
+    let stop = AtomicBool::new(false);
+    let config = TrainConfig::load(&write_config(dir, MICRO, 6, ""), &[]).unwrap();
+    let trained = train(&config, &options(dir, false, None), &Device::default(), &stop).unwrap().weights.unwrap();
+    let overrides: Vec<String> = overrides
+        .iter()
+        .map(|set| set.replace("{trained}", &trained.display().to_string()))
+        .chain(["optim.lr=0".into(), "schedule.steps=1".into()])
+        .collect();
+    let config = TrainConfig::load(&dir.join("train.toml"), &overrides).unwrap();
+    let continued = train(&config, &options(dir, false, None), &Device::default(), &stop).unwrap().weights.unwrap();
+    let (before, _) = load_weights(&trained, &Device::default()).unwrap();
+    let (after, _) = load_weights(&continued, &Device::default()).unwrap();
+    (before, after, continued)
+}
+
 #[test]
 fn a_run_can_start_from_a_trained_backbone() {
     let dir = tempfile::tempdir().unwrap();
-    let stop = AtomicBool::new(false);
-    let config = TrainConfig::load(&write_config(dir.path(), MICRO, 6, ""), &[]).unwrap();
-    let trained = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap().weights.unwrap();
     // One step at learning rate 0 keeps the loaded backbone (up to the EMA's rounding of
     // `d * w + (1 - d) * w`, about an ulp per weight); external control starts at zero.
-    let overrides = [
-        format!("init_backbone={}", trained.display()),
-        "name=continued".into(),
-        "conditioning.kind=external_control".into(),
-        "optim.lr=0".into(),
-        "schedule.steps=1".into(),
-    ];
-    let config = TrainConfig::load(&dir.path().join("train.toml"), &overrides).unwrap();
-    let continued = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap().weights.unwrap();
-    let (before, _) = load_weights(&trained, &Device::default()).unwrap();
-    let (after, _) = load_weights(&continued, &Device::default()).unwrap();
+    let overrides = ["init_backbone={trained}".into(), "name=continued".into(), "conditioning.kind=external_control".into()];
+    let (before, after, _) = trained_and_continued(dir.path(), &overrides);
     assert!(after.feature_conditioning().is_some());
     let x = burn::tensor::Tensor::<4>::ones([1, 3, 32, 32], &Device::default()) * 0.3;
     let difference = (before.forward(x.clone(), None) - after.forward(x, None)).abs().max().into_scalar::<f32>();
@@ -480,23 +487,11 @@ fn a_run_can_start_from_a_trained_backbone() {
 #[test]
 fn a_run_can_grow_a_trained_model_deeper_and_starts_where_it_was() {
     let dir = tempfile::tempdir().unwrap();
-    let stop = AtomicBool::new(false);
-    let config = TrainConfig::load(&write_config(dir.path(), MICRO, 6, ""), &[]).unwrap();
-    let trained = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap().weights.unwrap();
     let deeper = MICRO
         .replace("encoder_blocks = [1, 1, 1, 1]", "encoder_blocks = [1, 1, 1, 3]")
         .replace("refinement_blocks = 1", "refinement_blocks = 2");
-    let overrides = [
-        format!("init_weights={}", trained.display()),
-        "name=deeper".into(),
-        format!("model={deeper}"),
-        "optim.lr=0".into(),
-        "schedule.steps=1".into(),
-    ];
-    let config = TrainConfig::load(&dir.path().join("train.toml"), &overrides).unwrap();
-    let grown = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap().weights.unwrap();
-    let (before, _) = load_weights(&trained, &Device::default()).unwrap();
-    let (after, _) = load_weights(&grown, &Device::default()).unwrap();
+    let overrides = ["init_weights={trained}".into(), "name=deeper".into(), format!("model={deeper}")];
+    let (before, after, grown) = trained_and_continued(dir.path(), &overrides);
     assert_eq!((after.encoder[3].blocks.len(), after.refinement.blocks.len()), (3, 2));
     assert_eq!(after.tasks(), before.tasks(), "the task biases came along");
     let device = Device::default();
@@ -508,7 +503,7 @@ fn a_run_can_grow_a_trained_model_deeper_and_starts_where_it_was() {
     let shallower = MICRO.replace("refinement_blocks = 1", "refinement_blocks = 0");
     let overrides = [format!("init_weights={}", grown.display()), "name=shallower".into(), format!("model={shallower}")];
     let config = TrainConfig::load(&dir.path().join("train.toml"), &overrides).unwrap();
-    let error = train(&config, &options(dir.path(), false, None), &Device::default(), &stop).unwrap_err().to_string();
+    let error = train(&config, &options(dir.path(), false, None), &Device::default(), &AtomicBool::new(false)).unwrap_err().to_string();
     assert!(error.contains("architecture differs"), "a model is never cut down: {error}");
 }
 

@@ -114,7 +114,8 @@ impl LossScale {
     pub fn update(&self, overflow: Tensor<1, Bool>) -> Self {
         let good_steps = self.good_steps.val().add_scalar(1.0).mask_fill(overflow.clone(), 0.0);
         let grow = good_steps.clone().greater_equal_elem(GROWTH_INTERVAL);
-        let scale = self.value().mask_where(overflow, self.value().mul_scalar(0.5)).mask_where(grow.clone(), self.value().mul_scalar(2.0));
+        let value = self.value();
+        let scale = value.clone().mask_where(overflow, value.clone().mul_scalar(0.5)).mask_where(grow.clone(), value.mul_scalar(2.0));
         Self::from_tensors(scale, good_steps.mask_fill(grow, 0.0))
     }
 }
