@@ -38,6 +38,16 @@
 //! +0.28 in 1,200: the slope fell to a few hundredths per 100 steps, far from the +1.5 dB the
 //! issue asks for. Tile size does not matter (`--tile 128` and the default 512 within 0.02 dB).
 //!
+//! A third round (December 2026) added depth where deblurring should need it: four more blocks
+//! at the coarsest level (`configs/probes/deblur-focused-deep.toml`, the same probe grown from
+//! the shipped backbone with identity blocks, about +90% parameters and +50% compute). Its curve
+//! is the second round's to the third decimal (20.4648 / 20.6498 / 20.7205 / 20.7367 dB at steps
+//! 100 / 500 / 1,000 / 1,200 against 20.4640 / 20.6500 / 20.7199 / 20.7362): the new blocks'
+//! output projections grew to a mean magnitude of 0.0006 against the trained blocks' 0.039, so
+//! within this budget the optimiser found no use for them. Depth started as identity does not
+//! buy deblurring here; the slope (+0.08 dB per doubling of steps) points to a larger model
+//! trained far longer, which the CPU budget and the 1.5 s speed bar both rule out for `tiny`.
+//!
 //! # Families
 //!
 //! Each task's degradation can draw from several families ([`degrade::Mixture`]), each
