@@ -50,6 +50,18 @@
 //! buy deblurring here; the slope (+0.08 dB per doubling of steps) points to a larger model
 //! trained far longer, which the CPU budget and the 1.5 s speed bar both rule out for `tiny`.
 //!
+//! The rate mattered more than the depth. The second round's probe at 1e-3 instead of 2e-4
+//! (`cargo xtask train --config configs/probes/deblur-focused.toml --set optim.lr=1e-3 --set
+//! name=probe-deblur-focused-lr1e-3`, same schedule, data and seed) gained over the blurred
+//! crops (20.46 dB) +0.08 / +0.35 / +0.47 / +0.48 dB at steps 100 / 600 / 1,000 / 1,200,
+//! against +0.01 / +0.22 / +0.26 / +0.28: about +0.14 dB per doubling of steps, still
+//! log-linear at the end (the cosine schedule's tail flattens the last 100 steps), so the
+//! second round's "capacity" was partly a rate held too low. Extrapolated (a guess, not a
+//! measurement), the +1.5 dB bar would need about seven more doublings, some 150,000 steps of
+//! 4 x 128x128 on this task alone: weeks on 2 cores, hours at PyTorch-class GPU throughput. The
+//! six-task long runs 8-10 trained at 5e-5 to 7e-5 and left deblurring flat;
+//! `configs/tiny-6task-cpu-long11.toml` continues at 2e-4.
+//!
 //! # Families
 //!
 //! Each task's degradation can draw from several families ([`degrade::Mixture`]), each

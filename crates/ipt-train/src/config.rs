@@ -433,8 +433,9 @@ pub const MAX_BATCH_PIXELS: usize = 64 << 20;
 /// Most sampler worker threads a config may ask for.
 pub const MAX_WORKERS: usize = 1024;
 
-/// Longest `extends` chain followed (a longer one is taken for a cycle).
-const MAX_EXTENDS: usize = 8;
+/// Longest `extends` chain followed (a longer one is taken for a cycle): long runs that each
+/// continue the last one's recipe chain a dozen files.
+const MAX_EXTENDS: usize = 32;
 
 /// Keys holding file paths, relative to the config file that sets them.
 const PATH_KEYS: [&[&str]; 3] = [&["data", "spec"], &["init_backbone"], &["init_weights"]];
