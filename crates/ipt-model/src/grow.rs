@@ -6,6 +6,10 @@
 //! without losing what was learnt: every new block's three output projections start at zero,
 //! so its residual branches add nothing and the grown model computes exactly what the trained
 //! one did until training moves them (Net2Net's function-preserving deepening).
+//!
+//! Measured once, on the deblurring probe (ipt-data's crate docs): four bottleneck blocks grown
+//! this way were barely used in 1,200 steps at 2e-4 and changed nothing; the tool is sound, the
+//! gain is not yet shown.
 
 use burn::module::Param;
 use burn::tensor::Tensor;
