@@ -127,17 +127,26 @@ fn a_smoke_run_of_tiny_lowers_the_loss_and_raises_validation_psnr() {
 /// Trains 10 steps of `MICRO` with `overrides` whole, and again stopped after 6 and resumed:
 /// the final weights must be equal.
 fn assert_resume_is_exact(overrides: &[String]) {
+    assert_resume_is_exact_after(overrides, || {});
+}
+
+/// [`assert_resume_is_exact`], with `between` run after the stop and the config loaded again
+/// before resuming, as a new session would.
+fn assert_resume_is_exact_after(overrides: &[String], between: impl FnOnce()) {
     let (whole, split) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let device = Device::default();
     let stop = AtomicBool::new(false);
     let config = TrainConfig::load(&write_config(whole.path(), MICRO, 10, ""), overrides).unwrap();
     train(&config, &options(whole.path(), false, None), &device, &stop).unwrap();
 
-    let config = TrainConfig::load(&write_config(split.path(), MICRO, 10, ""), overrides).unwrap();
+    let config_path = write_config(split.path(), MICRO, 10, "");
+    let config = TrainConfig::load(&config_path, overrides).unwrap();
     let stopped = train(&config, &options(split.path(), false, Some(6)), &device, &stop).unwrap();
     assert_eq!((stopped.steps, stopped.weights.is_none()), (6, true));
     let again = train(&config, &options(split.path(), false, None), &device, &stop).unwrap_err();
     assert!(again.to_string().contains("--resume"), "{again}");
+    between();
+    let config = TrainConfig::load(&config_path, overrides).unwrap();
     let resumed = train(&config, &options(split.path(), true, None), &device, &stop).unwrap();
     assert_eq!(resumed.steps, 10);
     assert_eq!(resumed.losses.len(), 4, "the resumed session ran only the missing steps");
@@ -389,6 +398,7 @@ fn every_shipped_training_config_loads() {
             if path.extension().is_some_and(|ext| ext == "toml") {
                 let config = TrainConfig::load(&path, &[]).unwrap_or_else(|error| panic!("{error}"));
                 assert!(config.data.spec.is_file(), "{}: data spec {} missing", path.display(), config.data.spec.display());
+                config.check_init_files().unwrap_or_else(|error| panic!("{}: {error}", path.display()));
                 checked += 1;
             }
         }
@@ -476,12 +486,26 @@ fn a_run_can_start_from_a_trained_backbone() {
     let x = burn::tensor::Tensor::<4>::ones([1, 3, 32, 32], &Device::default()) * 0.3;
     let difference = (before.forward(x.clone(), None) - after.forward(x, None)).abs().max().into_scalar::<f32>();
     assert!(difference < 1e-5, "{difference}");
-    let missing = TrainConfig::load(&dir.path().join("train.toml"), &["init_backbone=no/such.safetensors".into()]).unwrap_err().to_string();
-    assert!(missing.contains("init_backbone") && missing.contains("no/such.safetensors"), "{missing}");
+    // A missing or empty starting file is refused before the run folder exists.
     let empty = dir.path().join("empty.safetensors");
     std::fs::write(&empty, b"").unwrap();
-    let error = TrainConfig::load(&dir.path().join("train.toml"), &[format!("init_backbone={}", empty.display())]).unwrap_err().to_string();
-    assert!(error.contains("init_backbone") && error.contains("empty.safetensors"), "{error}");
+    for (file, name) in [(PathBuf::from("no/such.safetensors"), "missing"), (empty, "empty")] {
+        let overrides = [format!("init_backbone={}", file.display()), format!("name={name}")];
+        let config = TrainConfig::load(&dir.path().join("train.toml"), &overrides).unwrap();
+        let error = train_fresh(&config, dir.path()).unwrap_err().to_string();
+        assert!(error.contains("init_backbone") && error.contains(&*file.to_string_lossy()), "{error}");
+        assert!(!dir.path().join("runs").join(name).exists(), "no run folder for a refused start");
+    }
+}
+
+#[test]
+fn a_run_from_a_weight_file_resumes_exactly_after_that_file_is_gone() {
+    let source = tempfile::tempdir().unwrap();
+    let config = TrainConfig::load(&write_config(source.path(), MICRO, 4, ""), &[]).unwrap();
+    let trained = train_fresh(&config, source.path()).unwrap().weights.unwrap();
+    // The checkpoint holds every weight: the file a run started from may be deleted (or
+    // replaced by the next shipped weights) while the run is stopped.
+    assert_resume_is_exact_after(&[format!("init_weights={}", trained.display())], || std::fs::remove_file(&trained).unwrap());
 }
 
 #[test]

@@ -118,6 +118,11 @@ fn step_folders(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
     Ok(steps)
 }
 
+/// Whether `dir` holds a checkpoint to resume from (its `latest` pointer).
+pub(crate) fn exists(dir: &Path) -> bool {
+    dir.join("latest").is_file()
+}
+
 /// Loads the newest readable checkpoint into `model`, `ema` and `optimizer` (fresh ones of the
 /// same architecture, on their devices): the one `dir/latest` points at, or, when that one is
 /// unreadable (a damaged disk, a file truncated by hand), the next older one, with a warning on
@@ -130,10 +135,10 @@ pub(crate) fn load_latest(
     optimizer: FlatAdamW,
     layout: &FlatLayout,
 ) -> Result<Option<Checkpoint>, TrainError> {
-    let pointer = dir.join("latest");
-    if !pointer.is_file() {
+    if !exists(dir) {
         return Ok(None);
     }
+    let pointer = dir.join("latest");
     let name = std::fs::read_to_string(&pointer).map_err(io(&pointer))?;
     let latest = dir.join(name.trim());
     let older = step_folders(dir)?.into_iter().rev().filter(|path| path.extension().is_none_or(|e| e != "tmp") && *path < latest);

@@ -349,13 +349,19 @@ impl TrainConfig {
             }
         }
         config.check().map_err(config_error)?;
-        // Read the headers now, so a bad file fails before a run folder is created.
-        for (key, weights) in [("init_backbone", &config.init_backbone), ("init_weights", &config.init_weights)] {
+        Ok(config)
+    }
+
+    /// Reads the headers of `init_backbone` / `init_weights`, so a missing or unreadable file is
+    /// refused, naming the key and the file, before a new run creates its folder. A resumed run
+    /// does not need them (its checkpoint holds every weight), so it may outlive them.
+    pub fn check_init_files(&self) -> Result<(), TrainError> {
+        for (key, weights) in [("init_backbone", &self.init_backbone), ("init_weights", &self.init_weights)] {
             if let Some(weights) = weights {
-                ipt_model::read_metadata(weights).map_err(|error| config_error(format!("{key}: {}", with_causes(&error))))?;
+                ipt_model::read_metadata(weights).map_err(|error| TrainError::Invalid(format!("{key}: {}", with_causes(&error))))?;
             }
         }
-        Ok(config)
+        Ok(())
     }
 
     /// Checks values serde cannot; the message names the key ([`TrainConfig::load`] adds the file).

@@ -79,13 +79,19 @@ pub fn train(config: &TrainConfig, options: &RunOptions, device: &Device, stop: 
     config.precision.check(device)?;
     let run_dir = options.runs_dir.join(&config.name);
     let checkpoints = run_dir.join("checkpoints");
+    // A checkpoint holds every weight: resuming one needs no starting file (it may be gone).
+    let from_checkpoint = options.resume && checkpoint::exists(&checkpoints);
+    if !from_checkpoint {
+        config.check_init_files()?;
+    }
     prepare_run_dir(&run_dir, config, options.resume)?;
 
     let (training, validation) = spec.split()?;
     let photos = read_photos(&training, 2)?;
     let validation = validation_samples(&validation, &spec.validation_tasks(), spec.validation.crop, spec.validation.seed)?;
 
-    let initial = initial_model(config, &spec, device)?;
+    let initial =
+        if from_checkpoint { seeded_model(config, &config.model.config(), &spec, device) } else { initial_model(config, &spec, device)? };
     let autodiff = device.clone().autodiff();
     let fresh = TrainState { step: 0, best_psnr: None, wall_seconds: 0.0, rng: RNG_NOTE.into(), task_shares: None };
     let layout = FlatLayout::of(&initial, device);
@@ -256,13 +262,12 @@ fn mean_of(scores: &BTreeMap<Task, f64>) -> f64 {
 /// nothing else changed) is loaded as it is and then grown, its new blocks starting as
 /// identities ([`IptModel::grown_to`]), so the run starts where the file's model was.
 pub(crate) fn initial_model(config: &TrainConfig, spec: &DatasetSpec, device: &Device) -> Result<IptModel, TrainError> {
-    let tasks = spec.task_list();
     let architecture = config.model.config();
     let start = match config.init_backbone.as_ref().or(config.init_weights.as_ref()) {
         Some(file) => Some(ipt_model::read_metadata(file)?.config).filter(|own| *own != architecture && own.grows_into(&architecture)),
         None => None,
     };
-    let mut initial = seeded_init(|| build_model(config, start.as_ref().unwrap_or(&architecture), &tasks, device), device, config.seed);
+    let mut initial = seeded_model(config, start.as_ref().unwrap_or(&architecture), spec, device);
     if let Some(weights) = &config.init_backbone {
         initial = ipt_model::load_backbone_into(initial, weights)?;
     }
@@ -273,6 +278,12 @@ pub(crate) fn initial_model(config: &TrainConfig, spec: &DatasetSpec, device: &D
         initial = seeded_try_init(|| initial.grown_to(&architecture), device, config.seed)?;
     }
     Ok(initial)
+}
+
+/// A model of `architecture` for the config's conditioning and the spec's tasks, with the run's
+/// seeded fresh weights.
+fn seeded_model(config: &TrainConfig, architecture: &IptConfig, spec: &DatasetSpec, device: &Device) -> IptModel {
+    seeded_init(|| build_model(config, architecture, &spec.task_list(), device), device, config.seed)
 }
 
 /// The batches of a phase (its index and itself) from its step `from` on, drawn with `shares`
