@@ -62,6 +62,20 @@
 //! six-task long runs 8-10 trained at 5e-5 to 7e-5 and left deblurring flat;
 //! `configs/tiny-6task-cpu-long11.toml` continues at 2e-4.
 //!
+//! Doubling the rate again buys little: the same probe at 2e-3 (`--set optim.lr=2e-3 --set
+//! name=probe-deblur-focused-lr2e-3 --set init_backbone=<the weights shipped before long run
+//! 10's, git show c328304:crates/instruct-ipt/assets/instruct-ipt-tiny.safetensors>`, so it
+//! starts where the others did: 18.99490 dB at step 0) gained +0.11 / +0.36 / +0.51 / +0.54 dB at
+//! steps 100 / 600 / 1,000 / 1,200, against 1e-3's +0.08 / +0.35 / +0.47 / +0.48 (1,660 s wall,
+//! sharing the cores). Above 1e-3 the rate stops being the limit and the number of steps is.
+//! In the six-task long run 11 at 2e-4, deblurring's validation did not move in 1,500 steps
+//! (25.61 -> 25.62 dB) while the other tasks dipped (mean 27.909 -> 27.589): half its patches
+//! are deblurring and 6 in 11 of those camera trajectories, so it sees about a quarter of the
+//! probe's trajectory patches per step, and two fifths of validation's deblur crops are
+//! trajectories (the rest optical blur it already restores). An estimate, not a measurement: at
+//! the 2e-4 probe's pace (+0.17 dB after 400 steps) that is some +0.07 dB by step 1,500, within
+//! what validation swings.
+//!
 //! # Families
 //!
 //! Each task's degradation can draw from several families ([`degrade::Mixture`]), each
