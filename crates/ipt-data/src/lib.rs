@@ -76,6 +76,17 @@
 //! the 2e-4 probe's pace (+0.17 dB after 400 steps) that is some +0.07 dB by step 1,500, within
 //! what validation swings.
 //!
+//! The task biases alone cannot carry it. `configs/probes/deblur-bias-only.toml` trains only
+//! the deblur biases (rank 4) of the shipped six-task weights, backbone and other tasks frozen,
+//! at 1e-3 on long run 10's motion-weighted data for 1,200 steps: the five other tasks kept
+//! their validation scores to the last digit (as they must), and deblurring's went 25.609 ->
+//! 25.541 (step 100) -> 25.623 dB (step 1,200). Per family on the validation photos (`cargo
+//! xtask eval --suite configs/eval/validation-deblur.toml`), against the weights it started
+//! from: trajectories 21.93 -> 21.97, straight motion 24.60 -> 24.62, defocus 27.94 -> 27.98,
+//! Gaussians 28.25 -> 28.27 dB. Harmless and nearly useless: where the full backbone trained on
+//! the task gains +0.5 dB in the same budget, the low-rank biases gain +0.04, so deblurring must
+//! be learnt in the shared weights, which the five other tasks share.
+//!
 //! # Families
 //!
 //! Each task's degradation can draw from several families ([`degrade::Mixture`]), each
