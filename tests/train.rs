@@ -392,7 +392,7 @@ fn two_uninterrupted_runs_agree() {
 fn every_shipped_training_config_loads() {
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let mut checked = 0;
-    for dir in [configs.clone(), configs.join("ablations"), configs.join("experiments")] {
+    for dir in [configs.clone(), configs.join("ablations"), configs.join("experiments"), configs.join("probes")] {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|ext| ext == "toml") {
