@@ -108,7 +108,7 @@ impl Curves {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(64)
-            .build_cartesian_2d(steps, (low..high).log_scale())?;
+            .build_cartesian_2d(steps, (low..high).log_scale().with_key_points(log_ticks(low, high)))?;
         chart
             .configure_mesh()
             .x_desc("step")
@@ -203,7 +203,7 @@ fn draw_losses<'a>(
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..last as f64, (low..high).log_scale())?;
+        .build_cartesian_2d(0.0..last as f64, (low..high).log_scale().with_key_points(log_ticks(low, high)))?;
     chart
         .configure_mesh()
         .x_desc("step")
@@ -370,6 +370,23 @@ fn padded_range(values: impl Iterator<Item = f64>, below: f64, above: f64) -> (f
     }
 }
 
+/// About six ticks evenly spaced on a log axis over `low..high`, each rounded to two
+/// significant digits. Plotters' own log ticks are the powers of ten inside the range (with
+/// subdivisions), so a loss within one decade, e.g. 0.25-0.45, would get no label at all.
+fn log_ticks(low: f64, high: f64) -> Vec<f64> {
+    const TICKS: i32 = 6;
+    let round = |value: f64| {
+        let scale = 10f64.powf(value.log10().floor() - 1.0);
+        (value / scale).round() * scale
+    };
+    let mut ticks: Vec<f64> = (0..TICKS)
+        .map(|index| round(low * (high / low).powf(f64::from(index) / f64::from(TICKS - 1))))
+        .filter(|tick| (low..=high).contains(tick))
+        .collect();
+    ticks.dedup();
+    ticks
+}
+
 /// Registers the bundled Hack font as the plots' sans-serif face (plotters draws no text
 /// without a registered font; a bundled one keeps plots identical on every machine).
 fn register_font() {
@@ -451,6 +468,17 @@ mod tests {
     fn render_handles_an_empty_log() {
         let image = Curves::default().render("empty").unwrap();
         assert_eq!((image.width, image.height), (SIZE.0 as usize, SIZE.1 as usize));
+    }
+
+    #[test]
+    fn a_loss_within_one_decade_still_gets_labelled_ticks() {
+        for (low, high) in [(0.25, 0.45), (0.011, 0.019), (0.01, 1.0), (2.0, 2.2)] {
+            let ticks = log_ticks(low, high);
+            assert!(ticks.len() >= 3, "{low}..{high}: {ticks:?}");
+            assert!(ticks.windows(2).all(|pair| pair[0] < pair[1]), "{ticks:?}");
+            assert!(ticks.iter().all(|tick| (low..=high).contains(tick)), "{ticks:?}");
+        }
+        assert_eq!(log_ticks(0.01, 1.0), vec![0.01, 0.025, 0.063, 0.16, 0.4, 1.0]);
     }
 
     #[test]
