@@ -1,6 +1,6 @@
 //! `instruct-ipt serve`'s HTTP API, tested against the real server on an ephemeral localhost
 //! port with the bundled models: restoring bundled samples (by instruction, task and blind),
-//! parsing, every error case, and requests beyond the queue.
+//! parsing, every error case, requests beyond the queue, and clients too slow to serve.
 
 #[path = "support/server.rs"]
 mod server;
@@ -117,6 +117,9 @@ async fn instructions_are_parsed_into_a_distribution_and_a_decision() {
     expect_error(parse(serde_json::json!({ "instruction": long })).await.unwrap(), 400, "instruction_too_long").await;
     let not_json = client.post(format!("{base}/api/parse")).body("rain").send().await.unwrap();
     expect_error(not_json, 415, "bad_json").await;
+    // A body is read whole before it is parsed: parse takes far less than an upload.
+    let padded = serde_json::json!({ "instruction": "rain", "padding": "x".repeat(100 << 10) });
+    expect_error(parse(padded).await.unwrap(), 413, "too_large").await;
 }
 
 /// A PNG whose header declares `side x side` pixels and which holds none.
@@ -206,6 +209,55 @@ async fn a_request_over_its_time_limit_is_answered_and_the_server_recovers() {
     let base = start(Limits { timeout: Duration::from_millis(1), ..Limits::default() }).await;
     let response = restore(&base, form(sample("degraded/denoise/input/coffee.png"), "coffee.png", &[("task", "denoise")])).await;
     expect_error(response, 503, "timeout").await;
+    assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().text().await.unwrap(), "ok");
+}
+
+/// Opens a connection to `base`, sends `sent` and reads until the server closes it or `wait`
+/// passes: what came back, and whether the server closed it.
+fn send_raw(base: &str, sent: Vec<u8>, wait: Duration) -> impl Future<Output = (String, bool)> + Send + 'static {
+    let address = base.trim_start_matches("http://").to_string();
+    let exchange = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.write_all(&sent).unwrap();
+        stream.set_read_timeout(Some(wait)).unwrap();
+        let mut received = Vec::new();
+        let closed = stream.read_to_end(&mut received).is_ok();
+        (String::from_utf8_lossy(&received).into_owned(), closed)
+    });
+    async move { exchange.await.unwrap() }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_that_send_headers_slowly_or_not_at_all_are_cut_off_and_others_served() {
+    let base = start(Limits { header_timeout: Duration::from_millis(300), connections: 2, ..Limits::default() }).await;
+    // Both connections the server takes at once, held by clients that never finish their
+    // headers: without the header deadline they would hold them for good.
+    let stalled = b"POST /api/restore HTTP/1.1\r\nHost: localhost\r\n".to_vec();
+    let holders: Vec<_> = (0..2).map(|_| tokio::spawn(send_raw(&base, stalled.clone(), Duration::from_secs(20)))).collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let health = tokio::time::timeout(Duration::from_secs(10), reqwest::get(format!("{base}/healthz"))).await;
+    assert_eq!(health.expect("served once the stalled connections are cut off").unwrap().text().await.unwrap(), "ok");
+    for holder in holders {
+        let (_, closed) = holder.await.unwrap();
+        assert!(closed, "the server closed the stalled connection");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_slower_than_its_limit_is_answered_408_and_the_server_recovers() {
+    let base = start(Limits { upload_timeout: Duration::from_millis(300), ..Limits::default() }).await;
+    // Headers promise a 100 kB form; a tenth of it arrives, then nothing.
+    let boundary = "XyZ";
+    let mut sent = format!(
+        "POST /api/restore HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: 100000\r\n\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n"
+    )
+    .into_bytes();
+    sent.extend(vec![0u8; 10_000]);
+    let (answer, _) = send_raw(&base, sent, Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"upload_timeout\""), "{answer}");
     assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().text().await.unwrap(), "ok");
 }
 

@@ -46,7 +46,13 @@ pub fn run(args: Args) -> Result<()> {
         weights: BUNDLED_WEIGHTS.into(),
     };
     let most_clients = args.clients.iter().copied().max().unwrap_or(1);
-    let limits = Limits { workers: args.workers, queue: most_clients, timeout: Duration::from_secs(600), ..Limits::default() };
+    let limits = Limits {
+        workers: args.workers,
+        queue: most_clients,
+        timeout: Duration::from_secs(600),
+        connections: most_clients.max(Limits::default().connections),
+        ..Limits::default()
+    };
     let photo = instruct_ipt::image::open(workspace_root().join("datasets/samples/degraded/denoise/input/astronaut.png"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let rows = runtime.block_on(async {

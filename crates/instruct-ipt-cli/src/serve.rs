@@ -45,9 +45,18 @@ pub struct ServeArgs {
     /// Restorations waiting for a worker; more requests are answered 503 with Retry-After.
     #[arg(long, default_value_t = 4)]
     queue: usize,
-    /// Seconds a restoration request may take, waiting included.
+    /// Seconds a restoration may take once its upload is read, waiting included.
     #[arg(long, default_value_t = 120)]
     timeout_s: u64,
+    /// Seconds reading an upload may take.
+    #[arg(long, default_value_t = 60)]
+    upload_timeout_s: u64,
+    /// Seconds a connection may take to send a request's headers (and stay open idle).
+    #[arg(long, default_value_t = 30)]
+    header_timeout_s: u64,
+    /// Connections served at once; further ones wait to be accepted.
+    #[arg(long, default_value_t = 64)]
+    max_connections: usize,
 }
 
 /// Loads the models and serves until Ctrl-C.
@@ -62,6 +71,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
         workers: args.workers.max(1),
         queue: args.queue,
         timeout: Duration::from_secs(args.timeout_s),
+        upload_timeout: Duration::from_secs(args.upload_timeout_s),
+        header_timeout: Duration::from_secs(args.header_timeout_s),
+        connections: args.max_connections.max(1),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
@@ -77,6 +89,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 std::future::pending::<()>().await;
             }
         };
-        ipt_serve::serve(listener, Arc::new(models), limits, shutdown).await.context("the server stopped")
+        ipt_serve::serve(listener, Arc::new(models), limits, shutdown).await;
+        Ok(())
     })
 }

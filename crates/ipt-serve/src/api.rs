@@ -24,6 +24,10 @@ pub const TASKS_HEADER: &str = "x-instruct-ipt-tasks";
 /// Header of a restored image: why the request does not seem to fit the photo, if it does not.
 pub const WARNING_HEADER: &str = "x-instruct-ipt-warning";
 
+/// Largest body of `POST /api/parse`: an instruction of [`request::MAX_INSTRUCTION_CHARS`]
+/// characters in JSON needs a few KiB, and a body is read whole before it is parsed.
+const MAX_PARSE_BODY_BYTES: usize = 64 << 10;
+
 /// What every handler shares.
 #[derive(Clone)]
 struct AppState {
@@ -38,7 +42,7 @@ pub fn app(models: Arc<Models>, limits: Limits) -> Router {
     Router::new()
         .route("/", get(page::index))
         .route("/api/restore", post(restore))
-        .route("/api/parse", post(parse))
+        .route("/api/parse", post(parse).layer(DefaultBodyLimit::max(MAX_PARSE_BODY_BYTES)))
         .route("/api/info", get(info))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such page or API route") })
@@ -88,7 +92,20 @@ async fn restore(
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Outcome, ApiError> {
     let form = form.map_err(|rejection| ApiError::bad_request("bad_form", rejection.body_text()))?;
-    let form = request::read(form).await?;
+    let upload_timeout = state.limits.upload_timeout;
+    let admitted = match state.queue.admit() {
+        Ok(admitted) => admitted,
+        Err(busy) => {
+            // Read past the upload without keeping it, so the client gets the answer instead
+            // of a connection closed in the middle of its upload.
+            let _ = tokio::time::timeout(upload_timeout, request::discard(form)).await;
+            return Err(busy);
+        }
+    };
+    let form = tokio::time::timeout(upload_timeout, request::read(form)).await.map_err(|_| {
+        let message = format!("the upload took longer than the server's {} s limit", upload_timeout.as_secs_f64());
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "upload_timeout", message)
+    })??;
     let tasks = match &form.ask {
         Ask::Task(task) => Some((vec![(*task, 1.0)], format!("task {task}"))),
         Ask::Instruction(text) => match state.models.router.route(text).decision {
@@ -101,7 +118,7 @@ async fn restore(
         Ask::Blind => None,
     };
     let (models, max_megapixels) = (state.models.clone(), state.limits.max_megapixels);
-    state.queue.run(move || restore_now(&models, form, tasks, max_megapixels)).await
+    admitted.run(move || restore_now(&models, form, tasks, max_megapixels)).await
 }
 
 /// Decodes and restores the upload: with `asked` (weights and the decision in words), checked
@@ -162,7 +179,12 @@ struct TaskWeight {
 
 /// `POST /api/parse`.
 async fn parse(State(state): State<AppState>, body: Result<Json<ParseRequest>, JsonRejection>) -> Result<Json<ParseResponse>, ApiError> {
-    let Json(body) = body.map_err(|rejection| ApiError::new(rejection.status(), "bad_json", rejection.body_text()))?;
+    let Json(body) = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request is larger than an instruction needs")
+        }
+        status => ApiError::new(status, "bad_json", rejection.body_text()),
+    })?;
     if body.instruction.chars().count() > request::MAX_INSTRUCTION_CHARS {
         return Err(ApiError::bad_request(
             "instruction_too_long",
@@ -200,6 +222,9 @@ async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
             "workers": limits.workers,
             "queue": limits.queue,
             "timeout_s": limits.timeout.as_secs_f64(),
+            "upload_timeout_s": limits.upload_timeout.as_secs_f64(),
+            "header_timeout_s": limits.header_timeout.as_secs_f64(),
+            "connections": limits.connections,
         },
     }))
 }

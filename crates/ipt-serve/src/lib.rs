@@ -13,10 +13,14 @@
 //! Every error is JSON `{"error", "code"}` with a fitting status, and the server keeps serving
 //! after it. Restorations run on blocking threads, at most [`Limits::workers`] at once with at
 //! most [`Limits::queue`] more waiting; beyond that a request is answered 503 with
-//! `Retry-After` at once, and each has [`Limits::timeout`].
+//! `Retry-After` before its upload is kept, and each has [`Limits::timeout`]. The upload is read
+//! within [`Limits::upload_timeout`], the headers within [`Limits::header_timeout`], and at most
+//! [`Limits::connections`] are served at once, so memory stays bounded (uploads held: workers
+//! plus queue) and a client that sends slowly or not at all cannot hold the server.
 
 mod api;
 mod error;
+mod listen;
 mod page;
 mod png;
 mod queue;
@@ -53,23 +57,42 @@ pub struct Limits {
     pub workers: usize,
     /// Restorations waiting for a worker before requests are turned away.
     pub queue: usize,
-    /// How long a restoration request may take, waiting included.
+    /// How long a restoration may take once its upload is read, waiting for a worker included.
     pub timeout: Duration,
+    /// How long reading a restore request's upload may take.
+    pub upload_timeout: Duration,
+    /// How long a connection may take to send a request's headers, and how long an idle
+    /// connection is kept open.
+    pub header_timeout: Duration,
+    /// Connections served at once; further ones wait to be accepted.
+    pub connections: usize,
 }
 
 impl Default for Limits {
-    /// 32 MiB uploads, 16 MP images, one worker, four waiting, two minutes per request.
+    /// 32 MiB uploads, 16 MP images, one worker, four waiting, two minutes per restoration, one
+    /// minute per upload, 30 s for headers, 64 connections.
     fn default() -> Self {
-        Self { max_upload_bytes: 32 << 20, max_megapixels: 16.0, workers: 1, queue: 4, timeout: Duration::from_secs(120) }
+        Self {
+            max_upload_bytes: 32 << 20,
+            max_megapixels: 16.0,
+            workers: 1,
+            queue: 4,
+            timeout: Duration::from_secs(120),
+            upload_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(30),
+            connections: 64,
+        }
     }
 }
 
-/// Serves `models` on `listener` until `shutdown` completes.
+/// Serves `models` on `listener` until `shutdown` completes, then lets the requests in flight
+/// finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     models: Arc<Models>,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(models, limits)).with_graceful_shutdown(shutdown).await
+) {
+    let (connections, header_timeout) = (limits.connections, limits.header_timeout);
+    listen::accept(listener, app(models, limits), connections, header_timeout, shutdown).await;
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{ApiError, Limits};
 
@@ -39,13 +39,37 @@ impl Queue {
         }
     }
 
-    /// Runs `job` on a blocking thread once a worker is free. Refused at once with
-    /// [`ApiError::busy`] when every place is taken; [`ApiError::timed_out`] after the timeout
-    /// (a job already running finishes on its own and keeps its place until then, so the number
-    /// of jobs in memory stays bounded); a job that panics is an [`ApiError::internal`].
-    pub async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    /// Takes a place for a job, or refuses at once with [`ApiError::busy`] when every place is
+    /// taken. A request takes its place before its upload is read, so uploads held in memory are
+    /// bounded by the places too.
+    pub fn admit(&self) -> Result<Admitted, ApiError> {
         let place = self.places.clone().try_acquire_owned().map_err(|_| ApiError::busy(self.retry_after()))?;
-        let (workers, last_job_ms) = (self.workers.clone(), self.last_job_ms.clone());
+        Ok(Admitted { place, queue: self.clone() })
+    }
+
+    /// Seconds until a place is likely free when all are taken: every admitted job, shared by
+    /// the workers, at the last job's duration (at least 1).
+    fn retry_after(&self) -> u64 {
+        let per_job_ms = self.last_job_ms.load(Ordering::Relaxed);
+        (self.capacity as u64 * per_job_ms / self.worker_count as u64).div_ceil(1000).max(1)
+    }
+}
+
+/// A place in the [`Queue`], held until the job it runs ends (or is dropped unused).
+#[derive(Debug)]
+pub struct Admitted {
+    place: OwnedSemaphorePermit,
+    queue: Queue,
+}
+
+impl Admitted {
+    /// Runs `job` on a blocking thread once a worker is free: [`ApiError::timed_out`] after the
+    /// queue's timeout (a job already running finishes on its own and keeps its place until
+    /// then, so the number of jobs in memory stays bounded); a job that panics is an
+    /// [`ApiError::internal`].
+    pub async fn run<T: Send + 'static>(self, job: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+        let Self { place, queue } = self;
+        let (workers, last_job_ms) = (queue.workers.clone(), queue.last_job_ms.clone());
         let work = async move {
             let worker = workers.acquire_owned().await.expect("the worker semaphore is never closed");
             tokio::task::spawn_blocking(move || {
@@ -57,18 +81,11 @@ impl Queue {
             })
             .await
         };
-        match tokio::time::timeout(self.timeout, work).await {
-            Err(_) => Err(ApiError::timed_out(self.timeout)),
+        match tokio::time::timeout(queue.timeout, work).await {
+            Err(_) => Err(ApiError::timed_out(queue.timeout)),
             Ok(Err(panic)) => Err(ApiError::internal(format!("the restoration failed: {panic}"))),
             Ok(Ok(result)) => result,
         }
-    }
-
-    /// Seconds until a place is likely free when all are taken: every admitted job, shared by
-    /// the workers, at the last job's duration (at least 1).
-    fn retry_after(&self) -> u64 {
-        let per_job_ms = self.last_job_ms.load(Ordering::Relaxed);
-        (self.capacity as u64 * per_job_ms / self.worker_count as u64).div_ceil(1000).max(1)
     }
 }
 
@@ -89,29 +106,39 @@ mod tests {
         let (first, second) = (queue.clone(), queue.clone());
         let running = tokio::spawn({
             let gate = gate.clone();
-            async move { first.run(blocked(gate)).await }
+            async move { first.admit().unwrap().run(blocked(gate)).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let waiting = tokio::spawn(async move { second.run(|| Ok(true)).await });
+        let waiting = tokio::spawn(async move { second.admit().unwrap().run(|| Ok(true)).await });
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let refused = queue.run(|| Ok(true)).await.unwrap_err();
+        let refused = queue.admit().unwrap_err();
         assert_eq!((refused.status.as_u16(), refused.code), (503, "busy"));
         assert!(refused.retry_after.is_some_and(|seconds| seconds >= 1));
         release.send(()).unwrap();
         assert_eq!(running.await.unwrap(), Ok(true));
         assert_eq!(waiting.await.unwrap(), Ok(true));
-        assert_eq!(queue.run(|| Ok(7)).await, Ok(7), "places are given back");
+        assert_eq!(queue.admit().unwrap().run(|| Ok(7)).await, Ok(7), "places are given back");
+    }
+
+    #[tokio::test]
+    async fn a_place_taken_and_never_used_is_given_back() {
+        let queue = Queue::new(&limits(1, 0, 1_000));
+        let place = queue.admit().unwrap();
+        assert_eq!(queue.admit().unwrap_err().code, "busy", "one place, taken");
+        drop(place);
+        assert_eq!(queue.admit().unwrap().run(|| Ok(1)).await, Ok(1));
     }
 
     #[tokio::test]
     async fn a_slow_job_times_out_and_a_panicking_one_is_an_error() {
         let queue = Queue::new(&limits(1, 0, 50));
-        let slow = queue.run(|| {
+        let slow = queue.admit().unwrap().run(|| {
             std::thread::sleep(Duration::from_millis(300));
             Ok(())
         });
         assert_eq!(slow.await.unwrap_err().code, "timeout");
-        let panicked = Queue::new(&limits(1, 0, 5_000)).run(|| -> Result<(), ApiError> { panic!("boom") }).await.unwrap_err();
+        let panicked =
+            Queue::new(&limits(1, 0, 5_000)).admit().unwrap().run(|| -> Result<(), ApiError> { panic!("boom") }).await.unwrap_err();
         assert_eq!((panicked.status.as_u16(), panicked.code), (500, "internal"));
     }
 }

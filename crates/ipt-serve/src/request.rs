@@ -69,6 +69,14 @@ pub async fn read(mut form: Multipart) -> Result<RestoreForm, ApiError> {
     Ok(RestoreForm { image, name, ask: ask(task, instruction)?, strict })
 }
 
+/// Reads the form to its end, keeping nothing: the answer to a request refused before its
+/// upload is read. Stops at the first error (the body limit included).
+pub async fn discard(mut form: Multipart) {
+    while let Ok(Some(mut field)) = form.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
+}
+
 /// The request from the `task` and `instruction` fields.
 fn ask(task: Option<String>, instruction: Option<String>) -> Result<Ask, ApiError> {
     let task = task.map(|text| text.trim().to_string()).filter(|text| !text.is_empty() && text != "auto");
