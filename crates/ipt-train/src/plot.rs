@@ -7,6 +7,8 @@ use std::path::Path;
 use std::sync::Once;
 
 use ipt_data::rgb::Rgb;
+use plotters::coord::combinators::{LogCoord, WithKeyPoints};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde_json::Value;
 
@@ -97,25 +99,12 @@ impl Curves {
         })
     }
 
-    fn draw_loss(
+    fn draw_loss<'b>(
         &self,
-        area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+        area: &DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
         steps: std::ops::Range<f64>,
-    ) -> Result<(), Box<dyn std::error::Error + '_>> {
-        let (low, high) = padded_range(self.loss.values().copied(), 1.0, 1.15);
-        let mut chart = ChartBuilder::on(area)
-            .caption("training loss", ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(64)
-            .build_cartesian_2d(steps, (low..high).log_scale().with_key_points(log_ticks(low, high)))?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .x_label_formatter(&|step| format!("{step:.0}"))
-            .y_desc("loss")
-            .y_label_formatter(&|value| format!("{value:.3}"))
-            .draw()?;
+    ) -> Result<(), Box<dyn std::error::Error + 'b>> {
+        let mut chart = loss_chart(area, ("training loss", 18), steps, self.loss.values().copied(), "loss")?;
         chart.draw_series(LineSeries::new(self.loss.iter().map(|(step, loss)| (*step as f64, *loss)), BLUE.stroke_width(2)))?;
         Ok(())
     }
@@ -197,20 +186,8 @@ fn draw_losses<'a>(
     title: &str,
 ) -> Result<(), Box<dyn std::error::Error + 'a>> {
     let last = runs.iter().map(|(_, curves)| curves.last_step()).max().unwrap_or(1).max(1);
-    let (low, high) = padded_range(runs.iter().flat_map(|(_, curves)| curves.loss.values().copied()), 1.0, 1.15);
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0.0..last as f64, (low..high).log_scale().with_key_points(log_ticks(low, high)))?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .x_label_formatter(&|step| format!("{step:.0}"))
-        .y_desc("training loss")
-        .y_label_formatter(&|value| format!("{value:.3}"))
-        .draw()?;
+    let losses = runs.iter().flat_map(|(_, curves)| curves.loss.values().copied());
+    let mut chart = loss_chart(area, (title, 20), 0.0..last as f64, losses, "training loss")?;
     for (index, (label, curves)) in runs.iter().enumerate() {
         let style = Palette99::pick(index).stroke_width(2);
         chart
@@ -370,6 +347,42 @@ fn padded_range(values: impl Iterator<Item = f64>, below: f64, above: f64) -> (f
     }
 }
 
+/// A chart of loss against the step with its mesh drawn: `caption` (text, size) on top, the
+/// loss on a log axis padded around `losses`, ticked by [`log_ticks`], labelled `loss_name`.
+fn loss_chart<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    caption: (&str, u32),
+    steps: std::ops::Range<f64>,
+    losses: impl Iterator<Item = f64>,
+    loss_name: &str,
+) -> Result<LossChart<'a, 'b>, Box<dyn std::error::Error + 'b>> {
+    let (low, high) = padded_range(losses, 1.0, 1.15);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption.0, ("sans-serif", caption.1))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(steps, (low..high).log_scale().with_key_points(log_ticks(low, high)))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .x_label_formatter(&|step| format!("{step:.0}"))
+        .y_desc(loss_name)
+        .y_label_formatter(&|value| two_significant_digits(*value))
+        .draw()?;
+    Ok(chart)
+}
+
+/// What [`loss_chart`] draws on: linear steps, logarithmic loss with our ticks.
+type LossChart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, WithKeyPoints<LogCoord<f64>>>>;
+
+/// `value` with as many decimals as two significant digits need (a tick of [`log_ticks`]
+/// printed as it was rounded: 0.25, 0.063, 0.0025, 1.0).
+fn two_significant_digits(value: f64) -> String {
+    let decimals = if value > 0.0 { (1.0 - value.log10().floor()).max(1.0) as usize } else { 1 };
+    format!("{value:.decimals$}")
+}
+
 /// About six ticks evenly spaced on a log axis over `low..high`, each rounded to two
 /// significant digits. Plotters' own log ticks are the powers of ten inside the range (with
 /// subdivisions), so a loss within one decade, e.g. 0.25-0.45, would get no label at all.
@@ -479,6 +492,8 @@ mod tests {
             assert!(ticks.iter().all(|tick| (low..=high).contains(tick)), "{ticks:?}");
         }
         assert_eq!(log_ticks(0.01, 1.0), vec![0.01, 0.025, 0.063, 0.16, 0.4, 1.0]);
+        let labels: Vec<String> = log_ticks(0.01, 1.0).into_iter().chain([0.0025, 16.0]).map(two_significant_digits).collect();
+        assert_eq!(labels, ["0.010", "0.025", "0.063", "0.16", "0.40", "1.0", "0.0025", "16.0"], "labels keep the ticks' digits");
     }
 
     #[test]
