@@ -76,20 +76,42 @@ pub fn run(args: ServeArgs) -> Result<()> {
         connections: args.max_connections.max(1),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let stopped_at_once = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
         let address = listener.local_addr()?;
         if !address.ip().is_loopback() {
             eprintln!("warning: listening on {address}: other computers on the network can use this server");
         }
         println!("serving on http://{address} (Ctrl-C stops)");
-        let shutdown = async {
-            // Without a Ctrl-C handler the server runs until killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let shutdown = {
+            let stopping = stopping.clone();
+            async move {
+                ctrl_c().await;
+                eprintln!("stopping: finishing the requests in flight (Ctrl-C again stops at once)");
+                stopping.notify_one();
             }
         };
-        ipt_serve::serve(listener, Arc::new(models), limits, shutdown).await;
-        Ok(())
-    })
+        let again = async {
+            stopping.notified().await;
+            ctrl_c().await;
+        };
+        tokio::select! {
+            () = ipt_serve::serve(listener, Arc::new(models), limits, shutdown) => anyhow::Ok(false),
+            () = again => anyhow::Ok(true),
+        }
+    })?;
+    if stopped_at_once {
+        // Restorations still running on blocking threads are abandoned, not awaited.
+        runtime.shutdown_background();
+        eprintln!("stopped without finishing the requests in flight");
+    }
+    Ok(())
+}
+
+/// Waits for Ctrl-C; without a Ctrl-C handler, forever (the server then runs until killed).
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
