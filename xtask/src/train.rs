@@ -70,7 +70,7 @@ pub fn run(args: Args) -> Result<()> {
     .context("installing the Ctrl-C handler")?;
     let options =
         RunOptions { runs_dir: args.runs.unwrap_or_else(ipt_train::runs_home), resume: args.resume, progress: true, stop_after: None };
-    let summary = train(&config, &options, &device, &stop)?;
+    let summary = train(&config, &options, &device, &stop).with_context(|| format!("training with {}", args.config.config.display()))?;
     println!(
         "{}: {} steps, {:.0} s in total, median {:.3} s/step ({:.1} patches/s)",
         summary.run_dir.display(),
