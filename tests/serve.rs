@@ -1,6 +1,7 @@
 //! `instruct-ipt serve`'s HTTP API, tested against the real server on an ephemeral localhost
 //! port with the bundled models: restoring bundled samples (by instruction, task and blind),
-//! parsing, every error case, requests beyond the queue, and clients too slow to serve.
+//! parsing, every error case, requests beyond the queue, clients too slow to serve, and shutting
+//! down.
 
 #[path = "support/server.rs"]
 mod server;
@@ -259,6 +260,24 @@ async fn an_upload_slower_than_its_limit_is_answered_408_and_the_server_recovers
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"upload_timeout\""), "{answer}");
     assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().text().await.unwrap(), "ok");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutting_down_finishes_the_request_in_flight_and_takes_no_more() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ipt_serve::serve(listener, server::models(), Limits::default(), async {
+        stopped.await.unwrap();
+    }));
+    let in_flight = tokio::spawn(restore(&base, form(sample("degraded/denoise/input/coffee.png"), "coffee.png", &[("task", "denoise")])));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.send(()).unwrap();
+    let response = in_flight.await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the request in flight is answered");
+    assert!(!response.bytes().await.unwrap().is_empty());
+    tokio::time::timeout(Duration::from_secs(30), server).await.expect("the server stops once it is answered").unwrap();
+    assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "nothing listens any more");
 }
 
 /// Sends every request at once and waits for all the answers, in order.
