@@ -84,7 +84,7 @@
 //! ema.decay=0.995 --set intervals.validation=200`, from the same start, 18.99490 dB) scored
 //! 20.580 / 20.704 / 20.775 / 20.818 / 20.958 / 20.985 dB at steps 200 / 600 / 1,000 / 1,200 /
 //! 2,000 / 2,400 against batch 4's 20.538 / 20.669 / 20.775 / 20.806 / 20.928 / 20.942 at the
-//! same pixel counts (steps 100 / 300 / 500 / 600 / 1,000 / 1,200): +0.00 to +0.04 dB, in
+//! same pixel counts (steps 100 / 300 / 500 / 600 / 1,000 / 1,200): 0.00 to +0.04 dB, in
 //! 1,429 s against 1,237 s of shared cores. Deblurring is bound by the pixels trained on, not by
 //! the number of updates, the rate or the task biases.
 //!
