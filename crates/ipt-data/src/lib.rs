@@ -58,7 +58,8 @@
 //! log-linear at the end (the cosine schedule's tail flattens the last 100 steps), so the
 //! second round's "capacity" was partly a rate held too low. Extrapolated (a guess, not a
 //! measurement), the +1.5 dB bar would need about seven more doublings, some 150,000 steps of
-//! 4 x 128x128 on this task alone: weeks on 2 cores, hours at PyTorch-class GPU throughput. The
+//! 4 x 128x128 on this task alone: 24-38 hours of 2 cores (4-6 days in the six-task mix), or
+//! about 15 minutes at the PyTorch twin's H200 training rate of 690 patches a second. The
 //! six-task long runs 8-10 trained at 5e-5 to 7e-5 and left deblurring flat;
 //! `configs/tiny-6task-cpu-long11.toml` continues at 2e-4.
 //!
