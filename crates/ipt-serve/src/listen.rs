@@ -20,6 +20,8 @@ pub async fn accept(listener: TcpListener, app: Router, connections: usize, head
     let slots = Arc::new(Semaphore::new(connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
     loop {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.expect("the connection semaphore is never closed"),
@@ -35,8 +37,6 @@ pub async fn accept(listener: TcpListener, app: Router, connections: usize, head
             },
             () = &mut shutdown => break,
         };
-        let mut builder = http1::Builder::new();
-        builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone())));
         tokio::spawn(async move {
             // A connection ends in an error when its client goes away or is too slow: nothing
