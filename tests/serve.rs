@@ -65,6 +65,7 @@ async fn the_page_info_and_health_are_served() {
     assert_eq!(info["tasks"].as_array().unwrap().len(), 6, "{info}");
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(info["limits"]["max_megapixels"], 16.0);
+    assert_eq!(info["load"], serde_json::json!({ "admitted": 0, "running": 0 }), "{info}");
     assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().text().await.unwrap(), "ok");
     expect_error(reqwest::get(format!("{base}/etc/passwd")).await.unwrap(), 404, "not_found").await;
 }
@@ -271,13 +272,26 @@ async fn shutting_down_finishes_the_request_in_flight_and_takes_no_more() {
         stopped.await.unwrap();
     }));
     let in_flight = tokio::spawn(restore(&base, form(sample("degraded/denoise/input/coffee.png"), "coffee.png", &[("task", "denoise")])));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until_admitted(&base, 1).await;
     stop.send(()).unwrap();
     let response = in_flight.await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "the request in flight is answered");
     assert!(!response.bytes().await.unwrap().is_empty());
     tokio::time::timeout(Duration::from_secs(30), server).await.expect("the server stops once it is answered").unwrap();
     assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "nothing listens any more");
+}
+
+/// Waits (up to 30 s) until the server's queue holds `admitted` requests, by `/api/info`.
+async fn wait_until_admitted(base: &str, admitted: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let info: Value = reqwest::get(format!("{base}/api/info")).await.unwrap().json().await.unwrap();
+        if info["load"]["admitted"].as_u64() == Some(admitted) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never {admitted} admitted: {info}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Sends every request at once and waits for all the answers, in order.

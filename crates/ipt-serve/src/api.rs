@@ -206,7 +206,7 @@ async fn parse(State(state): State<AppState>, body: Result<Json<ParseRequest>, J
     }))
 }
 
-/// `GET /api/info`.
+/// `GET /api/info`: the model, its tasks, the limits and the queue's load now.
 async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
     let metadata = state.models.restorer.metadata();
     let tasks: Vec<&str> = metadata.tasks.iter().map(|task| task.name()).collect();
@@ -226,5 +226,6 @@ async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
             "header_timeout_s": limits.header_timeout.as_secs_f64(),
             "connections": limits.connections,
         },
+        "load": state.queue.load(),
     }))
 }

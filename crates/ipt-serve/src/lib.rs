@@ -8,7 +8,8 @@
 //!   `-tasks` and `-warning` headers, or JSON `{"unchanged": true, "reason"}` when there is
 //!   nothing to do.
 //! - `POST /api/parse`: JSON `{"instruction"}`; the probability of each intent and the decision.
-//! - `GET /api/info`: the model, its tasks, the version and the limits. `GET /healthz`: `ok`.
+//! - `GET /api/info`: the model, its tasks, the version, the limits and the load (requests
+//!   admitted, restorations running). `GET /healthz`: `ok`.
 //!
 //! Every error is JSON `{"error", "code"}` with a fitting status, and the server keeps serving
 //! after it. Restorations run on blocking threads, at most [`Limits::workers`] at once with at

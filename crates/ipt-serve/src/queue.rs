@@ -47,12 +47,30 @@ impl Queue {
         Ok(Admitted { place, queue: self.clone() })
     }
 
+    /// How many jobs hold a place now (their uploads being read, waiting or running) and how
+    /// many of them are running.
+    pub fn load(&self) -> Load {
+        Load {
+            admitted: self.capacity - self.places.available_permits(),
+            running: self.worker_count - self.workers.available_permits(),
+        }
+    }
+
     /// Seconds until a place is likely free when all are taken: every admitted job, shared by
     /// the workers, at the last job's duration (at least 1).
     fn retry_after(&self) -> u64 {
         let per_job_ms = self.last_job_ms.load(Ordering::Relaxed);
         (self.capacity as u64 * per_job_ms / self.worker_count as u64).div_ceil(1000).max(1)
     }
+}
+
+/// What a [`Queue`] holds at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Load {
+    /// Jobs holding a place: uploads being read, jobs waiting for a worker and jobs running.
+    pub admitted: usize,
+    /// Jobs running on a worker.
+    pub running: usize,
 }
 
 /// A place in the [`Queue`], held until the job it runs ends (or is dropped unused).
@@ -111,6 +129,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let waiting = tokio::spawn(async move { second.admit().unwrap().run(|| Ok(true)).await });
         tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(queue.load(), Load { admitted: 2, running: 1 });
         let refused = queue.admit().unwrap_err();
         assert_eq!((refused.status.as_u16(), refused.code), (503, "busy"));
         assert!(refused.retry_after.is_some_and(|seconds| seconds >= 1));
@@ -118,6 +137,7 @@ mod tests {
         assert_eq!(running.await.unwrap(), Ok(true));
         assert_eq!(waiting.await.unwrap(), Ok(true));
         assert_eq!(queue.admit().unwrap().run(|| Ok(7)).await, Ok(7), "places are given back");
+        assert_eq!(queue.load(), Load { admitted: 0, running: 0 });
     }
 
     #[tokio::test]
