@@ -50,10 +50,7 @@ impl Queue {
     /// How many jobs hold a place now (their uploads being read, waiting or running) and how
     /// many of them are running.
     pub fn load(&self) -> Load {
-        Load {
-            admitted: self.capacity - self.places.available_permits(),
-            running: self.worker_count - self.workers.available_permits(),
-        }
+        Load { admitted: self.capacity - self.places.available_permits(), running: self.worker_count - self.workers.available_permits() }
     }
 
     /// Seconds until a place is likely free when all are taken: every admitted job, shared by
