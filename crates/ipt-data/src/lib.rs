@@ -58,8 +58,11 @@
 //! log-linear at the end (the cosine schedule's tail flattens the last 100 steps), so the
 //! second round's "capacity" was partly a rate held too low. Extrapolated (a guess, not a
 //! measurement), the +1.5 dB bar would need about seven more doublings, some 150,000 steps of
-//! 4 x 128x128 on this task alone: 24-38 hours of 2 cores (4-6 days in the six-task mix), or
-//! about 15 minutes at the PyTorch twin's H200 training rate of 690 patches a second. The
+//! 4 x 128x128 on this task alone: 24-38 hours of 2 cores (4-6 days in the six-task mix). Not 15
+//! minutes at the PyTorch twin's H200 rate of 690 patches a second, as this note once said: that
+//! rate needs batches of 64, and batches of 16 already learn per step, not per pixel (below). The
+//! twin's small step (59 ms for 8 x 64x64 on the H200, issue #28's table) puts 150,000 steps at
+//! some 2.5 hours alone, ten in the six-task mix: an estimate, not a measurement. The
 //! six-task long runs 8-10 trained at 5e-5 to 7e-5 and left deblurring flat;
 //! `configs/tiny-6task-cpu-long11.toml` continues at 2e-4.
 //!
@@ -79,6 +82,10 @@
 //! had moved +0.08 dB (25.61 -> 25.69) and, per family on the validation photos, trajectories
 //! 21.93 -> 22.05, straight motion 24.60 -> 24.72, defocus 27.94 -> 28.02, Gaussians 28.25 ->
 //! 28.29 dB: about what 6,000 steps with a quarter of them trajectories predicts from the probe.
+//! Long run 12 (the same recipe over 8,000 steps, `reports/long-run12`) moved deblurring's
+//! validation 25.69 -> 25.79 dB, most of it while the rate annealed, and per family trajectories
+//! 22.05 -> 22.22, straight motion 24.72 -> 24.90, defocus 28.02 -> 28.15, Gaussians 28.29 ->
+//! 28.37 dB.
 //!
 //! More updates for the same pixels do not change that. The 1e-3 probe with half the batch
 //! (`--set data.batch_size=2 --set schedule.steps=2400 --set optim.warmup_steps=100 --set
@@ -88,6 +95,19 @@
 //! same pixel counts (steps 100 / 300 / 500 / 600 / 1,000 / 1,200): 0.00 to +0.04 dB, in
 //! 1,429 s against 1,237 s of shared cores. Deblurring is bound by the pixels trained on, not by
 //! the number of updates, the rate or the task biases.
+//!
+//! Up to a point: larger batches do not buy it, which is what a GPU would offer. The probe at
+//! batch 16 (`--set data.batch_size=16 --set schedule.steps=300 --set optim.warmup_steps=13 --set
+//! ema.decay=0.96 --set intervals.validation=25`, the pixels of batch 4's 1,200 steps, from the
+//! same start) at 2e-3 scored 20.470 / 20.556 / 20.582 / 20.608 / 20.694 / 20.724 dB at steps 25
+//! / 75 / 125 / 150 / 250 / 300, against batch 4's 20.570 / 20.674 / 20.792 / 20.820 / 20.970 /
+//! 20.998 at 2e-3 and the same pixels (steps 100 / 300 / 500 / 600 / 1,000 / 1,200): half the
+//! gain over the blurred crops (+0.26 against +0.54 dB), and about what batch 4 reached in as
+//! many steps (20.674 at step 300). At 4e-3, the linear-scaling rule's rate, it did no better
+//! (20.554 / 20.594 / 20.707 dB at steps 100 / 150 / 300; 1,010 s and 1,013 s of shared cores).
+//! Between 4 and 16 patches of 128x128 the probe passes from pixel-bound to step-bound: the
+//! estimate above is some 150,000 steps of about 4 x 128x128 on any hardware, so a GPU closes
+//! deblurring only by running small steps fast, not by large batches.
 //!
 //! The task biases alone cannot carry it. `configs/probes/deblur-bias-only.toml` trains only
 //! the deblur biases (rank 4) of the shipped six-task weights, backbone and other tasks frozen,
