@@ -89,6 +89,27 @@ impl EvalSetSpec {
         Ok(spec)
     }
 
+    /// One family of a dataset spec's task (`family` counts its `[[tasks.<task>.families]]` from
+    /// 0; a task that is not a mixture is its own family 0) on that spec's validation photos,
+    /// whole, degraded with `seed`: scores per family what training holds out, with the ranges
+    /// it trains on and no copy of them to drift. Errors name the dataset file.
+    pub fn family_of(dataset: &Path, task: Task, family: usize, seed: u64) -> Result<Self> {
+        let spec = crate::DatasetSpec::load(dataset)?;
+        let families = spec.tasks.get(&task).map(Degradation::families).unwrap_or_default();
+        let degradation = families.get(family).ok_or_else(|| DataError::Spec {
+            path: dataset.into(),
+            message: format!("task '{task}' has {} families (counted from 0), so family {family} does not exist", families.len()),
+        })?;
+        Ok(Self {
+            name: format!("{}-{task}-family{family}", spec.name),
+            root: None,
+            sources: Vec::new(),
+            validation_of: Some(dataset.into()),
+            seed,
+            tasks: BTreeMap::from([(task, (*degradation).clone())]),
+        })
+    }
+
     /// The clean source photos, sorted by folder then name (or the dataset spec's validation
     /// photos, sorted).
     pub fn photos(&self) -> Result<Vec<PathBuf>> {
@@ -220,19 +241,6 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_validation_specs_load_and_cut_from_the_all_in_one_split() {
-        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/validation");
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let spec = EvalSetSpec::load(&entry.unwrap().path()).unwrap();
-            assert!(spec.validation_of.as_ref().unwrap().ends_with("all-in-one.toml") && spec.sources.is_empty());
-            names.push(spec.name);
-        }
-        names.sort();
-        assert_eq!(names.len(), 4, "{names:?}");
-    }
-
-    #[test]
     fn sets_are_written_once_with_a_manifest_and_rebuilt_when_a_file_changes() {
         let data = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(data.path().join("clean")).unwrap();
@@ -295,6 +303,49 @@ mod tests {
         for (name, head) in [("both.toml", "validation_of = \"dataset.toml\"\nsources = [\"photos\"]"), ("neither.toml", "")] {
             let error = EvalSetSpec::load(&write(name, head)).unwrap_err().to_string();
             assert!(error.contains(name) && error.contains("validation_of"), "{error}");
+        }
+    }
+
+    /// A family taken from a dataset spec makes the very set a spec written out by hand with
+    /// that family's ranges makes (same seed, same photos, byte for byte); a family or task the
+    /// dataset lacks is refused naming the dataset file.
+    #[test]
+    fn a_family_of_a_dataset_equals_its_ranges_written_out() {
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(data.path().join("photos")).unwrap();
+        for index in 0..5u8 {
+            let image = image::RgbImage::from_fn(20, 18, |x, y| image::Rgb([x as u8 * 11, y as u8 * 13, index * 50]));
+            image.save(data.path().join("photos").join(format!("{index}.png"))).unwrap();
+        }
+        let (defocus, gaussian) = (
+            "kind = \"defocus_blur\"\nradius = { min = 1.0, max = 2.0 }\n",
+            "kind = \"gaussian_blur\"\nsigma = { min = 0.8, max = 2.0 }\nanisotropy = { min = 1.0, max = 2.0 }\nangle = { min = 0.0, max = 180.0 }\n",
+        );
+        let dataset = data.path().join("dataset.toml");
+        let head = format!(
+            "name = \"d\"\nroot = \"{}\"\nclean = [\"photos\"]\n[validation]\nimages = 3\nseed = 1\ncrop = 16\n",
+            data.path().display()
+        );
+        let mixture =
+            format!("[tasks.deblur]\nkind = \"mixture\"\n[[tasks.deblur.families]]\n{defocus}[[tasks.deblur.families]]\n{gaussian}");
+        std::fs::write(&dataset, format!("{head}{mixture}")).unwrap();
+        let by_hand = data.path().join("by-hand.toml");
+        std::fs::write(&by_hand, format!("name = \"h\"\nseed = 7\nvalidation_of = \"dataset.toml\"\n[tasks.deblur]\n{gaussian}")).unwrap();
+
+        let family = EvalSetSpec::family_of(&dataset, Task::Deblur, 1, 7).unwrap();
+        assert_eq!(family.name, "d-deblur-family1");
+        let out = tempfile::tempdir().unwrap();
+        let (_, from_family) = family.build(out.path()).unwrap().remove(0);
+        let (_, written_out) = EvalSetSpec::load(&by_hand).unwrap().build(out.path()).unwrap().remove(0);
+        let (_, validation) = crate::DatasetSpec::load(&dataset).unwrap().split().unwrap();
+        assert!(!validation.is_empty());
+        assert_eq!(from_family.images.len(), validation.len());
+        assert_eq!(from_family.images, written_out.images);
+        assert_eq!(from_family.degradation.kind(), "gaussian_blur");
+
+        for (task, index) in [(Task::Deblur, 2), (Task::Derain, 0)] {
+            let error = EvalSetSpec::family_of(&dataset, task, index, 7).unwrap_err().to_string();
+            assert!(error.contains("dataset.toml") && error.contains(&format!("family {index}")), "{error}");
         }
     }
 }

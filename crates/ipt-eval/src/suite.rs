@@ -82,6 +82,17 @@ pub enum Source {
         /// Which of its tasks.
         task: Task,
     },
+    /// One degradation family of a training dataset spec (`ipt_data::DatasetSpec`) on that
+    /// spec's validation photos, whole, degraded with the suite's `seed`
+    /// (`ipt_data::EvalSetSpec::family_of`); built on first use.
+    Family {
+        /// The dataset spec, relative to the suite file.
+        spec: PathBuf,
+        /// Which of its tasks.
+        task: Task,
+        /// Which of the task's `families`, counted from 0.
+        family: usize,
+    },
 }
 
 impl Suite {
@@ -131,7 +142,7 @@ impl BenchmarkEntry {
     pub fn task(&self) -> Task {
         match &self.source {
             Source::Noisy { set, .. } | Source::Paired { set, .. } => set.task(),
-            Source::Synthetic { task, .. } => *task,
+            Source::Synthetic { task, .. } | Source::Family { task, .. } => *task,
         }
     }
 
@@ -143,6 +154,9 @@ impl BenchmarkEntry {
             }
             Source::Paired { set, folder } => format!("{} pairs ({})", set.name(), folder.display()),
             Source::Synthetic { spec, task } => format!("synthetic {task} set of {}", spec.display()),
+            Source::Family { spec, task, family } => {
+                format!("{task} family {family} of {} on its validation photos", spec.display())
+            }
         }
     }
 }
@@ -178,10 +192,20 @@ impl<'a> Opener<'a> {
                         path: spec_path.clone(),
                         message: format!("benchmark '{}' asks for task '{task}', which this eval-set spec does not define", entry.name),
                     })?;
-                Ok(BenchmarkSet::Paired(pair_folders(&dir.join("input"), &dir.join("target"), NameKey::Stem)?))
+                paired_set(dir)
+            }
+            Source::Family { spec, task, family } => {
+                let set = EvalSetSpec::family_of(&self.suite.dir.join(spec), *task, *family, self.suite.seed)?;
+                let (dir, _) = set.build(&self.sets_dir)?.remove(0);
+                paired_set(&dir)
             }
         }
     }
+}
+
+/// The degraded/clean pairs of a built synthetic set's folder.
+fn paired_set(dir: &Path) -> Result<BenchmarkSet, EvalError> {
+    Ok(BenchmarkSet::Paired(pair_folders(&dir.join("input"), &dir.join("target"), NameKey::Stem)?))
 }
 
 #[cfg(test)]
@@ -196,10 +220,35 @@ mod tests {
         for entry in std::fs::read_dir(&folder).unwrap() {
             let suite = Suite::load(&entry.unwrap().path()).unwrap();
             assert!(!suite.benchmarks.is_empty(), "{}", suite.name);
+            for benchmark in &suite.benchmarks {
+                if let Source::Family { spec, task, family } = &benchmark.source {
+                    let set = EvalSetSpec::family_of(&suite.dir.join(spec), *task, *family, suite.seed).unwrap();
+                    assert_eq!(set.tasks.len(), 1, "{}", benchmark.name);
+                }
+            }
             names.push(suite.name);
         }
         names.sort();
-        assert_eq!(names, ["blind", "default", "denoise-deblur", "validation-deblur"]);
+        assert_eq!(names, ["blind", "default", "denoise-deblur", "validation-deblur", "validation-families"]);
+    }
+
+    /// `validation-families` scores every family of the training spec once, so a family added
+    /// to training is not silently left out of the per-family check.
+    #[test]
+    fn the_family_suite_covers_every_family_of_the_training_spec() {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/eval");
+        let suite = Suite::load(&folder.join("validation-families.toml")).unwrap();
+        let dataset = ipt_data::DatasetSpec::load(&folder.join("../../datasets/all-in-one.toml")).unwrap();
+        let every: Vec<(Task, usize)> =
+            dataset.tasks.iter().flat_map(|(task, degradation)| (0..degradation.families().len()).map(|family| (*task, family))).collect();
+        let mut listed = Vec::new();
+        for benchmark in &suite.benchmarks {
+            let Source::Family { spec, task, family } = &benchmark.source else { panic!("{} is not a family", benchmark.name) };
+            assert!(spec.ends_with("all-in-one.toml"), "{}", benchmark.name);
+            listed.push((*task, *family));
+        }
+        listed.sort();
+        assert_eq!(listed, every);
     }
 
     #[test]
