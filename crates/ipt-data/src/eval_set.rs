@@ -274,16 +274,22 @@ mod tests {
         assert_eq!(sha256_file(&dir.join("input/a.png")).unwrap(), manifest.images[0].input_sha256);
     }
 
+    /// A temporary folder holding `photos/0.png` .. `photos/<count - 1>.png`, distinct gradients.
+    fn folder_of_photos(count: u8, width: u32, height: u32) -> tempfile::TempDir {
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(data.path().join("photos")).unwrap();
+        for index in 0..count {
+            let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8 * 11, y as u8 * 13, index * 40]));
+            image.save(data.path().join("photos").join(format!("{index}.png"))).unwrap();
+        }
+        data
+    }
+
     /// A spec over a dataset's validation split degrades exactly the photos training holds out;
     /// a spec naming both sources and a dataset, or neither, is refused with its file's name.
     #[test]
     fn a_set_can_be_cut_from_a_datasets_validation_split() {
-        let data = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(data.path().join("photos")).unwrap();
-        for index in 0..6u8 {
-            let image = image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 9, y as u8 * 9, index * 40]));
-            image.save(data.path().join("photos").join(format!("{index}.png"))).unwrap();
-        }
+        let data = folder_of_photos(6, 16, 16);
         let root = data.path().display();
         std::fs::write(
             data.path().join("dataset.toml"),
@@ -311,12 +317,7 @@ mod tests {
     /// dataset lacks is refused naming the dataset file.
     #[test]
     fn a_family_of_a_dataset_equals_its_ranges_written_out() {
-        let data = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(data.path().join("photos")).unwrap();
-        for index in 0..5u8 {
-            let image = image::RgbImage::from_fn(20, 18, |x, y| image::Rgb([x as u8 * 11, y as u8 * 13, index * 50]));
-            image.save(data.path().join("photos").join(format!("{index}.png"))).unwrap();
-        }
+        let data = folder_of_photos(5, 20, 18);
         let (defocus, gaussian) = (
             "kind = \"defocus_blur\"\nradius = { min = 1.0, max = 2.0 }\n",
             "kind = \"gaussian_blur\"\nsigma = { min = 0.8, max = 2.0 }\nanisotropy = { min = 1.0, max = 2.0 }\nangle = { min = 0.0, max = 180.0 }\n",
