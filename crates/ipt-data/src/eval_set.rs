@@ -92,7 +92,8 @@ impl EvalSetSpec {
     /// One family of a dataset spec's task (`family` counts its `[[tasks.<task>.families]]` from
     /// 0; a task that is not a mixture is its own family 0) on that spec's validation photos,
     /// whole, degraded with `seed`: scores per family what training holds out, with the ranges
-    /// it trains on and no copy of them to drift. Errors name the dataset file.
+    /// it trains on and no copy of them to drift; photos are named relative to the dataset's data
+    /// root. Errors name the dataset file.
     pub fn family_of(dataset: &Path, task: Task, family: usize, seed: u64) -> Result<Self> {
         let spec = crate::DatasetSpec::load(dataset)?;
         let families = spec.tasks.get(&task).map(Degradation::families).unwrap_or_default();
@@ -102,7 +103,7 @@ impl EvalSetSpec {
         })?;
         Ok(Self {
             name: format!("{}-{task}-family{family}", spec.name),
-            root: None,
+            root: spec.root.clone(),
             sources: Vec::new(),
             validation_of: Some(dataset.into()),
             seed,
@@ -331,7 +332,14 @@ mod tests {
             format!("[tasks.deblur]\nkind = \"mixture\"\n[[tasks.deblur.families]]\n{defocus}[[tasks.deblur.families]]\n{gaussian}");
         std::fs::write(&dataset, format!("{head}{mixture}")).unwrap();
         let by_hand = data.path().join("by-hand.toml");
-        std::fs::write(&by_hand, format!("name = \"h\"\nseed = 7\nvalidation_of = \"dataset.toml\"\n[tasks.deblur]\n{gaussian}")).unwrap();
+        std::fs::write(
+            &by_hand,
+            format!(
+                "name = \"h\"\nroot = \"{}\"\nseed = 7\nvalidation_of = \"dataset.toml\"\n[tasks.deblur]\n{gaussian}",
+                data.path().display()
+            ),
+        )
+        .unwrap();
 
         let family = EvalSetSpec::family_of(&dataset, Task::Deblur, 1, 7).unwrap();
         assert_eq!(family.name, "d-deblur-family1");
